@@ -1,0 +1,53 @@
+"""Loading a raw CRM folder from a command: validate, quarantine rejects, report counts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rich.table import Table
+
+from clvchurn.commands.console import console, fail
+from features.contract import RawData
+
+
+def parse_cutoff(value: str, option: str = "--as-of") -> datetime:
+    """Accept an ISO date or datetime for a cutoff option, with an error that names the option."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} '{value}' is not an ISO date such as 2025-07-01")
+    return parsed.replace(tzinfo=None)
+
+
+def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:
+    """Load and validate `data_dir`; rejected rows go to `rejects_path`, counts go to the console."""
+    from features.contract import DataContractError, load_raw, write_rejects
+
+    try:
+        with console.status(f"Loading {data_dir}..."):
+            result = load_raw(data_dir)
+    except DataContractError as error:
+        fail(str(error))
+    table = Table(title=f"Raw data in {data_dir}")
+    table.add_column("file")
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    for counts in result.counts.values():
+        table.add_row(counts.file, f"{counts.accepted:,}", f"{counts.rejected:,}")
+    console.print(table)
+    written = write_rejects(result.rejects, rejects_path)
+    if written is not None:
+        console.print(f"[yellow]{result.rejects.height:,} rejected rows with reasons in {written}[/]")
+    return result.raw
+
+
+def data_end(raw: RawData) -> datetime:
+    """The day after the latest event: the earliest cutoff that sees the whole history."""
+    latest = [
+        frame["timestamp"].max() for frame in (raw.transactions, raw.interactions) if frame.height > 0
+    ]
+    if not latest:
+        fail("the data holds no transactions or interactions")
+    last = max(value for value in latest if isinstance(value, datetime))
+    return datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)

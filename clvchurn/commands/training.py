@@ -1,0 +1,143 @@
+"""`clvchurn train` and `clvchurn benchmark ...`: fit, backtest and register the models."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from clvchurn.commands.console import console, fail
+from clvchurn.commands.loading import load_data_folder, parse_cutoff
+
+benchmark_app = typer.Typer(no_args_is_help=True, help="Measure clvchurn against published baselines.")
+
+GROUND_TRUTH_FILE = "ground_truth.parquet"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.add_typer(benchmark_app, name="benchmark")
+
+
+def train_command(
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Validation cutoff (default: the latest whose label windows close in the data)."
+    ),
+    churn_horizon_days: int = typer.Option(180, "--churn-horizon-days", min=1),
+    value_horizon_days: int = typer.Option(365, "--value-horizon-days", min=1),
+    snapshots: int = typer.Option(4, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation."),
+    step_days: int = typer.Option(90, "--step-days", min=1, help="Days between training cutoffs."),
+    tier_thresholds: str | None = typer.Option(
+        None,
+        "--tier-thresholds",
+        help="Absolute tier thresholds in currency over the value horizon, 'A,B,C' (e.g. 500000,100000,20000); "
+        "default: A = top 10%, B = next 20%, C = next 40% of predicted value.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Make the new models champion even if they score worse."),
+) -> None:
+    """Train the churn classifier and value regressor, backtest them and register them in MLflow."""
+    import polars as pl
+
+    from training.schedule import ScheduleError
+    from training.tiers import absolute_tiers
+    from training.train import TrainingConfig, train
+
+    cutpoints = None
+    if tier_thresholds:
+        try:
+            a, b, c = (float(part) for part in tier_thresholds.split(","))
+        except ValueError:
+            fail(f"--tier-thresholds '{tier_thresholds}' must be three numbers 'A,B,C'")
+        cutpoints = absolute_tiers(a, b, c)
+    config = TrainingConfig(
+        churn_horizon_days=churn_horizon_days,
+        value_horizon_days=value_horizon_days,
+        snapshots=snapshots,
+        step_days=step_days,
+        validation_as_of=parse_cutoff(as_of) if as_of else None,
+        force=force,
+        tier_cutpoints=cutpoints,
+    )
+    raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
+    truth_path = data / GROUND_TRUTH_FILE
+    ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
+    try:
+        with console.status("Training...") as status:
+            outcome = train(
+                raw,
+                config,
+                ground_truth=ground_truth,
+                data_source=str(data),
+                progress=lambda message: status.update(f"{message}..."),
+            )
+    except ScheduleError as error:
+        fail(str(error))
+    console.print(
+        f"Cutoffs: training {', '.join(c.date().isoformat() for c in outcome.schedule.training)}; "
+        f"calibration {outcome.schedule.calibration.date()}; validation {outcome.schedule.validation.date()}"
+    )
+    console.print(_metrics_table(f"Churn within {churn_horizon_days} days (validation)", outcome.churn_table))
+    console.print(_metrics_table(f"Value over {value_horizon_days} days (validation)", outcome.value_table))
+    for decision in outcome.decisions:
+        if decision.champion_score is None:
+            verdict = "no champion before: promoted to champion"
+        elif decision.forced:
+            verdict = (
+                f"scored {decision.new_score:.4f} vs champion v{decision.champion_version} "
+                f"{decision.champion_score:.4f}: worse, promoted anyway because of --force"
+            )
+        else:
+            comparison = "beats" if decision.promoted else "does not beat"
+            verdict = (
+                f"{decision.new_score:.4f} {comparison} champion v{decision.champion_version} "
+                f"({decision.champion_score:.4f}): now '{decision.alias}'"
+            )
+        console.print(f"[bold]{decision.model_name}[/] v{decision.version}: {verdict}")
+    console.print(
+        f"MLflow: experiment 'clvchurn' (id {outcome.experiment_id}), parent run {outcome.parent_run_id} in "
+        f"{outcome.tracking_uri}. Browse with: mlflow ui --backend-store-uri {outcome.tracking_uri}"
+    )
+
+
+def _metrics_table(title: str, table: dict[str, dict[str, float]]) -> Table:
+    names = list(next(iter(table.values())))
+    view = Table(title=title)
+    view.add_column("model")
+    for name in names:
+        view.add_column(name, justify="right")
+    for model_name, metrics in table.items():
+        view.add_row(model_name, *(_fmt(metrics.get(name)) for name in names))
+    return view
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+@benchmark_app.command("cdnow")
+def benchmark_cdnow(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CDNOW_master.txt"),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the table as JSON."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="Write each customer's predictions (Parquet or CSV)."
+    ),
+) -> None:
+    """CDNOW benchmark: clvchurn vs BG/NBD + Gamma-Gamma under the protocol of ../shared/data/README.md."""
+    from training.benchmark import run_cdnow_benchmark
+
+    with console.status("Running the CDNOW benchmark..."):
+        result = run_cdnow_benchmark(path)
+    console.print(_metrics_table("CDNOW holdout (1997-10-01 .. 1998-06-30)", result.table))
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.table, indent=2))
+        console.print(f"Wrote {json_path}")
+    if predictions is not None:
+        if predictions.suffix == ".csv":
+            result.predictions.write_csv(predictions)
+        else:
+            result.predictions.write_parquet(predictions)
+        console.print(f"Wrote {predictions}")

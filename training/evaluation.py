@@ -1,0 +1,122 @@
+"""The baselines every training run is measured against, scored on the same validation snapshot.
+
+- BG/NBD with Gamma-Gamma (Fader, Hardie & Lee 2005; Fader & Hardie 2013), fitted on the history
+  before the validation cutoff: expected spend for value, and for churn the probability of no purchase
+  in the horizon (see `bgnbd_churn_probability`).
+- RFM rule tiers, the rule of thumb companies use today: ranking scores only, so calibration and
+  currency-error metrics are not defined for them (NaN).
+- Logistic regression on the same features and split.
+- On synthetic data, the oracle from the ground-truth file: the best score any model could reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from features.contract import RawData
+from training.baselines import BgNbdGammaGamma, RfmRules, logistic_churn_pipeline, rfm_summary
+from training.dataset import learn_categorical_levels, to_model_frame
+from training.metrics import churn_metrics, value_metrics
+from training.schedule import CutoffSchedule
+
+# Metrics that need probabilities or currency amounts; a ranking score leaves them undefined.
+_CHURN_PROBABILITY_METRICS = ("brier", "ece")
+_VALUE_AMOUNT_METRICS = ("mae", "rmse", "total_error_pct")
+
+
+@dataclass
+class Backtest:
+    churn: dict[str, dict[str, float]] = field(default_factory=dict)
+    value: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def evaluate_baselines(
+    *,
+    raw: RawData,
+    schedule: CutoffSchedule,
+    train_part: pl.DataFrame,
+    validation_part: pl.DataFrame,
+    feature_names: list[str],
+    churn_horizon_days: int,
+    value_horizon_days: int,
+    ground_truth: pl.DataFrame | None = None,
+) -> Backtest:
+    """Metrics of every baseline on the validation snapshot, keyed by baseline name."""
+    backtest = Backtest()
+    population = validation_part.select("customer_id", "churned", "future_value")
+    eligible = population["churned"].is_not_null().to_numpy()
+    churned = population["churned"].to_numpy()[eligible].astype(int)
+    actual_value = population["future_value"].to_numpy()
+
+    summary = rfm_summary(raw.transactions, schedule.validation)
+    bgnbd = BgNbdGammaGamma().fit(summary)
+    bg_value = _aligned(population, summary, bgnbd.predict_value(summary, value_horizon_days))
+    bg_churn = _aligned(
+        population, summary, bgnbd.probability_no_purchase(summary, churn_horizon_days), missing=1.0
+    )
+    backtest.churn["bgnbd_gamma_gamma"] = churn_metrics(churned, bg_churn[eligible])
+    backtest.value["bgnbd_gamma_gamma"] = value_metrics(actual_value, bg_value)
+
+    rules = RfmRules().fit(rfm_summary(raw.transactions, schedule.calibration))
+    scored = rules.score(summary)
+    rfm_churn = _aligned(population, summary, scored["churn_score"].to_numpy(), missing=scored["churn_score"].max())
+    rfm_value = _aligned(population, summary, scored["value_score"].to_numpy())
+    backtest.churn["rfm_rules"] = _ranking_only(churn_metrics(churned, rfm_churn[eligible]), _CHURN_PROBABILITY_METRICS)
+    backtest.value["rfm_rules"] = _ranking_only(value_metrics(actual_value, rfm_value), _VALUE_AMOUNT_METRICS)
+
+    backtest.churn["logistic_regression"] = _logistic(train_part, validation_part, feature_names)
+
+    if ground_truth is not None:
+        backtest.churn["oracle"], backtest.value["oracle"] = _oracle(
+            population, ground_truth, schedule.validation, churn_horizon_days, value_horizon_days, eligible
+        )
+    return backtest
+
+
+def _aligned(
+    population: pl.DataFrame, summary: pl.DataFrame, scores: np.ndarray, missing: float = 0.0
+) -> np.ndarray:
+    """Baseline scores in the validation population's order; customers without purchases get `missing`."""
+    by_customer = pl.DataFrame({"customer_id": summary["customer_id"], "score": np.asarray(scores, dtype=float)})
+    joined = population.select("customer_id").join(by_customer, on="customer_id", how="left", maintain_order="left")
+    return joined["score"].fill_null(missing).to_numpy()
+
+
+def _ranking_only(metrics: dict[str, float], undefined: tuple[str, ...]) -> dict[str, float]:
+    return {name: (float("nan") if name in undefined else value) for name, value in metrics.items()}
+
+
+def _logistic(train_part: pl.DataFrame, validation_part: pl.DataFrame, feature_names: list[str]) -> dict[str, float]:
+    train_rows = train_part.filter(pl.col("churned").is_not_null())
+    validation_rows = validation_part.filter(pl.col("churned").is_not_null())
+    levels = learn_categorical_levels(train_rows, feature_names)
+    categorical = list(levels)
+    numeric = [name for name in feature_names if name not in levels]
+    pipeline = logistic_churn_pipeline(numeric, categorical)
+    pipeline.fit(to_model_frame(train_rows, feature_names, levels), train_rows["churned"].to_numpy())
+    probability = pipeline.predict_proba(to_model_frame(validation_rows, feature_names, levels))[:, 1]
+    return churn_metrics(validation_rows["churned"].to_numpy(), probability)
+
+
+def _oracle(
+    population: pl.DataFrame,
+    ground_truth: pl.DataFrame,
+    as_of: datetime,
+    churn_horizon_days: int,
+    value_horizon_days: int,
+    eligible: np.ndarray,
+) -> tuple[dict[str, float], dict[str, float]]:
+    from features.synth import oracle_churn_probability, oracle_expected_spend
+
+    ids = population.select("customer_id")
+    churn = ids.join(oracle_churn_probability(ground_truth, as_of, churn_horizon_days), on="customer_id", how="left", maintain_order="left")
+    value = ids.join(oracle_expected_spend(ground_truth, as_of, value_horizon_days), on="customer_id", how="left", maintain_order="left")
+    churned = population["churned"].to_numpy()[eligible].astype(int)
+    return (
+        churn_metrics(churned, churn["churn_probability"].fill_null(1.0).to_numpy()[eligible]),
+        value_metrics(population["future_value"].to_numpy(), value["expected_spend"].fill_null(0.0).to_numpy()),
+    )

@@ -1,0 +1,104 @@
+"""MLflow in one place: where runs are tracked, how models are registered, and the promotion aliases.
+
+Default store: `sqlite:///mlruns/mlflow.db` with artifacts under `mlruns/` (MLflow 3's file store is in
+maintenance mode). The standard `MLFLOW_TRACKING_URI` overrides it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from training.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+EXPERIMENT_NAME = "clvchurn"
+CHURN_MODEL_NAME = "clvchurn-churn"
+VALUE_MODEL_NAME = "clvchurn-value"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class ModelNotRegisteredError(LookupError):
+    """No version of a registered model carries the requested alias."""
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """Explicit setting, else MLFLOW_TRACKING_URI, else the local SQLite store."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def configure_tracking(explicit: str | None = None) -> str:
+    """Point MLflow at the store and make sure a local SQLite store's folder exists."""
+    uri = resolve_tracking_uri(explicit)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ensure_experiment(tracking_uri: str) -> str:
+    """The clvchurn experiment; with a local SQLite store its artifacts live beside the database."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    artifact_location = None
+    if tracking_uri.startswith("sqlite:///"):
+        store_dir = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent
+        artifact_location = (store_dir / "artifacts").as_uri()
+    return str(client.create_experiment(EXPERIMENT_NAME, artifact_location=artifact_location))
+
+
+@dataclass(frozen=True)
+class AliasedVersion:
+    name: str
+    version: str
+    run_id: str | None
+
+
+def aliased_version(name: str, alias: str, tracking_uri: str | None = None) -> AliasedVersion | None:
+    """The version that carries `alias`, or None when the model or alias does not exist yet."""
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    try:
+        found: ModelVersion = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return AliasedVersion(name=name, version=str(found.version), run_id=found.run_id)
+
+
+def register(model_uri: str, name: str, tracking_uri: str | None = None) -> str:
+    """Register a logged model as a new version of `name`; returns the version number."""
+    version = mlflow.register_model(model_uri, name)
+    return str(version.version)
+
+
+def set_alias(name: str, alias: str, version: str, tracking_uri: str | None = None) -> None:
+    MlflowClient(resolve_tracking_uri(tracking_uri)).set_registered_model_alias(name, alias, version)
+
+
+def load_bundle(name: str, alias: str = CHAMPION, tracking_uri: str | None = None) -> ModelBundle:
+    """The fitted estimator and its metadata for the version that carries `alias`."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if aliased_version(name, alias, uri) is None:
+        raise ModelNotRegisteredError(
+            f"no version of model '{name}' has the alias '{alias}' in {uri}; "
+            "train one with `clvchurn train --data DIR`"
+        )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    bundle = loaded.unwrap_python_model()
+    if not isinstance(bundle, ModelBundle):
+        raise ModelNotRegisteredError(f"model '{name}@{alias}' is not a clvchurn model bundle")
+    return bundle
