@@ -1,0 +1,255 @@
+"""From a training table to model inputs: the out-of-time split and the feature matrix every model reads.
+
+Time is the only honest split for churn and value (Kaufman et al. 2012, "Leakage in data mining"):
+the newest snapshot validates, the one before it calibrates probabilities and stops boosting early,
+and older snapshots train. A label window that is still open (as_of + horizon after the end of the
+data) would count customers as churned only because their future is not recorded yet, so callers
+check every snapshot they train or validate on with `check_label_window` against the data end date.
+
+The matrix keeps categoricals as pandas `Categorical` with levels fixed at training time, so a level
+never seen in training becomes missing (NaN) at serving time instead of a silently shifted code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple, TypeAlias
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.build import KEY_COLUMNS, LABEL_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+MIN_SNAPSHOTS = 3
+MAX_CATEGORICAL_LEVELS = 50
+CATEGORICAL_PREFIX = "profile_"
+
+Table: TypeAlias = pl.DataFrame | pd.DataFrame
+
+
+class LabelLeakError(ValueError):
+    """A label or key column was asked for as a model feature."""
+
+
+class FeatureMatrixError(ValueError):
+    """The table does not carry the features the model was trained on, or they have the wrong type."""
+
+
+class InsufficientSnapshotsError(ValueError):
+    """Too few as_of snapshots to split training, calibration and validation by time."""
+
+
+class LabelWindowOpenError(ValueError):
+    """A snapshot's label window ends after the data does, so its labels are not yet known."""
+
+
+def check_no_label_leak(feature_names: Sequence[str]) -> None:
+    """Refuse keys, labels and anything that looks like a label (`future_*`, `churned`) as features."""
+    forbidden = {*KEY_COLUMNS, *LABEL_COLUMNS, "churned"}
+    leaks = [name for name in feature_names if name in forbidden or name.startswith("future_")]
+    if leaks:
+        raise LabelLeakError(
+            f"feature_names include key or label columns {leaks}: keys {list(KEY_COLUMNS)}, labels "
+            f"{list(LABEL_COLUMNS)} and any 'future_*' column describe the outcome, never the customer; "
+            "drop them from the feature list"
+        )
+
+
+def learn_categorical_levels(
+    table: pl.DataFrame, feature_names: Sequence[str], max_levels: int = MAX_CATEGORICAL_LEVELS
+) -> dict[str, list[str]]:
+    """Levels of every string feature, learned on training rows only.
+
+    At most `max_levels` per feature, the most frequent first (ties by name), stored sorted; rarer
+    levels become missing like unseen ones, which keeps high-cardinality attributes (postcodes)
+    from producing thousands of one-row splits.
+    """
+    levels: dict[str, list[str]] = {}
+    for name in feature_names:
+        if table.schema[name] != pl.String:
+            continue
+        counts = (
+            table.get_column(name)
+            .drop_nulls()
+            .value_counts(name="count", sort=False)
+            .sort(["count", name], descending=[True, False])
+        )
+        levels[name] = sorted(counts.get_column(name).head(max_levels).to_list())
+    return levels
+
+
+def to_model_frame(
+    table: Table, feature_names: Sequence[str], categorical_levels: Mapping[str, Sequence[str]]
+) -> pd.DataFrame:
+    """The model input: `feature_names` in order, floats, and pandas Categoricals with fixed levels.
+
+    `table` may be polars (training) or pandas (serving). Features named in `categorical_levels`
+    become Categoricals whose unknown levels are NaN; every other feature becomes float64 (null -> NaN).
+    """
+    check_no_label_leak(feature_names)
+    missing = [name for name in feature_names if name not in table.columns]
+    if missing:
+        raise FeatureMatrixError(
+            f"the table lacks feature columns {missing}: rebuild it with the same feature definitions "
+            "the model was trained with"
+        )
+    unknown = [name for name in categorical_levels if name not in feature_names]
+    if unknown:
+        raise FeatureMatrixError(f"categorical_levels names {unknown}, which are not in feature_names")
+    columns: dict[str, Any] = {}
+    for name in feature_names:
+        values = _column_values(table, name)
+        if name in categorical_levels:
+            known = set(categorical_levels[name])
+            columns[name] = pd.Categorical(
+                [str(value) if value is not None and str(value) in known else None for value in values],
+                categories=list(categorical_levels[name]),
+            )
+        else:
+            columns[name] = _as_float(values, name)
+    return pd.DataFrame(columns, columns=list(feature_names))
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Which columns a model reads and the categorical levels learned on its training rows.
+
+    Stored with the model (`to_dict`) so serving builds exactly the training matrix.
+    """
+
+    feature_names: tuple[str, ...]
+    categorical_levels: dict[str, list[str]]
+
+    @classmethod
+    def learn(cls, training: pl.DataFrame, feature_names: Sequence[str] | None = None) -> FeatureMatrix:
+        """Every non-key, non-label column by default; string columns become categoricals."""
+        if feature_names is None:
+            excluded = {*KEY_COLUMNS, *LABEL_COLUMNS}
+            feature_names = [name for name in training.columns if name not in excluded]
+        check_no_label_leak(feature_names)
+        non_numeric = [
+            name
+            for name in feature_names
+            if name in training.columns
+            and training.schema[name] != pl.String
+            and not training.schema[name].is_numeric()
+            and training.schema[name] != pl.Boolean
+        ]
+        if non_numeric:
+            raise FeatureMatrixError(
+                f"features {non_numeric} are neither numeric nor strings; encode them as numbers "
+                f"or as {CATEGORICAL_PREFIX}<attribute> strings in features/definitions.py"
+            )
+        missing = [name for name in feature_names if name not in training.columns]
+        if missing:
+            raise FeatureMatrixError(f"the training table lacks feature columns {missing}")
+        return cls(tuple(feature_names), learn_categorical_levels(training, feature_names))
+
+    def to_frame(self, table: Table) -> pd.DataFrame:
+        return to_model_frame(table, self.feature_names, self.categorical_levels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature_names": list(self.feature_names), "categorical_levels": self.categorical_levels}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureMatrix:
+        return cls(
+            tuple(data["feature_names"]),
+            {name: list(levels) for name, levels in data["categorical_levels"].items()},
+        )
+
+
+class OutOfTimeSplit(NamedTuple):
+    """Three disjoint groups of whole snapshots, oldest to newest: train, calibration, validation."""
+
+    train: pl.DataFrame
+    calibration: pl.DataFrame
+    validation: pl.DataFrame
+
+
+def out_of_time_split(table: pl.DataFrame, validation_as_of: datetime | None = None) -> OutOfTimeSplit:
+    """Split by snapshot date: never a random split across time.
+
+    Validation is the latest snapshot (or `validation_as_of`), calibration the one just before it,
+    training every earlier one; snapshots after `validation_as_of` are left out. Rows of one
+    customer appear in several snapshots, each group seeing only its own dates.
+    """
+    as_ofs = table.get_column("as_of").unique().sort().to_list()
+    if validation_as_of is not None:
+        if validation_as_of not in as_ofs:
+            raise InsufficientSnapshotsError(
+                f"validation_as_of {validation_as_of} is not a snapshot of the table; it has {as_ofs}"
+            )
+        as_ofs = [as_of for as_of in as_ofs if as_of <= validation_as_of]
+    if len(as_ofs) < MIN_SNAPSHOTS:
+        raise InsufficientSnapshotsError(
+            f"an out-of-time split needs at least {MIN_SNAPSHOTS} as_of snapshots up to validation "
+            f"(at least 1 to train, 1 to calibrate, 1 to validate) but the table has {len(as_ofs)}: "
+            f"{as_ofs}; build the training table with --snapshots {MIN_SNAPSHOTS} or more"
+        )
+    *train_dates, calibration_date, validation_date = as_ofs
+    as_of = pl.col("as_of")
+    split = OutOfTimeSplit(
+        train=table.filter(as_of.is_in(train_dates)),
+        calibration=table.filter(as_of == calibration_date),
+        validation=table.filter(as_of == validation_date),
+    )
+    logger.info(
+        "out-of-time split: train %s (%d rows), calibration %s (%d), validation %s (%d)",
+        [str(d) for d in train_dates],
+        split.train.height,
+        calibration_date,
+        split.calibration.height,
+        validation_date,
+        split.validation.height,
+    )
+    return split
+
+
+def check_label_window(as_of: datetime | date, horizon_days: int, data_end: datetime | date) -> None:
+    """Raise unless the label window [as_of, as_of + horizon_days) closed by `data_end`.
+
+    `data_end` is the moment the data stops (e.g. the day after the last transaction); a window that
+    ends later would label customers as churned, or worth nothing, only because their future is missing.
+    """
+    window_end = as_of + timedelta(days=horizon_days)
+    if _as_datetime(window_end) > _as_datetime(data_end):
+        raise LabelWindowOpenError(
+            f"the snapshot as of {as_of} needs labels up to {window_end} (horizon {horizon_days} days) "
+            f"but the data ends {data_end}; choose an earlier --as-of or shorter "
+            "--churn-horizon-days / --value-horizon-days"
+        )
+
+
+def _as_datetime(moment: datetime | date) -> datetime:
+    return moment if isinstance(moment, datetime) else datetime(moment.year, moment.month, moment.day)
+
+
+def _column_values(table: Table, name: str) -> np.ndarray:
+    if isinstance(table, pl.DataFrame):
+        column = table.get_column(name)
+        if column.dtype == pl.String:
+            return np.asarray(column.to_list(), dtype=object)
+        return column.cast(pl.Float64, strict=False).to_numpy()
+    series = table[name]
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray([None if pd.isna(value) else value for value in series], dtype=object)
+
+
+def _as_float(values: np.ndarray, name: str) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values.astype(np.float64, copy=False)
+    try:
+        return np.asarray(pd.to_numeric(pd.Series(values, dtype=object)), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise FeatureMatrixError(
+            f"feature '{name}' holds non-numeric values ({error}); pass it in categorical_levels or fix "
+            "its definition"
+        ) from error
