@@ -1,0 +1,189 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.models import (
+    CalibrationDataError,
+    ChurnModel,
+    InsufficientBuyersError,
+    TweedieValueModel,
+    TwoPartValueModel,
+    select_value_model,
+)
+from training.models.value import choose_candidate, normalized_gini
+
+REGIONS = ["north", "south", "east"]
+
+
+def features(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    recency = rng.uniform(0.0, 1.0, n)
+    frequency = rng.uniform(0.0, 1.0, n)
+    region = rng.choice([*REGIONS, "west"], n)
+    region = np.where(region == "west", None, region)  # a level unseen in training, NaN as at serving
+    return pd.DataFrame(
+        {
+            "days_since_last_order": recency,
+            "orders_last_365_days": frequency,
+            "noise": rng.normal(size=n),
+            "profile_region": pd.Categorical(region, categories=REGIONS),
+        }
+    )
+
+
+def true_churn_probability(X: pd.DataFrame) -> np.ndarray:
+    margin = -1.0 + 3.0 * X["days_since_last_order"] - 2.0 * X["orders_last_365_days"]
+    margin = margin + 0.5 * (X["profile_region"] == "north").to_numpy()
+    return 1.0 / (1.0 + np.exp(-margin.to_numpy()))
+
+
+def churn_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    X = features(n, seed)
+    y = (np.random.default_rng(seed + 100).uniform(size=n) < true_churn_probability(X)).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def churn_model() -> ChurnModel:
+    X_train, y_train = churn_sample(4000, 1)
+    X_cal, y_cal = churn_sample(4000, 2)
+    return ChurnModel(n_jobs=1, random_state=0).fit(X_train, y_train, X_cal, y_cal)
+
+
+def test_calibrated_probabilities_match_the_known_truth(churn_model: ChurnModel):
+    X_test = features(20000, 3)
+    truth = true_churn_probability(X_test)
+    predicted = churn_model.predict_proba(X_test)[:, 1]
+    bins = np.digitize(predicted, np.linspace(0.1, 0.9, 9))
+    for bin_id in np.unique(bins):
+        in_bin = bins == bin_id
+        if in_bin.sum() >= 200:
+            assert abs(predicted[in_bin].mean() - truth[in_bin].mean()) < 0.03, bin_id
+    expected_calibration_error = sum(
+        (bins == b).mean() * abs(predicted[bins == b].mean() - truth[bins == b].mean())
+        for b in np.unique(bins)
+    )
+    assert expected_calibration_error < 0.02
+    assert np.mean(np.abs(predicted - truth)) < 0.06
+
+
+def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel):
+    X = features(500, 4)
+    raw = churn_model.booster_.predict(X, raw_score=True)
+    probability = churn_model.predict_proba(X)
+    np.testing.assert_allclose(probability.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(probability[:, 1], churn_model.calibrated_from_raw(raw))
+    order = np.argsort(raw)
+    assert (np.diff(probability[order, 1]) >= 0).all()
+    assert churn_model.calibration_method_ in ("sigmoid", "isotonic")
+    assert set(churn_model.calibration_brier_) == {"sigmoid", "isotonic"}
+
+
+def test_churn_contributions_sum_to_probability_minus_base(churn_model: ChurnModel):
+    X = features(300, 5)
+    base, contributions = churn_model.contributions(X)
+    assert contributions.shape == (300, 4)
+    np.testing.assert_allclose(
+        base + contributions.sum(axis=1), churn_model.predict_proba(X)[:, 1], atol=1e-9
+    )
+    # recency raises churn risk: its contribution grows with days since the last order
+    recency_effect = np.corrcoef(X["days_since_last_order"], contributions[:, 0])[0, 1]
+    assert recency_effect > 0.8
+
+
+def test_calibration_fold_without_enough_churners_is_refused():
+    X, y = churn_sample(300, 6)
+    y_cal = np.zeros(300, dtype=int)
+    y_cal[:5] = 1
+    with pytest.raises(CalibrationDataError, match="5 churners and 295 stayers"):
+        ChurnModel().fit(X, y, X, y_cal)
+    with pytest.raises(ValueError, match="1 missing churn labels"):
+        ChurnModel().fit(X, np.where(np.arange(300) == 7, np.nan, y), X, y)
+
+
+def spend_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    X = features(n, seed)
+    rng = np.random.default_rng(seed + 200)
+    buys = rng.uniform(size=n) < 1.0 - 0.8 * X["days_since_last_order"].to_numpy()
+    mean_spend = 50.0 * np.exp(1.5 * X["orders_last_365_days"].to_numpy())
+    spend = rng.gamma(2.0, mean_spend / 2.0)
+    refunds = rng.uniform(size=n) < 0.03  # net refunders: negative targets, clipped to 0
+    return X, np.where(refunds, -20.0, np.where(buys, spend, 0.0))
+
+
+@pytest.fixture(scope="module")
+def value_selection():
+    X_train, y_train = spend_sample(2500, 11)
+    X_cal, y_cal = spend_sample(2500, 12)
+    return select_value_model(X_train, y_train, X_cal, y_cal, variance_powers=(1.2, 1.8), n_jobs=1)
+
+
+def test_value_selection_is_deterministic(value_selection):
+    X_train, y_train = spend_sample(2500, 11)
+    X_cal, y_cal = spend_sample(2500, 12)
+    again, comparison = select_value_model(X_train, y_train, X_cal, y_cal, variance_powers=(1.2, 1.8))
+    model, first_comparison = value_selection
+    assert comparison == first_comparison
+    assert set(comparison["candidates"]) == {"tweedie_1.2", "tweedie_1.8", "two_part"}
+    assert comparison["selected"] == model.name == again.name
+    X_test, _ = spend_sample(200, 13)
+    np.testing.assert_array_equal(model.predict(X_test), again.predict(X_test))
+
+
+def test_selected_model_follows_the_rule_and_ranks_customers(value_selection):
+    model, comparison = value_selection
+    assert comparison["selected"] == choose_candidate(comparison["candidates"])
+    assert comparison["candidates"][model.name]["normalized_gini"] > 0.3
+
+
+@pytest.mark.parametrize("model_class", [TweedieValueModel, TwoPartValueModel])
+def test_value_predictions_are_non_negative_and_contributions_add_up(model_class):
+    X_train, y_train = spend_sample(1500, 21)
+    X_cal, y_cal = spend_sample(1500, 22)
+    model = model_class(n_jobs=1).fit(X_train, y_train, X_cal, y_cal)
+    X_test, _ = spend_sample(300, 23)
+    predicted = model.predict(X_test)
+    assert (predicted >= 0).all()
+    base, contributions = model.contributions(X_test)
+    assert base > 0
+    np.testing.assert_allclose(base + contributions.sum(axis=1), predicted, rtol=1e-9)
+    # more orders last year means a bigger basket: positive currency contribution
+    assert np.corrcoef(X_test["orders_last_365_days"], contributions[:, 1])[0, 1] > 0.5
+
+
+def test_two_part_needs_buyers_and_selection_skips_it_with_the_reason():
+    X, _ = spend_sample(400, 31)
+    y = np.zeros(400)
+    y[:10] = 100.0
+    with pytest.raises(InsufficientBuyersError, match="10 customers with positive spend"):
+        TwoPartValueModel().fit(X, y, X, y)
+    model, comparison = select_value_model(X, y, X, y, variance_powers=(1.5,))
+    assert model.name == "tweedie_1.5"
+    assert "at least 20" in comparison["candidates"]["two_part"]["skipped"]
+
+
+def test_candidate_choice_uses_gini_then_mae_within_tolerance():
+    scores = {
+        "tweedie_1.2": {"normalized_gini": 0.500, "mae": 10.0},
+        "tweedie_1.5": {"normalized_gini": 0.497, "mae": 8.0},
+        "two_part": {"normalized_gini": 0.400, "mae": 1.0},
+        "tweedie_1.8": {"skipped": "no buyers"},
+    }
+    assert choose_candidate(scores) == "tweedie_1.5"
+    scores["tweedie_1.5"]["normalized_gini"] = 0.494
+    assert choose_candidate(scores) == "tweedie_1.2"
+    scores["tweedie_1.5"] = {"normalized_gini": 0.500, "mae": 10.0}
+    assert choose_candidate(scores) == "tweedie_1.2"  # full tie: first in candidate order
+
+
+def test_normalized_gini_on_hand_made_values():
+    actual = np.array([0.0, 0.0, 10.0, 30.0])
+    assert normalized_gini(actual, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(1.0)
+    assert normalized_gini(actual, np.array([4.0, 3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+    assert normalized_gini(actual, np.ones(4)) == 0.0
+    # Lorenz-curve definition: cumulative shares of spend in predicted order (highest first)
+    # are [0, 0.75, 1, 1] against [0.75, 1, 1, 1] for the perfect order; each minus the diagonal's 2.5
+    assert normalized_gini(actual, np.array([4.0, 1.0, 2.0, 3.0])) == pytest.approx(
+        (0 + 0.75 + 1 + 1 - 2.5) / (0.75 + 1 + 1 + 1 - 2.5)
+    )
+    assert normalized_gini(np.zeros(4), np.array([1.0, 2.0, 3.0, 4.0])) == 0.0
