@@ -195,7 +195,7 @@ def _draw_level(rng: np.random.Generator, shares: tuple[float, ...], n: int) -> 
 def _key_accounts(rng: np.random.Generator, company_size: np.ndarray, is_prospect: np.ndarray) -> np.ndarray:
     """About `KEY_ACCOUNT_SHARE` of customers, mostly large companies, never prospects."""
     weight_by_size = np.array([0.0, 0.3, 1.0, 3.0, 6.0])[company_size]
-    probability = KEY_ACCOUNT_SHARE * weight_by_size / weight_by_size.mean()
+    probability = KEY_ACCOUNT_SHARE / (1.0 - PROSPECT_SHARE) * weight_by_size / weight_by_size.mean()
     return (rng.random(len(company_size)) < probability) & ~is_prospect
 
 

@@ -101,7 +101,7 @@ def simulate_transactions(
         customer=np.concatenate([customer, customer[refund]]),
         time=np.concatenate([time, refund_time[in_data]]),
         amount=np.concatenate([amount, -amount[refund]]),
-        quantity=np.concatenate([quantity, -quantity[refund]]),
+        quantity=np.concatenate([quantity, quantity[refund]]),  # items returned; the contract wants >= 0
         category=np.concatenate([category, category[refund]]),
         channel=np.concatenate([channel, channel[refund]]),
     )
