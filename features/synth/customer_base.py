@@ -116,10 +116,14 @@ def _microseconds(moment: datetime) -> float:
 
 
 def _customer_ids(n_customers: int) -> pl.Series:
-    width = max(7, len(str(n_customers)))
     return pl.select(
-        pl.concat_str(pl.lit("C"), pl.int_range(1, n_customers + 1).cast(pl.String).str.zfill(width))
+        _numbered("C", pl.int_range(1, n_customers + 1), width=max(7, len(str(n_customers))))
     ).to_series()
+
+
+def _numbered(prefix: str, numbers: pl.Expr, width: int) -> pl.Expr:
+    """`prefix` plus the zero-padded number ("C0000042"), via an offset rather than the slower zfill."""
+    return prefix + (numbers.cast(pl.Int64) + 10**width).cast(pl.String).str.slice(1)
 
 
 def _levels(name: str, levels: tuple[str, ...], codes: np.ndarray) -> pl.Series:
@@ -141,7 +145,7 @@ def _transactions_frame(transactions: Transactions, customer_ids: pl.Series, clo
             _levels("channel", ORDER_CHANNELS, transactions.channel[order]),
         ]
     )
-    transaction_id = pl.concat_str(pl.lit("T"), pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(10))
+    transaction_id = _numbered("T", pl.int_range(1, pl.len() + 1), width=10)
     return frame.with_columns(transaction_id.alias("transaction_id")).select(
         [pl.col(column).cast(dtype) for column, dtype in TRANSACTIONS_SCHEMA.items()]
     )
