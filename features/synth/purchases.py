@@ -77,13 +77,7 @@ def simulate_transactions(
     """Orders (first, repeat and same-day extras) with amounts, then refunds of some of them."""
     n_days = len(seasonality_by_day)
     customer, time = _purchase_occasions(rng, population, seasonality_by_day)
-    extra = rng.random(len(customer)) < SAME_DAY_EXTRA_ORDER_PROBABILITY
-    extra_customer = customer[extra]
-    latest = np.minimum(np.floor(time[extra]) + 1.0, population.lifetime_end[extra_customer])
-    latest = np.minimum(latest, n_days)
-    extra_time = time[extra] + rng.random(len(extra_customer)) * (latest - time[extra])
-    customer = np.concatenate([customer, extra_customer])
-    time = np.concatenate([time, extra_time])
+    customer, time = _with_same_day_extras(rng, population, customer, time, n_days)
 
     mean_value = population.mean_order_value[customer]
     amount = np.maximum(np.round(rng.gamma(ORDER_VALUE_SHAPE, mean_value / ORDER_VALUE_SHAPE), 2), 0.01)
@@ -91,20 +85,38 @@ def simulate_transactions(
     quantity = np.maximum(rng.poisson(amount / UNIT_PRICE_BY_CATEGORY[category]), 1).astype(np.float64)
     channel = _order_channels(rng, population, customer)
 
-    refunded = rng.random(len(customer)) < population.refund_rate[customer]
-    refund_time = (
-        time[refunded] + MIN_REFUND_DELAY_DAYS + rng.exponential(MEAN_REFUND_DELAY_DAYS, refunded.sum())
-    )
-    in_data = refund_time < n_days
-    refund = np.flatnonzero(refunded)[in_data]
+    refunded, refund_time = _refunds(rng, population, customer, time, n_days)
     return Transactions(
-        customer=np.concatenate([customer, customer[refund]]),
-        time=np.concatenate([time, refund_time[in_data]]),
-        amount=np.concatenate([amount, -amount[refund]]),
-        quantity=np.concatenate([quantity, quantity[refund]]),  # items returned; the contract wants >= 0
-        category=np.concatenate([category, category[refund]]),
-        channel=np.concatenate([channel, channel[refund]]),
+        customer=np.concatenate([customer, customer[refunded]]),
+        time=np.concatenate([time, refund_time]),
+        amount=np.concatenate([amount, -amount[refunded]]),
+        quantity=np.concatenate([quantity, quantity[refunded]]),  # items returned; the contract wants >= 0
+        category=np.concatenate([category, category[refunded]]),
+        channel=np.concatenate([channel, channel[refunded]]),
     )
+
+
+def _with_same_day_extras(
+    rng: np.random.Generator, population: Population, customer: np.ndarray, time: np.ndarray, n_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add a second order later the same day (and before dropout) to some purchase occasions."""
+    extra = rng.random(len(customer)) < SAME_DAY_EXTRA_ORDER_PROBABILITY
+    extra_customer = customer[extra]
+    latest = np.minimum(np.floor(time[extra]) + 1.0, population.lifetime_end[extra_customer])
+    latest = np.minimum(latest, n_days)
+    extra_time = time[extra] + rng.random(len(extra_customer)) * (latest - time[extra])
+    return np.concatenate([customer, extra_customer]), np.concatenate([time, extra_time])
+
+
+def _refunds(
+    rng: np.random.Generator, population: Population, customer: np.ndarray, time: np.ndarray, n_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which orders are refunded within the data period (indices), and when."""
+    refunded = rng.random(len(customer)) < population.refund_rate[customer]
+    delay = MIN_REFUND_DELAY_DAYS + rng.exponential(MEAN_REFUND_DELAY_DAYS, refunded.sum())
+    refund_time = time[refunded] + delay
+    in_data = refund_time < n_days
+    return np.flatnonzero(refunded)[in_data], refund_time[in_data]
 
 
 def _purchase_occasions(
