@@ -1,0 +1,33 @@
+"""GET /v1/customers/{customer_id}: the customer's latest prediction from the scored snapshot."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+
+from serving.routes.deps import API_PREFIX
+from serving.schemas import ErrorBody, Prediction
+from serving.snapshot_store import SnapshotStore
+
+router = APIRouter(prefix=API_PREFIX, tags=["customers"])
+
+
+@router.get(
+    "/customers/{customer_id}",
+    summary="Latest scored prediction of one customer",
+    description="Reads the snapshot written by `clvchurn score` (CLVCHURN_SNAPSHOT_PATH); the file is "
+    "re-read when it changes.",
+    responses={
+        404: {"model": ErrorBody, "description": "The customer is not in the snapshot."},
+        503: {"model": ErrorBody, "description": "No snapshot has been written yet."},
+    },
+)
+def get_customer(request: Request, customer_id: str = Path(min_length=1, examples=["C-1042"])) -> Prediction:
+    store: SnapshotStore = request.app.state.snapshots
+    prediction = store.get(customer_id)
+    if prediction is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"Customer {customer_id!r} is not in the scored snapshot {store.path}; "
+            "run `clvchurn score` with their data, or POST their history to /v1/predict.",
+        )
+    return prediction

@@ -1,0 +1,95 @@
+"""POST /v1/predict and /v1/predict/batch: score customers from the history sent in the request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from serving.engine import PredictionEngine
+from serving.routes.deps import API_PREFIX, EngineDep, LanguageDep, SettingsDep
+from serving.schemas import BatchPredictRequest, BatchPredictResponse, ErrorBody, Prediction, PredictRequest
+from serving.settings import Settings
+from serving.telemetry import request_id_of
+
+router = APIRouter(prefix=API_PREFIX, tags=["predictions"])
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid X-API-Key."},
+    413: {"model": ErrorBody, "description": "Body larger than CLVCHURN_MAX_BODY_BYTES."},
+    503: {"model": ErrorBody, "description": "Models not loaded yet."},
+}
+
+
+@router.post(
+    "/predict",
+    summary="Score one customer",
+    description="Tier, lifecycle stage, churn probability, predicted value, value at risk, reasons and the "
+    "recommended retention action for one customer, computed from the history in the body as of `as_of`.",
+    responses=ERROR_RESPONSES,
+)
+async def predict(
+    body: PredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
+) -> Prediction:
+    check_event_count(body, settings, ("body",))
+    predictions = await _score(engine, [body], lang, request)
+    return predictions[0]
+
+
+@router.post(
+    "/predict/batch",
+    summary="Score up to 1,000 customers",
+    description="The same as /v1/predict for many customers at once; predictions come back in request order.",
+    responses=ERROR_RESPONSES,
+)
+async def predict_batch(
+    body: BatchPredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
+) -> BatchPredictResponse:
+    if len(body.customers) > settings.max_batch:
+        raise RequestValidationError(
+            [
+                _error(
+                    ("body", "customers"),
+                    f"{len(body.customers):,} customers exceed the limit of {settings.max_batch:,} per "
+                    "request (CLVCHURN_MAX_BATCH); split the batch",
+                    "too_long",
+                )
+            ]
+        )
+    for position, customer in enumerate(body.customers):
+        check_event_count(customer, settings, ("body", "customers", position))
+    return BatchPredictResponse(predictions=await _score(engine, body.customers, lang, request))
+
+
+def check_event_count(body: PredictRequest, settings: Settings, loc: tuple[str | int, ...]) -> None:
+    """422 when one customer carries more events than `max_events_per_customer`."""
+    events = len(body.transactions) + len(body.interactions)
+    if events > settings.max_events_per_customer:
+        raise RequestValidationError(
+            [
+                _error(
+                    (*loc, "transactions"),
+                    f"{events:,} events (transactions plus interactions) exceed the limit of "
+                    f"{settings.max_events_per_customer:,} per customer (CLVCHURN_MAX_EVENTS_PER_CUSTOMER)",
+                    "too_long",
+                )
+            ]
+        )
+
+
+async def _score(
+    engine: PredictionEngine, requests: Sequence[PredictRequest], lang: str, request: Request
+) -> list[Prediction]:
+    """Run the CPU-bound engine in the thread pool, then count and log what it predicted."""
+    predictions = await run_in_threadpool(engine.predict, requests, lang)
+    if len(predictions) != len(requests):
+        raise RuntimeError(f"engine returned {len(predictions)} predictions for {len(requests)} customers")
+    request.app.state.telemetry.observe_predictions(predictions)
+    request.app.state.prediction_log.record(predictions, request_id_of(request))
+    return predictions
+
+
+def _error(loc: tuple[str | int, ...], message: str, kind: str) -> dict[str, object]:
+    return {"type": kind, "loc": loc, "msg": message}

@@ -1,0 +1,252 @@
+"""What crosses the HTTP boundary: request bodies, prediction responses and model descriptions.
+
+Requests mirror the raw-data contract (`features/contract.py`) for one customer: its profile, its
+transactions and its interactions. Timestamps are normalised to naive UTC, the contract's convention,
+so the feature code never sees time zones. Responses are what the engine returns, validated here so
+that every client (HTTP, snapshot file, prediction log) sees one shape.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+Tier = Literal["A", "B", "C", "D"]
+LifecycleStage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"]
+ChurnRisk = Literal["low", "medium", "high"]
+Language = Literal["en", "zh"]
+
+
+def utc_now_naive() -> datetime:
+    """The current instant as a naive UTC datetime, the contract's timestamp convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _now_if_missing(value: Any) -> Any:
+    return utc_now_naive() if value is None else value
+
+
+def _require_finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FiniteAmount = Annotated[float, AfterValidator(_require_finite)]
+
+
+class _Strict(BaseModel):
+    """Rejects unknown fields so that a misspelt field name is a 422, not a silently ignored value."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class CustomerIn(_Strict):
+    customer_id: NonEmptyText = Field(description="The customer's id in the CRM.", examples=["C-1042"])
+    signup_date: Timestamp | None = Field(default=None, examples=["2023-03-14"])
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Profile attributes (strings), as in the customers file.",
+        examples=[{"country": "DE", "segment": "retail"}],
+    )
+
+
+class TransactionIn(_Strict):
+    timestamp: Timestamp = Field(examples=["2024-05-02T14:03:00"])
+    amount: FiniteAmount = Field(description="Order value; negative for a refund or return.", examples=[59.9])
+    transaction_id: str | None = None
+    quantity: FiniteAmount | None = Field(default=None, ge=0, examples=[2])
+    category: str | None = Field(default=None, examples=["books"])
+    channel: str | None = Field(default=None, examples=["web"])
+
+
+class InteractionIn(_Strict):
+    timestamp: Timestamp = Field(examples=["2024-05-10T09:00:00"])
+    type: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)] = Field(
+        description="visit, email_open, email_click, call, meeting, inquiry, support_ticket, complaint, "
+        "survey, or free text (lower-cased).",
+        examples=["email_open"],
+    )
+    value: FiniteAmount | None = Field(
+        default=None, description="Satisfaction 1-5 or NPS 0-10 for surveys.", examples=[None]
+    )
+
+
+class PredictRequest(_Strict):
+    """One customer's history up to `as_of`; the engine scores it as of that instant."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer": {"customer_id": "C-1042", "signup_date": "2023-03-14"},
+                    "transactions": [
+                        {"timestamp": "2024-01-05T10:00:00", "amount": 59.9, "quantity": 2},
+                        {"timestamp": "2024-04-19T16:30:00", "amount": 120.0, "category": "books"},
+                    ],
+                    "interactions": [{"timestamp": "2024-05-10T09:00:00", "type": "email_open"}],
+                    "as_of": "2024-07-01T00:00:00",
+                }
+            ]
+        }
+    )
+
+    customer: CustomerIn
+    transactions: list[TransactionIn] = Field(default_factory=list)
+    interactions: list[InteractionIn] = Field(default_factory=list)
+    as_of: Annotated[Timestamp, BeforeValidator(_now_if_missing)] = Field(
+        default_factory=utc_now_naive,
+        description="Instant to score at (naive UTC); defaults to now.",
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _not_before_first_event(cls, as_of: datetime, info: ValidationInfo) -> datetime:
+        first = first_event_time(
+            info.data.get("customer"), info.data.get("transactions"), info.data.get("interactions")
+        )
+        if first is not None and as_of < first:
+            raise ValueError(
+                f"as_of {as_of.isoformat()} is before the customer's first event {first.isoformat()}"
+            )
+        return as_of
+
+
+def first_event_time(
+    customer: CustomerIn | None,
+    transactions: list[TransactionIn] | None,
+    interactions: list[InteractionIn] | None,
+) -> datetime | None:
+    """Earliest of signup date, first transaction and first interaction; None without any."""
+    times = [event.timestamp for event in (transactions or [])]
+    times += [event.timestamp for event in (interactions or [])]
+    if customer is not None and customer.signup_date is not None:
+        times.append(customer.signup_date)
+    return min(times, default=None)
+
+
+class BatchPredictRequest(_Strict):
+    customers: list[PredictRequest] = Field(
+        min_length=1, description="Up to `max_batch` (default 1,000) customers."
+    )
+
+
+class PredictedValue(BaseModel):
+    amount: float = Field(description="Expected spend over the horizon.", examples=[412.5])
+    currency: str | None = Field(default=None, examples=["EUR"])
+    horizon_days: int = Field(examples=[180])
+
+
+class Reason(BaseModel):
+    """One feature's share of a prediction (a SHAP value), told in a sentence."""
+
+    feature: str = Field(examples=["days_since_last_order"])
+    value: float | str | None = Field(description="The customer's value of the feature.", examples=[97])
+    contribution: float = Field(
+        description="SHAP contribution: probability points for churn, currency for value."
+    )
+    direction: Literal["increases", "decreases"] = Field(
+        description="Whether the feature pushes the churn risk (or the value) up or down."
+    )
+    sentence: str = Field(examples=["No order for 97 days, longer than usual for this customer."])
+
+
+class Explanations(BaseModel):
+    churn: list[Reason] = Field(default_factory=list)
+    value: list[Reason] = Field(default_factory=list)
+
+
+class RecommendedAction(BaseModel):
+    id: str = Field(examples=["winback_call"])
+    title: str = Field(examples=["Personal win-back call"])
+    steps: list[str] = Field(default_factory=list)
+    owner: str = Field(examples=["account_manager"])
+    due_within_days: int = Field(ge=0, examples=[7])
+    due_date: date
+    success_metric: str = Field(examples=["order within 30 days"])
+
+
+class ModelVersions(BaseModel):
+    churn: str = Field(examples=["3"])
+    value: str = Field(examples=["5"])
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    as_of: datetime
+    tier: Tier
+    lifecycle_stage: LifecycleStage
+    churn_probability: float = Field(ge=0.0, le=1.0)
+    churn_risk: ChurnRisk
+    predicted_value: PredictedValue
+    value_at_risk: float = Field(description="churn_probability x predicted_value.amount")
+    explanations: Explanations
+    recommended_action: RecommendedAction
+    model_versions: ModelVersions
+
+
+class BatchPredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class ModelInfo(BaseModel):
+    """One registered model as loaded by the engine."""
+
+    name: str = Field(examples=["clvchurn-churn"])
+    version: str = Field(examples=["3"])
+    trained_at: datetime | None = None
+    validation_metrics: dict[str, float] = Field(default_factory=dict, examples=[{"roc_auc": 0.81}])
+    run_id: str | None = None
+
+
+class ModelsInfo(BaseModel):
+    churn: ModelInfo
+    value: ModelInfo
+    tier_cut_points: dict[str, float] = Field(
+        description="Lowest predicted value of tiers A, B and C (currency over the horizon), fixed at "
+        "training time; below C is D.",
+        examples=[{"A": 850.0, "B": 300.0, "C": 80.0}],
+    )
+    tier_method: str | None = Field(default=None, examples=["quantile"])
+    horizon_days: int | None = None
+    loaded_at: datetime | None = None
+
+
+class ReloadResult(BaseModel):
+    previous: ModelVersions | None
+    current: ModelVersions
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "loading", "failed"]
+    model_versions: ModelVersions | None = None
+    detail: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+    request_id: str | None = None

@@ -1,0 +1,67 @@
+"""Configuration of the prediction service: one pydantic-settings class, environment prefix `CLVCHURN_`.
+
+Every knob an operator may turn lives here, so that the app, the CLI and the tests build the service
+from one object instead of reading the environment in many places.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PACKAGED_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
+
+
+class Settings(BaseSettings):
+    """Settings of `clvchurn serve`; each field can be set as `CLVCHURN_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CLVCHURN_", extra="ignore", populate_by_name=True)
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted API keys in clear, comma-separated in CLVCHURN_API_KEYS.",
+    )
+    api_key_file: Path | None = Field(
+        default=None,
+        description="File of accepted keys as SHA-256 hex digests, one per line, '#' starts a comment.",
+    )
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///mlruns/mlflow.db",
+        validation_alias=AliasChoices("CLVCHURN_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow store holding the champion models; MLFLOW_TRACKING_URI is honoured too.",
+    )
+    snapshot_path: Path = Field(
+        default=Path("artifacts/scores.parquet"),
+        description="Parquet snapshot written by `clvchurn score`, served by GET /v1/customers/{id}.",
+    )
+    prediction_log_path: Path = Field(
+        default=Path("artifacts/prediction_log.sqlite"),
+        description="SQLite file every served prediction is appended to, for audit and monitoring.",
+    )
+    playbook_path: Path = Field(
+        default=PACKAGED_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_batch: int = Field(default=1000, ge=1, description="Most customers in one batch request.")
+    max_events_per_customer: int = Field(
+        default=20_000, ge=1, description="Most transactions plus interactions sent for one customer."
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    reload_interval_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds between checks of the registry's champion alias; 0 turns the check off.",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
