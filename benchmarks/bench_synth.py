@@ -16,13 +16,17 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.synth import generate, write_synthetic
+from features.synth import generate, oracle_churn_probability, oracle_expected_spend, write_synthetic
+
+ORACLE_AS_OF = datetime(2025, 7, 1)
+ORACLE_HORIZON_DAYS = 180
 
 
 def main() -> None:
@@ -55,6 +59,13 @@ def main() -> None:
     print(
         f"generate {generated - started:.1f} s, write {written - generated:.1f} s, "
         f"total {written - started:.1f} s wall"
+    )
+    oracle_started = time.perf_counter()
+    oracle_expected_spend(base.ground_truth, ORACLE_AS_OF, ORACLE_HORIZON_DAYS)
+    oracle_churn_probability(base.ground_truth, ORACLE_AS_OF, ORACLE_HORIZON_DAYS)
+    print(
+        f"both oracles ({ORACLE_HORIZON_DAYS} days from {ORACLE_AS_OF:%Y-%m-%d}) "
+        f"{time.perf_counter() - oracle_started:.1f} s"
     )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GiB")
 
