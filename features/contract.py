@@ -67,12 +67,6 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "record": pl.String(),
 }
-_TIMESTAMP_PATTERN = (
-    r"^(\d{4}-\d{2}-\d{2})"  # date
-    r"(?:[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?)?"  # optional time, optional seconds and fraction
-    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"  # optional UTC offset
-)
-_NAIVE_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 
 
 class DataContractError(ValueError):
@@ -99,27 +93,6 @@ class LoadResult:
     raw: RawData
     rejects: pl.DataFrame
     counts: dict[str, FileCounts]
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """A column parsed to its canonical dtype, and the reasons (null when fine) a row fails it."""
-
-    value: pl.Expr
-    reasons: list[pl.Expr]
-
-
-_ColumnParser = Callable[[str, pl.DataType, str], _Parsed]
-
-
-@dataclass(frozen=True)
-class _TableSpec:
-    name: str
-    schema: dict[str, pl.DataType]
-    required: tuple[str, ...]
-    parsers: dict[str, _ColumnParser]
-    unique_key: str | None
-    extra_columns_are_attributes: bool
 
 
 def load_raw(data_dir: Path) -> LoadResult:
@@ -166,8 +139,7 @@ def write_rejects(rejects: pl.DataFrame, path: Path) -> Path | None:
 
 
 def _find_table_file(data_dir: Path, table: str, *, required: bool) -> Path | None:
-    candidates = [data_dir / f"{table}.{suffix}" for suffix in ("csv", "parquet")]
-    present = [p for p in candidates if p.is_file()]
+    present = [p for p in (data_dir / f"{table}.csv", data_dir / f"{table}.parquet") if p.is_file()]
     if len(present) > 1:
         raise DataContractError(
             f"{data_dir} holds both {table}.csv and {table}.parquet; keep only one of them"
@@ -191,6 +163,52 @@ def _read_table(path: Path) -> pl.DataFrame:
     return table.rename(dict(zip(table.columns, names, strict=True)))
 
 
+# --- Checking a table: each column parsed to its dtype, each broken rule recorded per row ----------
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One rule a column can break: which rows break it (`failed`, no nulls) and how to say so.
+
+    The message is a `pl.format` template filled from `values`; it is built only for rejected rows,
+    so a clean ten-million-row file never pays for string formatting.
+    """
+
+    failed: pl.Series
+    template: str
+    values: tuple[pl.Series, ...] = ()
+
+    def messages(self, rows: pl.Series) -> pl.Series:
+        """The message for each of `rows` (row indices), null where this rule holds."""
+        frame = pl.DataFrame(
+            {
+                "failed": self.failed.gather(rows),
+                **{f"v{i}": v.gather(rows) for i, v in enumerate(self.values)},
+            }
+        )
+        message = pl.format(self.template, *(pl.col(f"v{i}") for i in range(len(self.values))))
+        return frame.select(pl.when("failed").then(message)).to_series()
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    value: pl.Series
+    checks: list[_Check]
+
+
+_ColumnParser = Callable[[pl.Series, str], _Parsed]
+
+
+@dataclass(frozen=True)
+class _TableSpec:
+    name: str
+    schema: dict[str, pl.DataType]
+    required: tuple[str, ...]
+    parsers: dict[str, _ColumnParser]
+    unique_key: str | None
+    extra_columns_are_attributes: bool
+
+
 def _check_table(table: pl.DataFrame, spec: _TableSpec, file_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     missing = [c for c in spec.required if c not in table.columns]
     if missing:
@@ -199,164 +217,226 @@ def _check_table(table: pl.DataFrame, spec: _TableSpec, file_name: str) -> tuple
             f"found: {', '.join(table.columns) or 'none'}); add it or rename the matching column"
         )
     extra = [c for c in table.columns if c not in spec.schema]
-    if extra and not spec.extra_columns_are_attributes:
-        logger.info("%s: ignoring columns not in the contract: %s", file_name, ", ".join(extra))
     parsers = dict(spec.parsers)
     if spec.extra_columns_are_attributes:
-        parsers.update({c: _parse_text for c in extra})
-    parsed = {c: parser(c, table.schema[c], file_name) for c, parser in parsers.items() if c in table.columns}
-    checked = table.select(
-        *(p.value.alias(c) for c, p in parsed.items()),
-        _join_reasons([r for p in parsed.values() for r in p.reasons]).alias("__reason"),
+        parsers.update(dict.fromkeys(extra, _parse_text))
+    elif extra:
+        logger.info("%s: ignoring columns not in the contract: %s", file_name, ", ".join(extra))
+    parsed = {
+        c: parser(table.get_column(c), file_name) for c, parser in parsers.items() if c in table.columns
+    }
+    checks = [check for p in parsed.values() for check in p.checks if check.failed.any()]
+    if spec.unique_key in parsed:
+        checks.extend(_duplicate_checks(parsed[spec.unique_key].value, spec.unique_key))
+    is_rejected = pl.repeat(False, table.height, dtype=pl.Boolean, eager=True)
+    for check in checks:
+        is_rejected = is_rejected | check.failed.fill_null(False)
+    values = pl.DataFrame([p.value.alias(c) for c, p in parsed.items()], height=table.height)
+    if checks:
+        values = values.filter(~is_rejected)
+    columns = [*spec.schema, *(extra if spec.extra_columns_are_attributes else [])]
+    accepted = values.select(
+        pl.col(c) if c in parsed else pl.lit(None, dtype=spec.schema[c]).alias(c) for c in columns
     )
-    if spec.unique_key is not None:
-        checked = _add_duplicate_reason(checked, spec.unique_key)
-    is_rejected = checked.get_column("__reason").is_not_null()
-    columns = [*spec.schema, *(c for c in extra if spec.extra_columns_are_attributes)]
-    accepted = checked.filter(~is_rejected).select(
-        pl.col(c) if c in checked.columns else pl.lit(None, dtype=spec.schema[c]).alias(c) for c in columns
-    )
-    return accepted, _rejected_rows(table, checked.get_column("__reason"), is_rejected, file_name)
+    return accepted, _rejected_rows(table, checks, is_rejected.arg_true(), file_name)
 
 
-def _add_duplicate_reason(checked: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Reject every repeat of a key after its first row, naming the row that came first."""
-    is_repeat = pl.col(key).is_not_null() & ~pl.col(key).is_first_distinct()
-    if not checked.select(is_repeat.any()).item():
-        return checked
-    numbered = checked.with_row_index("__row", offset=1)
-    first_rows = numbered.filter(pl.col(key).is_not_null() & pl.col(key).is_first_distinct()).select(
-        key, pl.col("__row").alias("__first_row")
-    )
-    reason = pl.when(is_repeat).then(
-        pl.format("duplicate {} '{}' (first seen at row {})", pl.lit(key), pl.col(key), pl.col("__first_row"))
-    )
-    return (
-        numbered.join(first_rows, on=key, how="left", maintain_order="left")
-        .with_columns(_join_reasons([pl.col("__reason"), reason]).alias("__reason"))
-        .drop("__row", "__first_row")
-    )
+def _duplicate_checks(key: pl.Series, key_name: str) -> list[_Check]:
+    """Every repeat of a key after its first row is rejected, naming the row that came first.
 
-
-def _join_reasons(reasons: list[pl.Expr]) -> pl.Expr:
-    """All of a row's failures in one message; null when the row is fine."""
-    if not reasons:
-        return pl.lit(None, dtype=pl.String)
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    return pl.when(joined.str.len_bytes() > 0).then(joined)
+    Exact distinctness on ten million strings is slow, so keys are hashed, the hashes sorted, and only
+    rows whose hash occurs twice are compared exactly (equal keys always have equal hashes).
+    """
+    hashes = key.hash()
+    sorted_hashes = hashes.filter(key.is_not_null()).sort()
+    same_as_previous = sorted_hashes.slice(1) == sorted_hashes.slice(0, max(sorted_hashes.len() - 1, 0))
+    collided = sorted_hashes.slice(1).filter(same_as_previous)
+    if collided.is_empty():
+        return []
+    candidates = (hashes.is_in(collided.unique()) & key.is_not_null()).arg_true()
+    repeats = (
+        pl.DataFrame({"key": key.gather(candidates), "row": candidates.cast(pl.Int64)})
+        .with_columns(pl.col("row").min().over("key").alias("first_row"))
+        .filter(pl.col("row") != pl.col("first_row"))
+    )
+    if repeats.is_empty():
+        return []
+    rows = repeats.get_column("row")
+    is_repeat = pl.repeat(False, key.len(), dtype=pl.Boolean, eager=True).scatter(rows, True)
+    first_seen = pl.repeat(None, key.len(), dtype=pl.Int64, eager=True).scatter(
+        rows, repeats.get_column("first_row") + 1
+    )
+    return [_Check(is_repeat, f"duplicate {key_name} '{{}}' (first seen at row {{}})", (key, first_seen))]
 
 
 def _rejected_rows(
-    table: pl.DataFrame, reasons: pl.Series, is_rejected: pl.Series, file_name: str
+    table: pl.DataFrame, checks: list[_Check], rows: pl.Series, file_name: str
 ) -> pl.DataFrame:
-    bad = table.with_row_index("__row", offset=1).filter(is_rejected)
+    """One line per rejected row with all of its reasons joined by '; ' and the original record as JSON."""
+    if rows.is_empty():
+        return empty_frame(REJECTS_SCHEMA)
+    messages = pl.DataFrame([c.messages(rows).alias(f"m{i}") for i, c in enumerate(checks)])
+    reasons = messages.select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True)).to_series()
     return pl.DataFrame(
         {
-            "file": pl.Series([file_name] * bad.height, dtype=pl.String),
-            "row_number": bad.get_column("__row").cast(pl.Int64),
-            "reason": reasons.filter(is_rejected),
-            "record": bad.select(pl.struct(table.columns).struct.json_encode()).to_series(),
+            "file": [file_name] * rows.len(),
+            "row_number": rows.cast(pl.Int64) + 1,
+            "reason": reasons,
+            "record": table[rows].select(pl.struct(pl.all()).struct.json_encode()).to_series(),
         },
         schema=REJECTS_SCHEMA,
     )
 
 
-# --- Column parsers: each turns one source column into its canonical dtype plus reject reasons -----
+# --- Column parsers: one source column in, canonical values and the rules each row broke out ---------
 
 
-def _text(name: str) -> pl.Expr:
-    """The column as stripped text, empty strings as null."""
-    stripped = pl.col(name).cast(pl.String).str.strip_chars()
-    return pl.when(stripped.str.len_bytes() > 0).then(stripped)
+def _text(column: pl.Series) -> pl.Series:
+    """The column as stripped text, blank values as null."""
+    text = column.cast(pl.String).str.strip_chars()
+    is_blank = text == ""
+    return text.set(is_blank, None) if is_blank.any() else text
 
 
-def _parse_text(name: str, dtype: pl.DataType, file_name: str) -> _Parsed:
-    return _Parsed(_text(name), [])
+def _parse_text(column: pl.Series, file_name: str) -> _Parsed:
+    return _Parsed(_text(column), [])
 
 
-def _parse_customer_id(name: str, dtype: pl.DataType, file_name: str) -> _Parsed:
-    if not (dtype == pl.String or dtype.is_integer() or dtype == pl.Null):
+def _parse_customer_id(column: pl.Series, file_name: str) -> _Parsed:
+    if not (column.dtype in (pl.String, pl.Null) or column.dtype.is_integer()):
         raise DataContractError(
-            f"{file_name} column {name!r} has type {dtype}; store customer ids as text or integers"
+            f"{file_name} column {column.name!r} has type {column.dtype}; "
+            "store customer ids as text or integers"
         )
-    return _Parsed(_text(name), [pl.when(_text(name).is_null()).then(pl.lit(f"empty {name}"))])
+    value = _text(column)
+    return _Parsed(value, [_Check(value.is_null(), f"empty {column.name}")])
 
 
-def _parse_interaction_type(name: str, dtype: pl.DataType, file_name: str) -> _Parsed:
-    value = _text(name).str.to_lowercase()
-    return _Parsed(value, [pl.when(value.is_null()).then(pl.lit(f"empty {name}"))])
+def _parse_interaction_type(column: pl.Series, file_name: str) -> _Parsed:
+    value = _text(column).str.to_lowercase()
+    return _Parsed(value, [_Check(value.is_null(), f"empty {column.name}")])
 
 
 def _number_parser(*, required: bool, non_negative: bool) -> _ColumnParser:
-    def parse(name: str, dtype: pl.DataType, file_name: str) -> _Parsed:
-        if not (dtype == pl.String or dtype.is_numeric() or dtype == pl.Null):
-            raise DataContractError(f"{file_name} column {name!r} has type {dtype}; store it as a number")
-        text = _text(name)
-        value = text.cast(pl.Float64, strict=False) if dtype == pl.String else pl.col(name).cast(pl.Float64)
-        reasons: list[pl.Expr] = [
-            pl.when(text.is_not_null() & value.is_null()).then(
-                pl.format("{} '{}' is not a number", pl.lit(name), text)
-            ),
-            pl.when(value.is_nan() | value.is_infinite()).then(
-                pl.format("{} '{}' is not a finite number", pl.lit(name), text)
-            ),
-        ]
+    def parse(column: pl.Series, file_name: str) -> _Parsed:
+        name = column.name
+        checks = []
+        if column.dtype.is_numeric():
+            value = shown = column.cast(pl.Float64)
+        elif column.dtype in (pl.String, pl.Null):
+            shown = _text(column)
+            value = shown.cast(pl.Float64, strict=False)
+            checks.append(
+                _Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' is not a number", (shown,))
+            )
+        else:
+            raise DataContractError(
+                f"{file_name} column {name!r} has type {column.dtype}; store it as a number"
+            )
         if required:
-            reasons.insert(0, pl.when(text.is_null()).then(pl.lit(f"empty {name}")))
+            checks.insert(0, _Check(shown.is_null(), f"empty {name}"))
+        is_not_finite = value.is_nan() | value.is_infinite()
+        checks.append(_Check(is_not_finite, f"{name} '{{}}' is not a finite number", (shown,)))
         if non_negative:
-            reasons.append(pl.when(value < 0).then(pl.format("{} {} is negative", pl.lit(name), text)))
-        return _Parsed(value, reasons)
+            checks.append(_Check(value < 0, f"{name} {{}} is negative", (shown,)))
+        return _Parsed(value, checks)
 
     return parse
 
 
 def _timestamp_parser(*, required: bool) -> _ColumnParser:
-    def parse(name: str, dtype: pl.DataType, file_name: str) -> _Parsed:
+    def parse(column: pl.Series, file_name: str) -> _Parsed:
+        name = column.name
+        dtype = column.dtype
+        checks = []
         if isinstance(dtype, pl.Datetime):
-            value = pl.col(name)
+            value = shown = column
             if dtype.time_zone is not None:
                 value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
             value = value.cast(pl.Datetime("us"))
         elif dtype == pl.Date:
-            value = pl.col(name).cast(pl.Datetime("us"))
-        elif dtype == pl.String or dtype == pl.Null:
-            value = _parse_iso_timestamp(_text(name))
+            value = shown = column.cast(pl.Datetime("us"))
+        elif dtype in (pl.String, pl.Null):
+            shown = _text(column)
+            value = _parse_iso_timestamps(shown)
+            checks.append(
+                _Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' is not an ISO date", (shown,))
+            )
         else:
             raise DataContractError(
                 f"{file_name} column {name!r} has type {dtype}; store it as a timestamp, a date "
                 "or ISO-8601 text such as 2024-05-31 or 2024-05-31T14:05:00+02:00"
             )
-        text = _text(name)
-        reasons: list[pl.Expr] = [
-            pl.when(text.is_not_null() & value.is_null()).then(
-                pl.format("{} '{}' is not an ISO date", pl.lit(name), text)
-            )
-        ]
         if required:
-            reasons.insert(0, pl.when(text.is_null()).then(pl.lit(f"empty {name}")))
-        return _Parsed(value, reasons)
+            checks.insert(0, _Check(shown.is_null(), f"empty {name}"))
+        return _Parsed(value, checks)
 
     return parse
 
 
-def _parse_iso_timestamp(text: pl.Expr) -> pl.Expr:
-    """ISO-8601 date or datetime text to naive UTC: 'T' or space, optional seconds and fraction,
-    optional offset (Z, +02:00, -0530, +02) that is applied and dropped. Null where it does not parse.
+_FAST_TIMESTAMP_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+)
+_ISO_TIMESTAMP_PATTERN = (
+    r"^(\d{4}-\d{2}-\d{2})"  # date
+    r"(?:[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?)?"  # optional time, optional seconds and fraction
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"  # optional UTC offset
+)
+
+
+def _parse_iso_timestamps(text: pl.Series) -> pl.Series:
+    """ISO-8601 text to naive UTC datetimes, null where it does not parse.
+
+    Exports usually write one format throughout, so the format of the first value is tried on the
+    whole column (polars' fixed-format parser is several times faster than a regex), and only what it
+    leaves unparsed goes through the general ISO-8601 parser.
     """
-    parts = text.str.extract_groups(_TIMESTAMP_PATTERN)
-    date, hours_minutes, seconds, offset = (parts.struct.field(str(i)) for i in range(1, 5))
-    clock = pl.coalesce(
-        pl.concat_str([hours_minutes, pl.coalesce(seconds, pl.lit(":00"))]), pl.lit("00:00:00")
+    first = text.drop_nulls().head(1)
+    fast_format = next(
+        (
+            f
+            for f in _FAST_TIMESTAMP_FORMATS
+            if first.str.strptime(pl.Datetime("us"), f, strict=False).is_not_null().all()
+        ),
+        None,
     )
-    naive = pl.concat_str([date, pl.lit(" "), clock]).str.strptime(
-        pl.Datetime("us"), _NAIVE_FORMAT, strict=False
+    if fast_format is None or first.is_empty():
+        return _parse_iso_timestamps_general(text)
+    value = text.str.strptime(pl.Datetime("us"), fast_format, strict=False)
+    leftover = value.is_null() & text.is_not_null()
+    if leftover.any():
+        rows = leftover.arg_true()
+        value = value.scatter(rows, _parse_iso_timestamps_general(text.gather(rows)))
+    return value
+
+
+def _parse_iso_timestamps_general(text: pl.Series) -> pl.Series:
+    """Date or datetime, 'T' or space, optional seconds and fraction, optional offset (Z, +02:00,
+    -0530, +02) which is applied so that the result is UTC, then dropped."""
+    parts = (
+        pl.DataFrame({"text": text})
+        .select(pl.col("text").str.extract_groups(_ISO_TIMESTAMP_PATTERN))
+        .unnest("text")
     )
-    digits = offset.str.replace(":", "", literal=True)
+    parts.columns = ["date", "hours_minutes", "seconds", "offset"]
+    offset_digits = pl.col("offset").str.replace(":", "", literal=True)
     offset_minutes = (
-        digits.str.slice(1, 2).cast(pl.Int64, strict=False) * 60
-        + digits.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
-    ) * pl.when(digits.str.starts_with("-")).then(-1).otherwise(1)
-    return naive - pl.duration(minutes=offset_minutes.fill_null(0))
+        offset_digits.str.slice(1, 2).cast(pl.Int64, strict=False).fill_null(0) * 60
+        + offset_digits.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+    ) * pl.when(offset_digits.str.starts_with("-")).then(-1).otherwise(1)
+    clock = pl.coalesce(
+        pl.concat_str("hours_minutes", pl.coalesce("seconds", pl.lit(":00"))), pl.lit("00:00:00")
+    )
+    naive = pl.concat_str("date", pl.lit(" "), clock).str.strptime(
+        pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False
+    )
+    return parts.select(naive - pl.duration(minutes=offset_minutes.fill_null(0))).to_series().alias(text.name)
 
 
 _TABLE_SPECS = (
