@@ -5,6 +5,10 @@ the newest snapshot validates, the one before it calibrates probabilities and st
 and older snapshots train. A label window that is still open (as_of + horizon after the end of the
 data) would count customers as churned only because their future is not recorded yet, so callers
 check every snapshot they train or validate on with `check_label_window` against the data end date.
+When snapshots are closer together than the horizon, an older snapshot's label window overlaps the
+later snapshots' dates: no feature sees the future, but training labels share calendar time with the
+validation labels (a seasonal shock reaches both), so validation is as-if-deployed only for a gap of
+at least one horizon between the last training snapshot and the validation one.
 
 The matrix keeps categoricals as pandas `Categorical` with levels fixed at training time, so a level
 never seen in training becomes missing (NaN) at serving time instead of a silently shifted code.

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,8 @@ from training.models import (
     TwoPartValueModel,
     select_value_model,
 )
-from training.models.value import choose_candidate, normalized_gini
+from training.models.boosting import booster_input
+from training.models.value import choose_candidate
 
 REGIONS = ["north", "south", "east"]
 
@@ -73,10 +76,23 @@ def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel
     probability = churn_model.predict_proba(X)
     np.testing.assert_allclose(probability.sum(axis=1), 1.0)
     np.testing.assert_array_equal(probability[:, 1], churn_model.calibrated_from_raw(raw))
+    via_sklearn = churn_model.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+    np.testing.assert_allclose(probability[:, 1], via_sklearn, rtol=0, atol=1e-12)
     order = np.argsort(raw)
     assert (np.diff(probability[order, 1]) >= 0).all()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(churn_model)).predict_proba(X), probability)
     assert churn_model.calibration_method_ in ("sigmoid", "isotonic")
     assert set(churn_model.calibration_brier_) == {"sigmoid", "isotonic"}
+
+
+def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnModel):
+    X = features(500, 7)
+    reordered = X.assign(profile_region=X["profile_region"].cat.reorder_categories(REGIONS[::-1]))
+    assert isinstance(booster_input(churn_model.booster_, X), np.ndarray)
+    assert booster_input(churn_model.booster_, reordered) is reordered  # LightGBM remaps it itself
+    expected = churn_model.booster_.predict(X, raw_score=True)
+    np.testing.assert_array_equal(churn_model.raw_margin(X), expected)
+    np.testing.assert_array_equal(churn_model.raw_margin(reordered), expected)
 
 
 def test_churn_contributions_sum_to_probability_minus_base(churn_model: ChurnModel):
@@ -147,6 +163,7 @@ def test_value_predictions_are_non_negative_and_contributions_add_up(model_class
     base, contributions = model.contributions(X_test)
     assert base > 0
     np.testing.assert_allclose(base + contributions.sum(axis=1), predicted, rtol=1e-9)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X_test), predicted)
     # more orders last year means a bigger basket: positive currency contribution
     assert np.corrcoef(X_test["orders_last_365_days"], contributions[:, 1])[0, 1] > 0.5
 
@@ -174,16 +191,3 @@ def test_candidate_choice_uses_gini_then_mae_within_tolerance():
     assert choose_candidate(scores) == "tweedie_1.2"
     scores["tweedie_1.5"] = {"normalized_gini": 0.500, "mae": 10.0}
     assert choose_candidate(scores) == "tweedie_1.2"  # full tie: first in candidate order
-
-
-def test_normalized_gini_on_hand_made_values():
-    actual = np.array([0.0, 0.0, 10.0, 30.0])
-    assert normalized_gini(actual, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(1.0)
-    assert normalized_gini(actual, np.array([4.0, 3.0, 2.0, 1.0])) == pytest.approx(-1.0)
-    assert normalized_gini(actual, np.ones(4)) == 0.0
-    # Lorenz-curve definition: cumulative shares of spend in predicted order (highest first)
-    # are [0, 0.75, 1, 1] against [0.75, 1, 1, 1] for the perfect order; each minus the diagonal's 2.5
-    assert normalized_gini(actual, np.array([4.0, 1.0, 2.0, 3.0])) == pytest.approx(
-        (0 + 0.75 + 1 + 1 - 2.5) / (0.75 + 1 + 1 + 1 - 2.5)
-    )
-    assert normalized_gini(np.zeros(4), np.array([1.0, 2.0, 3.0, 4.0])) == 0.0

@@ -12,6 +12,8 @@ Calibration method, chosen on the calibration fold:
   scored by Brier on the fifth; the lower mean Brier wins (sigmoid on ties), then it is refitted on
   the whole fold.
 Both maps are monotone in the raw margin, so they keep the booster's ranking (up to isotonic ties).
+The same fold stops boosting early, so scores measured on it are slightly optimistic: report the
+untouched validation snapshot instead.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     """P(churn within the horizon) from a LightGBM classifier calibrated out of time.
 
     Learned: `classifier_` (LGBMClassifier), `booster_` (its raw booster, for TreeSHAP),
-    `calibrator_` (fitted `CalibratedClassifierCV` from raw margin to probability),
+    `calibrator_` (fitted `CalibratedClassifierCV` from raw margin to probability) and its fitted
+    map `raw_to_probability_` (sigmoid or isotonic),
     `calibration_method_`, `calibration_brier_` (cross-fitted Brier per method, empty when the rule
     decided) and `feature_names_in_`.
     """
@@ -94,6 +97,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.calibration_method_: CalibrationMethod = method
         self.calibration_brier_ = briers
         self.calibrator_ = _fit_calibrator(margins, y_cal_array, method)
+        self.raw_to_probability_ = self.calibrator_.calibrated_classifiers_[0].calibrators[0]
         logger.info(
             "churn model: %d rounds, %s calibration on %d rows (cross-fitted Brier %s)",
             classifier.best_iteration_,
@@ -107,9 +111,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return raw_score(self.booster_, X)
 
     def calibrated_from_raw(self, raw_margin: np.ndarray) -> np.ndarray:
-        """Calibrated P(churn) for raw LightGBM margins (log-odds before calibration)."""
-        margins = np.asarray(raw_margin, dtype=np.float64).reshape(-1, 1)
-        return np.asarray(self.calibrator_.predict_proba(margins)[:, 1], dtype=np.float64)
+        """Calibrated P(churn) for raw LightGBM margins (log-odds before calibration).
+
+        Applies the one fitted map inside `calibrator_` directly (`raw_to_probability_`), which is
+        what `calibrator_.predict_proba(margins)[:, 1]` computes without its per-call validation.
+        """
+        margins = np.asarray(raw_margin, dtype=np.float64).reshape(-1)
+        return np.clip(np.asarray(self.raw_to_probability_.predict(margins), dtype=np.float64), 0.0, 1.0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns [P(stay), P(churn)], scikit-learn's convention."""

@@ -9,8 +9,9 @@ is the wrong loss. Two candidates, both LightGBM with a log link:
   buyers (Cragg 1971). The gamma log link predicts the conditional mean directly, so no
   retransformation (smearing) correction is needed, unlike a regressor on log1p(spend).
 `select_value_model` fits all of them and keeps the best on the calibration snapshot: highest
-normalized Gini (the ranking that decides the tiers), then, among candidates within
-`GINI_TIE_TOLERANCE` of the best, lowest mean absolute error, then the first in candidate order.
+normalized Gini (the ranking that decides the tiers; `training.metrics`, as in the backtest), then,
+among candidates within `GINI_TIE_TOLERANCE` of the best, lowest mean absolute error, then the first
+in candidate order.
 
 Targets are net spend, refunds included; negative totals are clipped to 0 for training and scoring,
 since both losses need non-negative targets and a net refunder is worth nothing to retain.
@@ -26,9 +27,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from training.metrics import mae, normalized_gini
 from training.models.boosting import (
     fit_with_early_stopping,
     lightgbm_params,
@@ -179,6 +180,7 @@ def select_value_model(
     ]
     candidates.append(TwoPartValueModel(n_jobs=n_jobs, random_state=random_state))
     actual = spend_target(y_cal, "y_cal")
+    _require_buyers(actual, 1, "y_cal")
     scores: dict[str, dict[str, Any]] = {}
     fitted: dict[str, ValueModel] = {}
     for candidate in candidates:
@@ -191,7 +193,7 @@ def select_value_model(
         predicted = candidate.predict(X_cal)
         scores[candidate.name] = {
             "normalized_gini": normalized_gini(actual, predicted),
-            "mae": float(np.mean(np.abs(actual - predicted))),
+            "mae": mae(actual, predicted),
         }
         fitted[candidate.name] = candidate
     if not fitted:
@@ -217,20 +219,6 @@ def choose_candidate(scores: dict[str, dict[str, Any]]) -> str:
         name for name in scored if scores[name]["normalized_gini"] >= best_gini - GINI_TIE_TOLERANCE
     ]
     return min(contenders, key=lambda name: scores[name]["mae"])
-
-
-def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Gini of `actual` ordered by `predicted`, over the Gini of the perfect order (1 = perfect, 0 = random).
-
-    Computed as cov(actual, rank(predicted)) / cov(actual, rank(actual)) with average ranks, which
-    equals the Lorenz-curve definition without ties and shares credit evenly among tied predictions.
-    0.0 when every actual value is equal (no order to find).
-    """
-    actual = np.asarray(actual, dtype=np.float64)
-    perfect = float(np.cov(actual, rankdata(actual))[0, 1]) if len(actual) > 1 else 0.0
-    if perfect <= 0.0:
-        return 0.0
-    return float(np.cov(actual, rankdata(predicted))[0, 1]) / perfect
 
 
 def spend_target(y: Any, name: str) -> np.ndarray:
