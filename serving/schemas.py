@@ -8,7 +8,6 @@ that every client (HTTP, snapshot file, prediction log) sees one shape.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -44,15 +43,9 @@ def _now_if_missing(value: Any) -> Any:
     return utc_now_naive() if value is None else value
 
 
-def _require_finite(value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
 Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FiniteAmount = Annotated[float, AfterValidator(_require_finite)]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -73,9 +66,9 @@ class CustomerIn(_Strict):
 
 class TransactionIn(_Strict):
     timestamp: Timestamp = Field(examples=["2024-05-02T14:03:00"])
-    amount: FiniteAmount = Field(description="Order value; negative for a refund or return.", examples=[59.9])
+    amount: FiniteNumber = Field(description="Order value; negative for a refund or return.", examples=[59.9])
     transaction_id: str | None = None
-    quantity: FiniteAmount | None = Field(default=None, ge=0, examples=[2])
+    quantity: FiniteNumber | None = Field(default=None, ge=0, examples=[2])
     category: str | None = Field(default=None, examples=["books"])
     channel: str | None = Field(default=None, examples=["web"])
 
@@ -87,7 +80,7 @@ class InteractionIn(_Strict):
         "survey, or free text (lower-cased).",
         examples=["email_open"],
     )
-    value: FiniteAmount | None = Field(
+    value: FiniteNumber | None = Field(
         default=None, description="Satisfaction 1-5 or NPS 0-10 for surveys.", examples=[None]
     )
 

@@ -307,7 +307,7 @@ def test_non_finite_amounts_are_rejected(client: TestClient, literal: bytes) -> 
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "transactions", 0, "amount"]
-    assert response.json()["detail"][0]["msg"] == "Value error, must be a finite number"
+    assert response.json()["detail"][0]["msg"] == "Input should be a finite number"
 
 
 def test_too_many_events_for_one_customer(client: TestClient) -> None:
