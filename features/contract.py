@@ -254,7 +254,7 @@ def _duplicate_checks(key: pl.Series, key_name: str) -> list[_Check]:
     collided = sorted_hashes.slice(1).filter(same_as_previous)
     if collided.is_empty():
         return []
-    candidates = (hashes.is_in(collided.unique()) & key.is_not_null()).arg_true()
+    candidates = (hashes.is_in(collided.unique().implode()) & key.is_not_null()).arg_true()
     repeats = (
         pl.DataFrame({"key": key.gather(candidates), "row": candidates.cast(pl.Int64)})
         .with_columns(pl.col("row").min().over("key").alias("first_row"))
