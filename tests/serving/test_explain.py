@@ -1,0 +1,186 @@
+"""Reason codes in English and Chinese, number formatting, catalogues and language negotiation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from serving.explain import (
+    Catalogue,
+    Catalogues,
+    MissingTextError,
+    ReasonCoder,
+    negotiate_language,
+    top_risk_driver,
+)
+
+REFERENCE: dict[str, Any] = {
+    "overall": {"customers": 10, "features": {"orders_90d": {"median": 2.0}}},
+    "tiers": {
+        "A": {
+            "customers": 3,
+            "features": {
+                "mean_days_between_orders": {"median": 21.0},
+                "days_since_last_order": {"median": 15.0},
+                "orders_90d": {"median": 5.0},
+                "net_spend_365d": {"median": 12345.5},
+                "complaints_365d": {"median": 0.0},
+                "refund_share_of_spend": {"median": 0.02},
+                "satisfaction_last": {"median": 4.0},
+                "tenure_days": {"median": None},
+            },
+        }
+    },
+}
+VALUES: dict[str, Any] = {
+    "days_since_last_order": 142.3,
+    "orders_90d": 1.0,
+    "net_spend_365d": 1234.5,
+    "complaints_365d": 3.0,
+    "refund_share_of_spend": 0.125,
+    "satisfaction_last": None,
+    "orders_trend_90d": -2.0,
+    "tenure_days": 400.0,
+    "profile_region": "north",
+    "mystery_score": 3.14159,
+}
+
+
+@pytest.fixture(scope="module")
+def coder() -> ReasonCoder:
+    return ReasonCoder.load()
+
+
+def _sentence(coder: ReasonCoder, feature: str, lang: str, tier: str = "A", value: Any = None) -> str:
+    values = {**VALUES, feature: value} if value is not None else VALUES
+    (reason,) = coder.reason_codes({feature: 0.042}, values, tier, REFERENCE, "churn", lang, top_n=1)  # type: ignore[arg-type]
+    return reason.sentence
+
+
+@pytest.mark.parametrize(
+    ("feature", "english", "chinese"),
+    [
+        (
+            "days_since_last_order",
+            "No order for 142 days; customers in tier A usually order every 21 days.",
+            "已 142 天未下单；A 级客户通常每 21 天下单一次。",
+        ),
+        (
+            "orders_90d",
+            "1 order in the last 90 days; customers in tier A typically place 5 orders.",
+            "近 90 天下单 1 笔订单；A 级客户通常为 5 笔订单。",
+        ),
+        (
+            "net_spend_365d",
+            "Net spend of 1,234.50 in the last 365 days; customers in tier A typically spend 12,345.50.",
+            "近 365 天净消费 1,234.50；A 级客户通常为 12,345.50。",
+        ),
+        (
+            "complaints_365d",
+            "3 complaints in the last 365 days; customers in tier A typically have 0 complaints.",
+            "近 365 天有 3 次投诉；A 级客户通常为 0 次投诉。",
+        ),
+        (
+            "refund_share_of_spend",
+            "12.5% of the amount ordered was refunded; for customers in tier A it is typically 2%.",
+            "订单金额中有 12.5%被退款；A 级客户通常为 2%。",
+        ),
+        (
+            "orders_trend_90d",
+            "Orders fell by 2 in the last 90 days compared with the 90 days before.",
+            "近 90 天订单比之前 90 天减少 2 笔订单。",
+        ),
+        (
+            "satisfaction_last",
+            "Latest satisfaction score: no data recorded.",
+            "最近一次满意度评分：暂无记录。",
+        ),
+        ("tenure_days", "Customer for (days): 400 days.", "成为客户天数：400 天。"),
+        ("profile_region", "Region: north.", "Region：north。"),
+        ("mystery_score", "Mystery score: 3.14.", "Mystery score：3.14。"),
+    ],
+)
+def test_exact_sentences_in_both_languages(
+    coder: ReasonCoder, feature: str, english: str, chinese: str
+) -> None:
+    assert _sentence(coder, feature, "en") == english
+    assert _sentence(coder, feature, "zh") == chinese
+
+
+def test_recent_order_reads_differently_from_a_long_silence(coder: ReasonCoder) -> None:
+    assert _sentence(coder, "days_since_last_order", "en", value=1.0) == (
+        "Last order 1 day ago; customers in tier A usually order every 21 days."
+    )
+    assert _sentence(coder, "days_since_last_order", "zh", value=1.0) == (
+        "最近一次下单在 1 天前；A 级客户通常每 21 天下单一次。"
+    )
+
+
+def test_unknown_tier_compares_with_all_customers(coder: ReasonCoder) -> None:
+    assert _sentence(coder, "orders_90d", "en", tier="Z") == (
+        "1 order in the last 90 days; customers overall typically place 2 orders."
+    )
+
+
+def test_top_n_by_absolute_contribution_with_direction_and_impact(coder: ReasonCoder) -> None:
+    contributions = {"orders_90d": -0.05, "days_since_last_order": 0.042, "net_spend_365d": 0.01, "bias": 0.0}
+
+    reasons = coder.reason_codes(contributions, VALUES, "A", REFERENCE, "churn", "en", top_n=2)
+
+    assert [(r.feature, r.direction, r.impact) for r in reasons] == [
+        ("orders_90d", "decreases", "-5.0 points"),
+        ("days_since_last_order", "increases", "+4.2 points"),
+    ]
+    assert reasons[0].value == 1.0
+    assert reasons[1].contribution == 0.042
+
+
+def test_value_contributions_are_currency(coder: ReasonCoder) -> None:
+    (reason,) = coder.reason_codes(
+        {"net_spend_365d": 1234.567}, VALUES, "A", REFERENCE, "value", "zh", top_n=1
+    )
+
+    assert (reason.direction, reason.impact) == ("increases", "+1,234.57")
+
+
+def test_top_risk_driver_is_the_largest_positive_contribution() -> None:
+    assert top_risk_driver({"a": -0.3, "b": 0.1, "c": 0.2}) == "c"
+    assert top_risk_driver({"a": -0.3}) is None
+    assert top_risk_driver({}) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "header", "expected"),
+    [
+        (None, None, "en"),
+        ("zh", "en-US,en;q=0.9", "zh"),
+        ("en", "zh-CN", "en"),
+        ("fr", "zh-Hans;q=0.8, fr", "zh"),
+        (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        (None, "en-GB;q=0.9, zh-Hans;q=0.5", "en"),
+        (None, "de, zh;q=0", "en"),
+        (None, "fr-FR, ZH_cn;q=0.4", "zh"),
+        ("zh-Hans", None, "zh"),
+        (None, "*", "en"),
+    ],
+)
+def test_negotiate_language(query: str | None, header: str | None, expected: str) -> None:
+    assert negotiate_language(query, header) == expected
+
+
+def test_catalogues_have_the_same_keys_in_every_language() -> None:
+    catalogues = Catalogues.load()
+
+    assert set(catalogues["en"].entries) == set(catalogues["zh"].entries)
+
+
+def test_catalogue_text_and_missing_key() -> None:
+    catalogue = Catalogue.load("zh")
+
+    assert catalogue.text("lifecycle_stage.at_risk") == "有流失风险"
+    assert catalogue.text("peers.tier", tier="B") == "B 级客户"
+    with pytest.raises(MissingTextError, match=r"zh\.yaml has no text for 'tier\.E'"):
+        catalogue.text("tier.E")
+    with pytest.raises(MissingTextError, match="needs parameter 'tier'"):
+        catalogue.text("peers.tier")
