@@ -76,6 +76,10 @@ def prediction_row(ts: str, request_id: str | None, prediction: Prediction) -> t
     )
 
 
+class PredictionLogError(RuntimeError):
+    """The prediction log file cannot be created or written."""
+
+
 class PredictionLog:
     """Queue plus writer thread; `record` never blocks on disk."""
 
@@ -91,11 +95,17 @@ class PredictionLog:
 
     def start(self) -> None:
         """Create the file and table now, so a bad path fails at start-up rather than silently later."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(CREATE_TABLE)
-        connection.close()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(self.path) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(CREATE_TABLE)
+            connection.close()
+        except (OSError, sqlite3.Error) as error:
+            raise PredictionLogError(
+                f"Cannot open the prediction log {self.path} (CLVCHURN_PREDICTION_LOG_PATH): {error}; "
+                "point the setting at a writable SQLite file"
+            ) from error
         self._thread.start()
         self._started = True
 

@@ -162,6 +162,8 @@ class Reason(BaseModel):
         description="Whether the feature pushes the churn risk (or the value) up or down."
     )
     sentence: str = Field(examples=["No order for 97 days, longer than usual for this customer."])
+    label: str | None = Field(default=None, description="The feature's name in the response language.")
+    impact: str | None = Field(default=None, description="The contribution formatted for people.")
 
 
 class Explanations(BaseModel):
@@ -174,6 +176,7 @@ class RecommendedAction(BaseModel):
     title: str = Field(examples=["Personal win-back call"])
     steps: list[str] = Field(default_factory=list)
     owner: str = Field(examples=["account_manager"])
+    owner_label: str | None = Field(default=None, description="The owner in the response language.")
     due_within_days: int = Field(ge=0, examples=[7])
     due_date: date
     success_metric: str = Field(examples=["order within 30 days"])

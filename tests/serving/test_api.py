@@ -8,6 +8,7 @@ import os
 import threading
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of, ready_client
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from serving.app import create_app
 from serving.engine import ModelNotReadyError, PredictionInputError
 from serving.schemas import PredictRequest
 from serving.settings import Settings
-from serving.snapshot_store import write_snapshot
+from serving.snapshot_store import SnapshotFormatError, write_snapshot
 
 # --- operations endpoints ---------------------------------------------------------------------------
 
@@ -131,6 +132,8 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
                     "contribution": -0.1,
                     "direction": "decreases",
                     "sentence": "Placed 2 orders",
+                    "label": None,
+                    "impact": None,
                 }
             ],
             "value": [],
@@ -140,6 +143,7 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
             "title": "thank you note",
             "steps": ["look at the account", "act"],
             "owner": "account_manager",
+            "owner_label": None,
             "due_within_days": 7,
             "due_date": "2024-07-08",
             "success_metric": "order within 30 days",
@@ -433,6 +437,21 @@ def test_customer_lookup_without_snapshot_says_how_to_make_one(
     assert response.json()["detail"] == (
         f"No scored snapshot at {settings.snapshot_path} (CLVCHURN_SNAPSHOT_PATH): run `clvchurn score` first"
     )
+
+
+def test_a_snapshot_missing_columns_is_a_503_naming_them(client: TestClient, settings: Settings) -> None:
+    pl.DataFrame({"customer_id": ["C1"], "tier": ["A"]}).write_parquet(settings.snapshot_path)
+
+    response = client.get("/v1/customers/C1", headers=AUTH)
+
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(f"Snapshot {settings.snapshot_path} lacks columns ['as_of', ")
+
+
+def test_a_snapshot_never_holds_a_customer_twice(settings: Settings) -> None:
+    with pytest.raises(SnapshotFormatError, match=r"several rows for customers \['C1'\]"):
+        write_snapshot([_scored("C1", [1.0]), _scored("C1", [2.0])], settings.snapshot_path)
+    assert not settings.snapshot_path.exists()
 
 
 def test_models_describes_the_engine_in_service(client: TestClient) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.prediction_log import COLUMNS, PredictionLog
+from serving.prediction_log import COLUMNS, PredictionLog, PredictionLogError
 from serving.schemas import PredictRequest
 from serving.settings import Settings
 
@@ -77,3 +78,11 @@ def test_every_served_prediction_is_logged_with_its_request_id(settings: Setting
         (batch.headers["x-request-id"], "C2", "D", "thank_you_note", "churn-9"),
         (batch.headers["x-request-id"], "C3", "D", "winback_call", "churn-9"),
     ]
+
+
+def test_an_unwritable_path_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder", encoding="utf-8")
+    log = PredictionLog(tmp_path / "a_file" / "predictions.sqlite")
+
+    with pytest.raises(PredictionLogError, match="CLVCHURN_PREDICTION_LOG_PATH"):
+        log.start()
