@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from training.bundle import ModelBundle  # noqa: E402
-from training.metrics import calibration_curve_data, cumulative_gain_curve, decile_table  # noqa: E402
+from training.bundle import ModelBundle
+from training.metrics import calibration_curve_data, cumulative_gain_curve, decile_table
 
 SHAP_SAMPLE_ROWS = 2_000
 
@@ -51,7 +52,7 @@ def write_value_artifacts(
     actual: np.ndarray,
     predicted: np.ndarray,
     metrics_table: dict[str, dict[str, float]],
-    candidates: dict[str, dict[str, float]],
+    candidates: dict[str, Any],
 ) -> None:
     _write_common(folder, bundle, features, metrics_table)
     decile_table(actual, predicted).write_csv(folder / "decile_table.csv")
@@ -65,7 +66,9 @@ def _write_common(
     folder: Path, bundle: ModelBundle, features: pd.DataFrame, metrics_table: dict[str, dict[str, float]]
 ) -> None:
     metadata = bundle.metadata
-    feature_list = [{"name": n, "description": metadata.feature_descriptions[n]} for n in metadata.feature_names]
+    feature_list = [
+        {"name": n, "description": metadata.feature_descriptions[n]} for n in metadata.feature_names
+    ]
     (folder / "feature_list.json").write_text(json.dumps(feature_list, indent=2, ensure_ascii=False))
     (folder / "reference_statistics.json").write_text(json.dumps(metadata.reference_statistics, indent=2))
     (folder / "validation_metrics.json").write_text(json.dumps(metrics_table, indent=2, allow_nan=True))
@@ -78,7 +81,9 @@ def _shap_summary(path: Path, bundle: ModelBundle, features: pd.DataFrame) -> No
     sample = features.sample(n=min(SHAP_SAMPLE_ROWS, len(features)), random_state=0)
     frame = bundle.model_frame(sample)
     _, contributions = bundle.estimator.contributions(frame)
-    display = frame.apply(lambda column: column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column)
+    display = frame.apply(
+        lambda column: column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column
+    )
     shap.summary_plot(np.asarray(contributions), display, show=False, max_display=15)
     figure = plt.gcf()
     unit = "probability points" if bundle.metadata.kind == "churn" else "currency"
@@ -122,7 +127,7 @@ def _write_model_card(
     metrics_table: dict[str, dict[str, float]],
     *,
     purpose: str,
-    candidates: dict[str, dict[str, float]] | None = None,
+    candidates: dict[str, Any] | None = None,
 ) -> None:
     metadata = bundle.metadata
     metric_names = list(metrics_table["clvchurn"])
@@ -146,8 +151,11 @@ def _write_model_card(
         cells = " | ".join(_fmt(metrics.get(name, float("nan"))) for name in metric_names)
         lines.append(f"| {model_name} | {cells} |")
     if candidates:
-        lines += ["", "## Value model candidates (calibration fold)"]
-        lines += [f"- {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()) for name, scores in candidates.items()]
+        lines += ["", "## Value model candidates (calibration snapshot)", f"Rule: {candidates['rule']}."]
+        for name, scores in candidates["candidates"].items():
+            chosen = " (selected)" if name == candidates["selected"] else ""
+            described = ", ".join(f"{k} {v if isinstance(v, str) else _fmt(v)}" for k, v in scores.items())
+            lines.append(f"- {name}{chosen}: {described}")
     lines += [
         "",
         "## Limits",

@@ -91,7 +91,7 @@ class TrainingOutcome:
     parent_run_id: str = ""
     experiment_id: str = ""
     tracking_uri: str = ""
-    value_model_comparison: dict[str, dict[str, float]] = field(default_factory=dict)
+    value_model_comparison: dict[str, Any] = field(default_factory=dict)
 
 
 def _quiet(_: str) -> None:
@@ -201,7 +201,7 @@ def train(
             kind="value",
             horizon_days=config.value_horizon_days,
             validation_metrics=value_table["clvchurn"],
-            model_family=value_model.family,
+            model_family=f"LightGBM value regressor ({value_model.name})",
             **common,
         ),
     )
@@ -220,7 +220,9 @@ def train(
         value_model_comparison=comparison,
     )
     progress("Logging runs, artifacts and models to MLflow")
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{trained_at:%Y%m%d-%H%M%S}") as parent:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"train-{trained_at:%Y%m%d-%H%M%S}"
+    ) as parent:
         outcome.parent_run_id = parent.info.run_id
         _log_parent(config, schedule, table, outcome, data_source)
         for kind, bundle, validation_frame, predictions, actual in (

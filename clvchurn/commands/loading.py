@@ -44,9 +44,7 @@ def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:
 
 def data_end(raw: RawData) -> datetime:
     """The day after the latest event: the earliest cutoff that sees the whole history."""
-    latest = [
-        frame["timestamp"].max() for frame in (raw.transactions, raw.interactions) if frame.height > 0
-    ]
+    latest = [frame["timestamp"].max() for frame in (raw.transactions, raw.interactions) if frame.height > 0]
     if not latest:
         fail("the data holds no transactions or interactions")
     last = max(value for value in latest if isinstance(value, datetime))

@@ -29,7 +29,9 @@ def train_command(
     ),
     churn_horizon_days: int = typer.Option(180, "--churn-horizon-days", min=1),
     value_horizon_days: int = typer.Option(365, "--value-horizon-days", min=1),
-    snapshots: int = typer.Option(4, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation."),
+    snapshots: int = typer.Option(
+        4, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation."
+    ),
     step_days: int = typer.Option(90, "--step-days", min=1, help="Days between training cutoffs."),
     tier_thresholds: str | None = typer.Option(
         None,
@@ -37,7 +39,9 @@ def train_command(
         help="Absolute tier thresholds in currency over the value horizon, 'A,B,C' (e.g. 500000,100000,20000); "
         "default: A = top 10%, B = next 20%, C = next 40% of predicted value.",
     ),
-    force: bool = typer.Option(False, "--force", help="Make the new models champion even if they score worse."),
+    force: bool = typer.Option(
+        False, "--force", help="Make the new models champion even if they score worse."
+    ),
 ) -> None:
     """Train the churn classifier and value regressor, backtest them and register them in MLflow."""
     import polars as pl
