@@ -16,14 +16,14 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
 
-from features.definitions import FeatureSpec, Unit, UnknownFeatureError, describe
+from features.definitions import FEATURES, FeatureSpec, Unit, UnknownFeatureError, describe
 
 Language = Literal["en", "zh"]
 ExplainedKind = Literal["churn", "value"]
@@ -149,6 +149,10 @@ class Catalogue:
 
     def text(self, key: str, **params: Any) -> str:
         """The text for `key` with `params` filled in; raises `MissingTextError` naming key and file."""
+        return self.fill(key, params)
+
+    def fill(self, key: str, params: Mapping[str, Any]) -> str:
+        """`text` with the parameters as a mapping, which may compute them only when asked for."""
         template = self.entries.get(key)
         if not isinstance(template, str):
             raise MissingTextError(f"catalogue {self.source.name} has no text for {key!r}")
@@ -238,15 +242,24 @@ def top_risk_driver(contributions: Mapping[str, float]) -> str | None:
 class ReasonCoder:
     """Writes reason codes from SHAP contributions; create once at start-up and share.
 
-    `describe` gives a feature's description and unit for the generic sentence of features the
-    catalogues have no template for; unknown names fall back to a unit guessed from the name.
+    The wording of every defined feature (label, unit, template, noun) is worked out once per
+    language here, so a request only formats numbers. `describe_feature` gives the description and
+    unit used by the generic sentence; names it does not know get a unit guessed from the name.
     """
 
     def __init__(
-        self, catalogues: Catalogues, describe_feature: Callable[[str], FeatureSpec] = describe
+        self,
+        catalogues: Catalogues,
+        describe_feature: Callable[[str], FeatureSpec] = describe,
+        known_features: Iterable[str] = (),
     ) -> None:
         self.catalogues = catalogues
         self.describe_feature = describe_feature
+        names = tuple(known_features) or tuple(spec.name for spec in FEATURES)
+        self._wordings: Mapping[str, Mapping[str, _Wording]] = {
+            lang: {name: self._wording(name, catalogue) for name in names}
+            for lang, catalogue in catalogues.by_language.items()
+        }
 
     @classmethod
     def load(cls, directory: Path = CATALOGUE_DIR) -> ReasonCoder:
@@ -262,51 +275,98 @@ class ReasonCoder:
         lang: Language,
         top_n: int = 3,
     ) -> list[Reason]:
-        """The `top_n` features with the largest absolute contribution (ties by name), as sentences.
+        """The `top_n` features with the largest absolute contribution (ties in input order), as sentences.
 
         Zero and non-finite contributions are skipped. `reference` is the output of
         `training.reference.compute_reference_statistics`; a tier absent from it falls back to the
         overall statistics, a missing statistic to a sentence without comparison.
         """
         catalogue = self.catalogues[lang]
-        candidates = (
-            (abs(float(c)), name, float(c)) for name, c in contributions.items() if c and math.isfinite(c)
-        )
-        chosen = heapq.nsmallest(top_n, candidates, key=lambda item: (-item[0], item[1]))
+        wordings = self._wordings[lang]
+        ranked = _largest(contributions, top_n)
         peers_stats, peers = _peers(reference, tier, catalogue)
-        return [
-            self._reason(name, contribution, feature_values.get(name), peers_stats, peers, kind, catalogue)
-            for _, name, contribution in chosen
-        ]
+        reasons = []
+        for name, contribution in ranked:
+            wording = wordings.get(name) or self._wording(name, catalogue)
+            value = feature_values.get(name)
+            reasons.append(
+                Reason(
+                    feature=name,
+                    label=wording.label,
+                    value=value,
+                    contribution=contribution,
+                    direction="increases" if contribution > 0 else "decreases",
+                    impact=_impact(contribution, kind, catalogue),
+                    sentence=_sentence(name, wording, value, peers_stats, peers, catalogue),
+                )
+            )
+        return reasons
 
-    def _reason(
-        self,
-        name: str,
-        contribution: float,
-        value: Any,
-        peers_stats: Mapping[str, Any],
-        peers: str,
-        kind: ExplainedKind,
-        catalogue: Catalogue,
-    ) -> Reason:
-        direction: Direction = "increases" if contribution > 0 else "decreases"
-        spec = self._spec(name)
-        label = _label(name, spec, catalogue)
-        return Reason(
-            feature=name,
-            label=label,
-            value=value,
-            contribution=contribution,
-            direction=direction,
-            impact=_impact(contribution, kind, catalogue),
-            sentence=_sentence(name, spec, label, value, peers_stats, peers, catalogue),
+    def _wording(self, name: str, catalogue: Catalogue) -> _Wording:
+        try:
+            spec = self.describe_feature(name)
+        except UnknownFeatureError:
+            spec = FeatureSpec(name, name.replace("_", " ").capitalize(), _guess_unit(name), "numeric")
+        categorical = spec.unit == "category" or name.startswith(_PROFILE_PREFIX)
+        return _Wording(
+            label=_label(name, spec, catalogue),
+            unit=spec.unit,
+            categorical=categorical,
+            noun=_noun(name) if spec.unit == "count" else None,
+            template_key=None if categorical else _template_key(name, catalogue),
+            window=_window(name, catalogue),
+            compared_with=COMPARED_WITH.get(name, name),
+            trend="_trend_" in name,
         )
 
-    def _spec(self, name: str) -> FeatureSpec:
-        try:
-            return self.describe_feature(name)
-        except UnknownFeatureError:
-            return FeatureSpec(name, name.replace("_", " ").capitalize(), _guess_unit(name), "numeric")
+
+def _largest(contributions: Mapping[str, float], top_n: int) -> list[tuple[str, float]]:
+    """The `top_n` largest absolute contributions, skipping zero and non-finite ones."""
+    chosen = heapq.nlargest(top_n, contributions.items(), key=_absolute)
+    if all(c and math.isfinite(c) for _, c in chosen):
+        return [(name, float(c)) for name, c in chosen]
+    usable = [(name, float(c)) for name, c in contributions.items() if c and math.isfinite(c)]
+    return heapq.nlargest(top_n, usable, key=_absolute)
+
+
+def _absolute(item: tuple[str, float]) -> float:
+    return abs(item[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """How one feature is put into words in one language, fixed at start-up."""
+
+    label: str
+    unit: str
+    categorical: bool
+    noun: str | None
+    template_key: str | None
+    window: str
+    compared_with: str
+    trend: bool
+
+
+class _Params(dict[str, str]):
+    """Template parameters computed only when the chosen template asks for them."""
+
+    def __init__(
+        self, number: float, median: float | None, wording: _Wording, catalogue: Catalogue, **given: str
+    ):
+        super().__init__(given)
+        self.number, self.median, self.wording, self.catalogue = number, median, wording, catalogue
+
+    def __missing__(self, key: str) -> str:
+        unit, noun = self.wording.unit, self.wording.noun
+        if key == "value":
+            return _format(self.number, unit, noun, self.catalogue)
+        if key == "abs_value":
+            return _format(abs(self.number), unit, noun, self.catalogue)
+        if key == "abs_number":
+            return _format(abs(self.number), unit, None, self.catalogue)
+        if key == "median" and self.median is not None:
+            return _format(self.median, unit, noun, self.catalogue)
+        raise KeyError(key)
 
 
 def _peers(reference: Mapping[str, Any], tier: str, catalogue: Catalogue) -> tuple[Mapping[str, Any], str]:
@@ -341,39 +401,31 @@ def _impact(contribution: float, kind: ExplainedKind, catalogue: Catalogue) -> s
 
 def _sentence(
     name: str,
-    spec: FeatureSpec,
-    label: str,
+    wording: _Wording,
     value: Any,
     peers_stats: Mapping[str, Any],
     peers: str,
     catalogue: Catalogue,
 ) -> str:
-    if spec.unit == "category" or name.startswith(_PROFILE_PREFIX):
+    if wording.categorical:
         if value is None:
-            return catalogue.text("reason.missing", label=label)
-        return catalogue.text("reason.profile", attribute=label, value=str(value))
+            return catalogue.text("reason.missing", label=wording.label)
+        return catalogue.text("reason.profile", attribute=wording.label, value=str(value))
     number = _finite(value)
     if number is None:
-        return catalogue.text("reason.missing", label=label)
-    compared = COMPARED_WITH.get(name, name)
-    median = _median(peers_stats, compared)
-    noun = _noun(name) if spec.unit == "count" else None
-    params = {
-        "label": label,
-        "peers": peers,
-        "value": _format(number, spec.unit, noun, catalogue),
-        "abs_value": _format(abs(number), spec.unit, noun, catalogue),
-        "abs_number": _format(abs(number), spec.unit, None, catalogue),
-        "window": _window(name, catalogue),
-        "median": None if median is None else _format(median, spec.unit, noun, catalogue),
-    }
-    key = _template_key(name, catalogue)
-    template_key = _variant(key, number, median, name, catalogue) if key else None
+        return catalogue.text("reason.missing", label=wording.label)
+    median = _median(peers_stats, wording.compared_with)
+    template_key = None
+    if wording.template_key:
+        template_key = _variant(wording.template_key, number, median, wording.trend, catalogue)
     if template_key is None:
         template_key = "reason.generic"
     if median is None and "{median}" in str(catalogue.entries[template_key]):
         template_key = "reason.no_reference"
-    return catalogue.text(template_key, **params)
+    params = _Params(
+        number, median, wording, catalogue, label=wording.label, peers=peers, window=wording.window
+    )
+    return catalogue.fill(template_key, params)
 
 
 def _finite(value: Any) -> float | None:
@@ -401,10 +453,10 @@ def _has_template(key: str, catalogue: Catalogue) -> bool:
     return any(catalogue.has(f"{key}{suffix}") for suffix in _VARIANT_SUFFIXES)
 
 
-def _variant(key: str, number: float, median: float | None, name: str, catalogue: Catalogue) -> str | None:
+def _variant(key: str, number: float, median: float | None, trend: bool, catalogue: Catalogue) -> str | None:
     """Most specific wording first: rising/falling trends, then above/below the tier median."""
     candidates = []
-    if "_trend_" in name:
+    if trend:
         candidates.append(f"{key}.{'up' if number > 0 else 'down' if number < 0 else 'flat'}")
     if median is not None and number != median:
         candidates.append(f"{key}.{'above' if number > median else 'below'}")

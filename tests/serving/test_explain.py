@@ -184,3 +184,16 @@ def test_catalogue_text_and_missing_key() -> None:
         catalogue.text("tier.E")
     with pytest.raises(MissingTextError, match="needs parameter 'tier'"):
         catalogue.text("peers.tier")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_defined_feature_has_a_label_and_its_own_sentence(coder: ReasonCoder, lang: str) -> None:
+    from features.definitions import FEATURES
+
+    catalogue = coder.catalogues[lang]
+    reference = {"tiers": {"B": {"features": {spec.name: {"median": 1.0} for spec in FEATURES}}}}
+    generic = catalogue.text("reason.generic", label="", value="", peers="", median="")[:1]
+    for spec in FEATURES:
+        (reason,) = coder.reason_codes({spec.name: 0.1}, {spec.name: 2.0}, "B", reference, "churn", lang)  # type: ignore[arg-type]
+        assert reason.label == catalogue.text(f"feature.{spec.name}"), spec.name
+        assert not reason.sentence.startswith(reason.label + generic), reason.sentence
