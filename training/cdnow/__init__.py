@@ -1,0 +1,1 @@
+"""The CDNOW benchmark's parts: the protocol, point-in-time inputs and the offset model (see training.benchmark)."""
