@@ -1,0 +1,242 @@
+"""Point-in-time feature tables and labels: one code path for a million customers or one.
+
+`build_features` turns a `RawData` history into one row per customer as of a cutoff, using only events
+strictly before it, in a single lazy polars plan: per-customer aggregations over transactions, distinct
+order days and interactions, joined onto the population. Every aggregate depends on one customer's rows
+only, so the result is identical whether it is called on the whole base, on any partition of customers
+(e.g. a Spark `mapInArrow` per customer-id partition) or on the history one API request posted.
+
+Labels look forward from the same cutoff (Fader, Hardie & Lee 2005 for the non-contractual setting:
+"churn" means no purchase within a horizon, since customers never announce leaving).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.contract import RawData
+from features.definitions import (
+    AGE_DAYS,
+    FEATURES,
+    FIRST_INTERACTION_AGE_DAYS,
+    FIRST_TRANSACTION_AGE_DAYS,
+    INTERMEDIATE_AGGREGATIONS,
+    ORDER_DAY,
+    SIGNUP_AGE_DAYS,
+    features_from,
+    profile_column,
+)
+
+logger = logging.getLogger(__name__)
+
+KEY_COLUMNS = ("customer_id", "as_of")
+LABEL_COLUMNS = ("churned", "future_value")
+CHURN_LOOKBACK_DAYS = 365
+# Histories with fewer rows than this (all three tables) are computed without the query optimiser.
+OPTIMISE_FROM_ROWS = 50_000
+
+_MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+class InvalidCutoffError(ValueError):
+    """Raised when a cutoff cannot be compared with the naive timestamps of the raw-data contract."""
+
+
+def build_features(raw: RawData, as_of: datetime) -> pl.DataFrame:
+    """One row per customer as of `as_of`: keys, then `FEATURES` in order, then `profile_<attribute>`.
+
+    Population: customers whose signup date is unknown or before the cutoff, plus anyone with a
+    transaction or interaction before it. Numeric features are Float64, profile attributes strings;
+    rows are sorted by customer id.
+    """
+    frame = _feature_plan(raw, _checked(as_of)).collect(engine="in-memory", optimizations=_optimizations(raw))
+    logger.debug("built %d feature rows as of %s", frame.height, as_of)
+    return frame
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    """Every column of a feature or training table that is neither a key nor a label, in order."""
+    excluded = {*KEY_COLUMNS, *LABEL_COLUMNS}
+    return [column for column in frame.columns if column not in excluded]
+
+
+def build_labels(
+    raw: RawData, as_of: datetime, churn_horizon_days: int, value_horizon_days: int
+) -> pl.DataFrame:
+    """What happened after the cutoff, for the population of `build_features`.
+
+    `churned` (Int8) is null unless the customer ordered (amount > 0) in the 365 days before the cutoff;
+    then 1 if they place no order in [as_of, as_of + churn horizon), else 0. `future_value` is net spend,
+    refunds included, in [as_of, as_of + value horizon), 0.0 without transactions.
+    """
+    as_of = _checked(as_of)
+    cutoff = _cutoff(as_of)
+    transactions = raw.transactions.lazy()
+    timestamp, is_order = pl.col("timestamp"), pl.col("amount") > 0
+
+    def customers_with(condition: pl.Expr, flag: str) -> pl.LazyFrame:
+        return (
+            transactions.filter(condition).select("customer_id").unique().with_columns(pl.lit(1).alias(flag))
+        )
+
+    recently_active = customers_with(
+        is_order & (timestamp >= _cutoff(as_of - timedelta(days=CHURN_LOOKBACK_DAYS))) & (timestamp < cutoff),
+        "_recently_active",
+    )
+    ordered_again = customers_with(
+        is_order & (timestamp >= cutoff) & (timestamp < _cutoff(as_of + timedelta(days=churn_horizon_days))),
+        "_ordered_again",
+    )
+    future_value = (
+        transactions.filter(
+            (timestamp >= cutoff) & (timestamp < _cutoff(as_of + timedelta(days=value_horizon_days)))
+        )
+        .group_by("customer_id")
+        .agg(pl.col("amount").sum().alias("future_value"))
+    )
+    churned = pl.when(pl.col("_recently_active").is_not_null()).then(
+        pl.col("_ordered_again").is_null().cast(pl.Int8)
+    )
+    return (
+        _population(raw, cutoff)
+        .join(recently_active, on="customer_id", how="left")
+        .join(ordered_again, on="customer_id", how="left")
+        .join(future_value, on="customer_id", how="left")
+        .select(
+            "customer_id",
+            cutoff.alias("as_of"),
+            churned.cast(pl.Int8).alias("churned"),
+            pl.col("future_value").fill_null(0.0),
+        )
+        .sort("customer_id")
+        .collect()
+    )
+
+
+def build_training_table(
+    raw: RawData, as_ofs: Sequence[datetime], churn_horizon_days: int, value_horizon_days: int
+) -> pl.DataFrame:
+    """Features and labels for several cutoffs stacked; the `as_of` column tells the snapshots apart."""
+    if not as_ofs:
+        raise InvalidCutoffError("build_training_table needs at least one cutoff in as_ofs")
+    tables = [
+        build_features(raw, as_of).join(
+            build_labels(raw, as_of, churn_horizon_days, value_horizon_days), on=list(KEY_COLUMNS), how="left"
+        )
+        for as_of in as_ofs
+    ]
+    return pl.concat(tables, how="vertical")
+
+
+def snapshot_dates(as_of: datetime, snapshots: int, step_days: int) -> list[datetime]:
+    """`snapshots` cutoffs ending at `as_of`, `step_days` apart, oldest first."""
+    if snapshots < 1 or step_days < 1:
+        raise InvalidCutoffError(
+            f"snapshots ({snapshots}) and step_days ({step_days}) must both be at least 1"
+        )
+    return [as_of - timedelta(days=step_days * back) for back in range(snapshots - 1, -1, -1)]
+
+
+def _optimizations(raw: RawData) -> pl.QueryOptFlags:
+    """Skip the query optimiser for small histories: planning would cost more than it saves.
+
+    The plan and its results are the same either way; an API request's history (a few hundred rows)
+    is answered in about half the time without the optimiser passes.
+    """
+    rows = raw.transactions.height + raw.interactions.height + raw.customers.height
+    return pl.QueryOptFlags.none() if rows < OPTIMISE_FROM_ROWS else pl.QueryOptFlags()
+
+
+def _checked(as_of: datetime) -> datetime:
+    if as_of.tzinfo is not None:
+        raise InvalidCutoffError(
+            f"as_of {as_of.isoformat()} carries a time zone; raw-data timestamps are naive, "
+            "pass a naive datetime in the same clock"
+        )
+    return as_of
+
+
+def _cutoff(moment: datetime) -> pl.Expr:
+    return pl.lit(moment, dtype=pl.Datetime("us"))
+
+
+def _age_days(column: str, cutoff: pl.Expr) -> pl.Expr:
+    return (cutoff - pl.col(column)).dt.total_microseconds() / _MICROSECONDS_PER_DAY
+
+
+def _population(raw: RawData, cutoff: pl.Expr) -> pl.LazyFrame:
+    signup = pl.col("signup_date")
+    ids = [
+        raw.customers.lazy().filter(signup.is_null() | (signup < cutoff)).select("customer_id"),
+        raw.transactions.lazy().filter(pl.col("timestamp") < cutoff).select("customer_id"),
+        raw.interactions.lazy().filter(pl.col("timestamp") < cutoff).select("customer_id"),
+    ]
+    return pl.concat(ids).unique()
+
+
+def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
+    """Aggregate each source per customer, then full-join them with the customer records."""
+    cutoff = _cutoff(as_of)
+    before = pl.col("timestamp") < cutoff
+    age = _age_days("timestamp", cutoff).alias(AGE_DAYS)
+    transaction_aggregates = (
+        raw.transactions.lazy()
+        .filter(before)
+        .with_columns(age, pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY))
+        .group_by("customer_id")
+        .agg(*_AGGREGATIONS["transactions"])
+    )
+    interaction_aggregates = (
+        raw.interactions.lazy()
+        .filter(before)
+        .with_columns(age)
+        .group_by("customer_id")
+        .agg(*_AGGREGATIONS["interactions"])
+    )
+    signup = pl.col("signup_date")
+    attributes = raw.attribute_columns
+    profiles = raw.customers.lazy().select(
+        "customer_id",
+        (signup >= cutoff).alias(_SIGNS_UP_LATER),
+        pl.when(signup < cutoff).then(_age_days("signup_date", cutoff)).alias(SIGNUP_AGE_DAYS),
+        *(pl.col(attribute).cast(pl.String).alias(profile_column(attribute)) for attribute in attributes),
+    )
+    return (
+        profiles.join(transaction_aggregates, on="customer_id", how="full", coalesce=True)
+        .join(interaction_aggregates, on="customer_id", how="full", coalesce=True)
+        .filter(_IN_POPULATION)
+        .select(
+            "customer_id",
+            cutoff.alias("as_of"),
+            *_FEATURE_COLUMNS,
+            *(profile_column(attribute) for attribute in attributes),
+        )
+        .sort("customer_id")
+    )
+
+
+_SIGNS_UP_LATER = "_signs_up_after_cutoff"
+_AGGREGATIONS = {
+    source: (*(spec.expression for spec in features_from(source)), *INTERMEDIATE_AGGREGATIONS[source])
+    for source in ("transactions", "interactions")
+}
+# Customers with a known signup on or after the cutoff exist only if they already have an event.
+_IN_POPULATION = (
+    ~pl.col(_SIGNS_UP_LATER).fill_null(False)
+    | pl.col(FIRST_TRANSACTION_AGE_DAYS).is_not_null()
+    | pl.col(FIRST_INTERACTION_AGE_DAYS).is_not_null()
+)
+# Derived features read aggregates only (never filled values or other derived features), so one
+# projection computes them and fills the counts and sums of customers without events.
+_FEATURE_COLUMNS = tuple(
+    spec.expression
+    if spec.source == "customer"
+    else pl.col(spec.name).fill_null(spec.absent_value)
+    if spec.absent_value is not None
+    else pl.col(spec.name)
+    for spec in FEATURES
+)
