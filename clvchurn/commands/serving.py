@@ -2,8 +2,76 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+
+from clvchurn.commands.console import console, fail
+from clvchurn.commands.loading import load_data_folder, parse_cutoff
 
 
 def register(app: typer.Typer) -> None:
-    """Serving commands arrive with the serving issue."""
+    app.command("serve")(serve)
+    app.command("score")(score)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+) -> None:
+    """Serve the champion models over HTTP (FastAPI under uvicorn); settings from CLVCHURN_* variables."""
+    from serving.app import run
+    from serving.engine import ModelNotReadyError
+    from serving.settings import Settings
+
+    settings = Settings(host=host, port=port)
+    try:
+        run(settings)
+    except ModelNotReadyError as error:
+        fail(str(error))
+
+
+def score(
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    as_of: str = typer.Option(..., "--as-of", help="Cutoff date: scores use events strictly before it."),
+    out: Path = typer.Option(
+        ..., "--out", help="Snapshot Parquet file (what GET /v1/customers/{id} serves)."
+    ),
+    lang: str = typer.Option("en", "--lang", help="Language of the reasons and actions: en or zh."),
+) -> None:
+    """Score the whole customer base with the champion models and write the snapshot."""
+    from serving.batch import events_path_for, score_base, timeline_events
+    from serving.engine import ModelNotReadyError
+    from serving.predictor import load_engine
+    from serving.settings import Settings
+    from serving.snapshot_store import write_snapshot
+
+    if lang not in ("en", "zh"):
+        fail(f"--lang '{lang}' is not supported; use en or zh")
+    cutoff = parse_cutoff(as_of)
+    raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
+    try:
+        with console.status("Loading the champion models..."):
+            predictor = load_engine(Settings())
+    except ModelNotReadyError as error:
+        fail(str(error))
+    started = time.perf_counter()
+    with console.status("Scoring...") as status:
+        predictions = score_base(
+            raw,
+            cutoff,
+            predictor,
+            lang,
+            progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
+        )
+        write_snapshot(predictions, out)
+        timeline_events(raw, cutoff).write_parquet(events_path_for(out))
+    tiers: dict[str, int] = {}
+    for prediction in predictions:
+        tiers[prediction.tier] = tiers.get(prediction.tier, 0) + 1
+    console.print(
+        f"Scored {len(predictions):,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
+        f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
+        f"tiers {dict(sorted(tiers.items()))}. Snapshot: {out}"
+    )

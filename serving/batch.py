@@ -1,0 +1,69 @@
+"""Batch scoring: the whole customer base through the same features and engine as the online endpoint.
+
+`clvchurn score` writes the snapshot that GET /v1/customers/{id} and the portfolio pages serve, and
+beside it the events file the customer page draws its timeline from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from features.build import build_features
+from features.contract import RawData
+from serving.predictor import Predictor
+from serving.schemas import Prediction
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 20_000
+
+
+def score_base(
+    raw: RawData,
+    as_of: datetime,
+    predictor: Predictor,
+    lang: str = "en",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Prediction]:
+    """Predictions for every customer known at `as_of`, in customer-id order."""
+    features = build_features(raw, as_of)
+    predictions: list[Prediction] = []
+    for start in range(0, features.height, CHUNK_ROWS):
+        predictions += predictor.score_features(features.slice(start, CHUNK_ROWS), lang)
+        if progress is not None:
+            progress(min(start + CHUNK_ROWS, features.height), features.height)
+    logger.info("Scored %d customers as of %s", len(predictions), as_of)
+    return predictions
+
+
+def events_path_for(snapshot_path: Path) -> Path:
+    """Where the timeline events of a snapshot live: `<snapshot stem>.events.parquet` beside it."""
+    return snapshot_path.with_name(f"{snapshot_path.stem}.events.parquet")
+
+
+def timeline_events(raw: RawData, as_of: datetime) -> pl.DataFrame:
+    """Orders, refunds and interactions before `as_of`, one row each, for the customer pages.
+
+    Columns: customer_id, timestamp, kind ("order", "refund" or the interaction type), amount (orders
+    and refunds), value (survey scores).
+    """
+    transactions = raw.transactions.filter(pl.col("timestamp") < as_of).select(
+        "customer_id",
+        "timestamp",
+        pl.when(pl.col("amount") < 0).then(pl.lit("refund")).otherwise(pl.lit("order")).alias("kind"),
+        "amount",
+        pl.lit(None, dtype=pl.Float64).alias("value"),
+    )
+    interactions = raw.interactions.filter(pl.col("timestamp") < as_of).select(
+        "customer_id",
+        "timestamp",
+        pl.col("type").alias("kind"),
+        pl.lit(None, dtype=pl.Float64).alias("amount"),
+        "value",
+    )
+    return pl.concat([transactions, interactions]).sort("customer_id", "timestamp")
