@@ -20,13 +20,14 @@ import polars as pl
 
 from features.contract import RawData
 from features.definitions import (
-    AGE_DAYS,
+    EXACT,
     FEATURES,
     FIRST_INTERACTION_AGE_DAYS,
     FIRST_TRANSACTION_AGE_DAYS,
     INTERMEDIATE_AGGREGATIONS,
-    ORDER_DAY,
     SIGNUP_AGE_DAYS,
+    age_in_days,
+    event_columns,
     features_from,
     profile_column,
 )
@@ -38,8 +39,6 @@ LABEL_COLUMNS = ("churned", "future_value")
 CHURN_LOOKBACK_DAYS = 365
 # Histories with fewer rows than this (all three tables) are computed without the query optimiser.
 OPTIMISE_FROM_ROWS = 50_000
-
-_MICROSECONDS_PER_DAY = 86_400_000_000
 
 
 class InvalidCutoffError(ValueError):
@@ -96,7 +95,7 @@ def build_labels(
             (timestamp >= cutoff) & (timestamp < _cutoff(as_of + timedelta(days=value_horizon_days)))
         )
         .group_by("customer_id")
-        .agg(pl.col("amount").sum().alias("future_value"))
+        .agg(pl.col("amount").cast(EXACT).sum().cast(pl.Float64).alias("future_value"))
     )
     churned = pl.when(pl.col("_recently_active").is_not_null()).then(
         pl.col("_ordered_again").is_null().cast(pl.Int8)
@@ -113,7 +112,7 @@ def build_labels(
             pl.col("future_value").fill_null(0.0),
         )
         .sort("customer_id")
-        .collect()
+        .collect(engine="in-memory", optimizations=_optimizations(raw))
     )
 
 
@@ -164,10 +163,6 @@ def _cutoff(moment: datetime) -> pl.Expr:
     return pl.lit(moment, dtype=pl.Datetime("us"))
 
 
-def _age_days(column: str, cutoff: pl.Expr) -> pl.Expr:
-    return (cutoff - pl.col(column)).dt.total_microseconds() / _MICROSECONDS_PER_DAY
-
-
 def _population(raw: RawData, cutoff: pl.Expr) -> pl.LazyFrame:
     signup = pl.col("signup_date")
     ids = [
@@ -182,18 +177,17 @@ def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
     """Aggregate each source per customer, then full-join them with the customer records."""
     cutoff = _cutoff(as_of)
     before = pl.col("timestamp") < cutoff
-    age = _age_days("timestamp", cutoff).alias(AGE_DAYS)
     transaction_aggregates = (
         raw.transactions.lazy()
         .filter(before)
-        .with_columns(age, pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY))
+        .with_columns(*event_columns("transactions", cutoff))
         .group_by("customer_id")
         .agg(*_AGGREGATIONS["transactions"])
     )
     interaction_aggregates = (
         raw.interactions.lazy()
         .filter(before)
-        .with_columns(age)
+        .with_columns(*event_columns("interactions", cutoff))
         .group_by("customer_id")
         .agg(*_AGGREGATIONS["interactions"])
     )
@@ -202,7 +196,7 @@ def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
     profiles = raw.customers.lazy().select(
         "customer_id",
         (signup >= cutoff).alias(_SIGNS_UP_LATER),
-        pl.when(signup < cutoff).then(_age_days("signup_date", cutoff)).alias(SIGNUP_AGE_DAYS),
+        pl.when(signup < cutoff).then(age_in_days("signup_date", cutoff)).alias(SIGNUP_AGE_DAYS),
         *(pl.col(attribute).cast(pl.String).alias(profile_column(attribute)) for attribute in attributes),
     )
     return (

@@ -44,9 +44,19 @@ INTERACTION_TYPES = (
 )
 TRAILING_WINDOWS_DAYS = (30, 90, 180, 365)
 
-# Columns that `features.build` adds to every event before aggregating (see module docstring).
+# Columns that `event_columns` adds to every event before aggregating.
 AGE_DAYS = "age_days"
 ORDER_DAY = "order_day"
+EXACT_AMOUNT = "amount_exact"
+EXACT_VALUE = "value_exact"
+# Money and scores are summed as fixed-point decimals (to the millionth): integer sums are exact, so a
+# total does not depend on the order rows arrive in, and a customer's features are the same bit for bit
+# whether computed alone, in a partition or in the whole base (floating-point addition is not
+# associative, and polars sums a group differently when it is a contiguous slice).
+EXACT = pl.Decimal(38, 6)
+# A product, not a quotient: polars divides a column by a scalar through its reciprocal, except for a
+# one-row column, which it divides exactly; a one-customer call would then differ in the last bit.
+_DAYS_PER_MICROSECOND = 1 / 86_400_000_000
 # Column that `features.build` derives from the customer record: age of a signup before the cutoff.
 SIGNUP_AGE_DAYS = "_signup_age_days"
 # Per-customer intermediate aggregates that derived features use; they are not features themselves.
@@ -80,6 +90,23 @@ class UnknownFeatureError(KeyError):
     """Raised by `describe` for a name that is neither a defined feature nor a profile attribute."""
 
 
+def age_in_days(column: str, cutoff: pl.Expr) -> pl.Expr:
+    """Fractional days from the moment in `column` to the cutoff."""
+    return (cutoff - pl.col(column)).dt.total_microseconds() * _DAYS_PER_MICROSECOND
+
+
+def event_columns(source: Source, cutoff: pl.Expr) -> tuple[pl.Expr, ...]:
+    """Columns the aggregations of `source` read besides the raw ones, for events before `cutoff`."""
+    age = age_in_days("timestamp", cutoff).alias(AGE_DAYS)
+    if source == "transactions":
+        return (
+            age,
+            pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
+            pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
+        )
+    return (age, pl.col("value").cast(EXACT).alias(EXACT_VALUE))
+
+
 def _age() -> pl.Expr:
     return pl.col(AGE_DAYS)
 
@@ -108,8 +135,16 @@ def _count(condition: pl.Expr) -> pl.Expr:
     return condition.sum().cast(pl.Float64)
 
 
-def _sum_where(value: pl.Expr, condition: pl.Expr) -> pl.Expr:
-    return pl.when(condition).then(value).otherwise(0.0).sum()
+def _exact_sum(condition: pl.Expr | None = None, column: str = EXACT_AMOUNT) -> pl.Expr:
+    """Sum of `column` over the rows meeting `condition`, as an exact decimal (0 without rows)."""
+    values = pl.col(column) if condition is None else pl.col(column).filter(condition)
+    return values.sum()
+
+
+def _exact_mean(condition: pl.Expr, column: str = EXACT_AMOUNT) -> pl.Expr:
+    """Mean over the rows meeting `condition` from the exact sum; null without rows."""
+    count = condition.sum()
+    return pl.when(count > 0).then(_exact_sum(condition, column).cast(pl.Float64) / count.cast(pl.Float64))
 
 
 def _is_valued_survey() -> pl.Expr:
@@ -182,7 +217,7 @@ def _frequency_and_spend() -> list[FeatureSpec]:
                 f"net_spend_{days}d",
                 f"Money spent in the last {window}, minus refunds",
                 "currency",
-                _sum_where(pl.col("amount"), _in_last(days)),
+                _exact_sum(_in_last(days)).cast(pl.Float64),
                 0.0,
             )
         )
@@ -191,7 +226,7 @@ def _frequency_and_spend() -> list[FeatureSpec]:
             "net_spend_lifetime",
             "Money spent ever, minus refunds",
             "currency",
-            pl.col("amount").sum(),
+            _exact_sum().cast(pl.Float64),
             0.0,
         )
     )
@@ -204,7 +239,7 @@ def _order_values() -> list[FeatureSpec]:
             "average_order_value",
             "Average amount of one order",
             "currency",
-            pl.col("amount").filter(_is_order()).mean(),
+            _exact_mean(_is_order()),
             None,
         ),
         _tx(
@@ -231,7 +266,7 @@ def _trends() -> list[FeatureSpec]:
             "net_spend_trend_90d",
             "Net spend in the last 90 days minus net spend in the 90 days before",
             "currency",
-            _sum_where(pl.col("amount"), recent) - _sum_where(pl.col("amount"), previous),
+            (_exact_sum(recent) - _exact_sum(previous)).cast(pl.Float64),
             0.0,
         ),
     ]
@@ -244,7 +279,7 @@ def _refunds() -> list[FeatureSpec]:
             "refund_amount_lifetime",
             "Money refunded to the customer ever",
             "currency",
-            _sum_where(-pl.col("amount"), _is_refund()),
+            (-_exact_sum(_is_refund())).cast(pl.Float64),
             0.0,
         ),
     ]
@@ -378,7 +413,7 @@ def _interactions() -> list[FeatureSpec]:
             "satisfaction_mean",
             "Average score the customer gave in surveys",
             "score",
-            pl.col("value").filter(_is_valued_survey()).mean(),
+            _exact_mean(_is_valued_survey(), EXACT_VALUE),
             None,
         ),
     ]
