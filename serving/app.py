@@ -44,6 +44,7 @@ from serving.telemetry import (
     Telemetry,
     request_id_of,
 )
+from serving.web.pages import install_web
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, engine_loader: EngineLoader | N
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(RequestMetricsMiddleware, telemetry=telemetry)
     _install_error_handlers(app)
+    install_web(app)
 
     app.include_router(health.router)
     for module in (predict, customers, models, admin):

@@ -1,0 +1,257 @@
+"""The account managers' pages: sign-in, portfolio, customer and models, rendered with Jinja2.
+
+`install_web(app)` adds them to the service: the router, the session cookie, the static assets
+(CSS and a few lines of JavaScript, served by the app itself: pages make no request to another host)
+and the redirect to the sign-in form. Every page except the sign-in form needs a session; every
+page carries a strict Content-Security-Policy and `Cache-Control: no-store`, since it shows customer
+data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, status
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from serving.engine import ModelNotReadyError, PredictionEngine
+from serving.explain import Catalogues
+from serving.security import ApiKeyVerifier
+from serving.snapshot_store import SnapshotFormatError, SnapshotMissingError, SnapshotStore
+from serving.web.customer_view import action_view, reason_bars
+from serving.web.language import HTML_LANG, PageText, page_language, remember_language
+from serving.web.models_view import (
+    ChallengerLookup,
+    ModelCard,
+    challenger_card,
+    champion_card,
+    mlflow_challenger_lookup,
+)
+from serving.web.portfolio import RISKS, STAGES, TIERS, PortfolioIndex, PortfolioQuery
+from serving.web.session import (
+    HOME_PATH,
+    SignInRequiredError,
+    add_session_middleware,
+    is_signed_in,
+    local_path,
+    redirect_to_sign_in,
+    require_sign_in,
+    sign_in,
+    sign_out,
+)
+from serving.web.settings import WebSettings
+from serving.web.timeline import EventsStore, events_path_for, timeline_marks
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR: Final = Path(__file__).resolve().parent
+TIMELINE_ROWS_SHOWN: Final = 25
+SECURITY_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Depends(require_sign_in)
+
+
+@dataclass
+class WebContext:
+    """Everything the pages need, created once per app by `install_web`."""
+
+    settings: WebSettings
+    catalogues: Catalogues
+    templates: Jinja2Templates
+    portfolio: PortfolioIndex
+    events: EventsStore
+    challenger_lookup: ChallengerLookup
+
+
+def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext:
+    """Add the pages to `app`, whose state already holds settings, snapshots, api_keys and engines."""
+    settings = settings or WebSettings()
+    snapshots: SnapshotStore = app.state.snapshots
+    context = WebContext(
+        settings=settings,
+        catalogues=Catalogues.load(),
+        templates=_templates(),
+        portfolio=PortfolioIndex(snapshots),
+        events=EventsStore(events_path_for(snapshots.path)),
+        challenger_lookup=mlflow_challenger_lookup(app.state.settings.mlflow_tracking_uri),
+    )
+    app.state.web = context
+    add_session_middleware(app, settings)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    async def to_sign_in(request: Request, error: Exception) -> Response:
+        assert isinstance(error, SignInRequiredError)
+        return redirect_to_sign_in(error.next_path)
+
+    app.add_exception_handler(SignInRequiredError, to_sign_in)
+    app.include_router(router)
+    return context
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse(HOME_PATH, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str | None = None) -> Response:
+    if is_signed_in(request):
+        return RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
+    return _render(request, "sign_in.html", {"next": local_path(next), "failed": False})
+
+
+@router.post("/sign-in")
+async def sign_in_submit(
+    request: Request, api_key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = HOME_PATH
+) -> Response:
+    verifier: ApiKeyVerifier = request.app.state.api_keys
+    if sign_in(request, api_key, verifier):
+        logger.info("Web sign-in accepted")
+        return RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
+    logger.info("Web sign-in refused: invalid API key")
+    context = {"next": local_path(next), "failed": True}
+    return _render(request, "sign_in.html", context, status.HTTP_401_UNAUTHORIZED)
+
+
+@router.post("/sign-out")
+async def sign_out_submit(request: Request) -> RedirectResponse:
+    sign_out(request)
+    return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/portfolio", dependencies=[SignedIn])
+def portfolio_page(request: Request) -> Response:
+    web = _web(request)
+    try:
+        owners = web.portfolio.owners()
+        query = PortfolioQuery.from_params(dict(request.query_params), web.settings.page_size, owners)
+        page = web.portfolio.page(query)
+    except (SnapshotMissingError, SnapshotFormatError) as error:
+        return _no_snapshot(request, error)
+    context = {
+        "query": query,
+        "page": page,
+        "tiers": TIERS,
+        "stages": STAGES,
+        "risks": RISKS,
+        "owners": owners,
+        "active": "portfolio",
+        "page_url": lambda **changes: "/portfolio?" + urlencode(query.as_params(**changes)),
+    }
+    return _render(request, "portfolio.html", context)
+
+
+@router.get("/customers/{customer_id}", dependencies=[SignedIn])
+def customer_page(request: Request, customer_id: str) -> Response:
+    web = _web(request)
+    text = _page_text(request)
+    try:
+        prediction = request.app.state.snapshots.get(customer_id)
+    except (SnapshotMissingError, SnapshotFormatError) as error:
+        return _no_snapshot(request, error)
+    if prediction is None:
+        message = text("customer.not_found", customer_id=customer_id)
+        return _render(request, "message.html", {"message": message}, status.HTTP_404_NOT_FOUND)
+    events = web.events.events(customer_id)
+    context = {
+        "p": prediction,
+        "churn_bars": reason_bars(prediction.explanations.churn, "churn", text.catalogue),
+        "value_bars": reason_bars(prediction.explanations.value, "value", text.catalogue),
+        "action": action_view(prediction, text.catalogue),
+        "events": events,
+        "recent_events": list(reversed(events[-TIMELINE_ROWS_SHOWN:])),
+        "marks": timeline_marks(events, prediction.as_of),
+        "active": "portfolio",
+        "timeline_end": max(prediction.as_of, events[-1].timestamp) if events else None,
+    }
+    return _render(request, "customer.html", context)
+
+
+@router.get("/models", dependencies=[SignedIn])
+def models_page(request: Request) -> Response:
+    web = _web(request)
+    try:
+        engine: PredictionEngine = request.app.state.engines.get()
+    except ModelNotReadyError as error:
+        context = {"message": _page_text(request)("models.not_ready"), "detail": str(error)}
+        return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
+    info = engine.model_info()
+    ui_url = web.settings.mlflow_ui_url
+    cards: list[ModelCard] = []
+    for kind, champion in (("churn", info.churn), ("value", info.value)):
+        cards.append(champion_card(kind, champion, ui_url))  # type: ignore[arg-type]
+        challenger = challenger_card(kind, champion, web.challenger_lookup, ui_url)  # type: ignore[arg-type]
+        if challenger is not None:
+            cards.append(challenger)
+    return _render(request, "models.html", {"info": info, "cards": cards, "active": "models"})
+
+
+def _web(request: Request) -> WebContext:
+    web: WebContext = request.app.state.web
+    return web
+
+
+def _page_text(request: Request) -> PageText:
+    return PageText(_web(request).catalogues[page_language(request)])
+
+
+def _no_snapshot(request: Request, error: Exception) -> Response:
+    logger.warning("Pages without a snapshot: %s", error)
+    context = {"message": _page_text(request)("snapshot.missing"), "detail": str(error)}
+    return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    text = _page_text(request)
+    full = {
+        "t": text,
+        "lang": text.language,
+        "html_lang": HTML_LANG[text.language],
+        "signed_in": is_signed_in(request),
+        "language_url": lambda lang: _with_query(request, lang=lang),
+        **context,
+    }
+    response = _web(request).templates.TemplateResponse(request, template, full, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    remember_language(request, response)
+    return response
+
+
+def _with_query(request: Request, **changes: str) -> str:
+    params = {**dict(request.query_params), **changes}
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    templates.env.filters.update(money=format_money, percent=format_percent, day=format_day)
+    return templates
+
+
+def format_money(amount: float | None, currency: str | None = None) -> str:
+    """1234.5 -> "1,234.50 EUR"; the currency code follows, as in both English and Chinese reports."""
+    if amount is None:
+        return "–"
+    return f"{amount:,.2f}" + (f" {currency}" if currency else "")
+
+
+def format_percent(probability: float | None) -> str:
+    return "–" if probability is None else f"{probability * 100:.1f}%"
+
+
+def format_day(moment: date | datetime | None) -> str:
+    return "–" if moment is None else f"{moment:%Y-%m-%d}"

@@ -1,0 +1,184 @@
+"""The portfolio: scored customers filtered, ranked and paged on the server with polars.
+
+The snapshot frame comes from the service's `SnapshotStore`, which re-reads the file when it changes;
+the columns the page needs (the action's owner, title and due date, out of its JSON) are derived once
+per loaded frame, and the frame is pre-sorted by value at risk, so the default page of a 100,000-row
+base is a filter and a slice, not a sort.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
+
+import polars as pl
+
+from serving.schemas import ChurnRisk, LifecycleStage, Tier
+from serving.snapshot_store import SnapshotStore
+
+SortKey = Literal["value_at_risk", "churn_probability", "predicted_value"]
+SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
+TIERS: Final[tuple[str, ...]] = get_args(Tier)
+RISKS: Final[tuple[str, ...]] = get_args(ChurnRisk)
+STAGES: Final[tuple[str, ...]] = get_args(LifecycleStage)
+SEARCH_MAX_CHARS: Final = 100
+
+
+@dataclass(frozen=True)
+class PortfolioQuery:
+    """What the portfolio form asks for; unknown filter values are dropped rather than matching nothing."""
+
+    tier: str | None = None
+    stage: str | None = None
+    risk: str | None = None
+    owner: str | None = None
+    search: str | None = None
+    sort: SortKey = "value_at_risk"
+    page: int = 1
+    page_size: int = 25
+
+    @classmethod
+    def from_params(cls, params: dict[str, str], page_size: int, owners: tuple[str, ...]) -> PortfolioQuery:
+        def one_of(name: str, allowed: tuple[str, ...]) -> str | None:
+            value = params.get(name) or None
+            return value if value in allowed else None
+
+        sort = params.get("sort", "value_at_risk")
+        search = (params.get("q") or "").strip()[:SEARCH_MAX_CHARS] or None
+        return cls(
+            tier=one_of("tier", TIERS),
+            stage=one_of("stage", STAGES),
+            risk=one_of("risk", RISKS),
+            owner=one_of("owner", owners),
+            search=search,
+            sort=sort if sort in SORT_KEYS else "value_at_risk",  # type: ignore[arg-type]
+            page=max(1, _int(params.get("page"), 1)),
+            page_size=page_size,
+        )
+
+    def as_params(self, **changes: object) -> dict[str, str]:
+        """The query string that shows this query with `changes` (for paging and sort links)."""
+        values = {
+            "tier": self.tier,
+            "stage": self.stage,
+            "risk": self.risk,
+            "owner": self.owner,
+            "q": self.search,
+            "sort": None if self.sort == "value_at_risk" else self.sort,
+            "page": None if self.page == 1 else self.page,
+            **changes,
+        }
+        return {name: str(value) for name, value in values.items() if value not in (None, "", 1)}
+
+
+@dataclass(frozen=True)
+class PortfolioPage:
+    rows: list[dict[str, object]]
+    total: int
+    page: int
+    pages: int
+    total_value_at_risk: float
+    high_risk: int
+    currency: str | None = None
+    owners: tuple[str, ...] = field(default=())
+
+
+class PortfolioIndex:
+    """The snapshot as the portfolio page needs it, rebuilt only when the store loads a new file."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self.store = store
+        self._source: pl.DataFrame | None = None
+        self._ranked = pl.DataFrame()
+        self._owners: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def ranked(self) -> tuple[pl.DataFrame, tuple[str, ...]]:
+        """Customers by value at risk (largest first, then id), and the owners present."""
+        source = snapshot_frame(self.store)
+        with self._lock:
+            if source is not self._source:
+                self._ranked = _portfolio_columns(source)
+                self._owners = tuple(self._ranked["owner"].drop_nulls().unique().sort().to_list())
+                self._source = source
+            return self._ranked, self._owners
+
+    def owners(self) -> tuple[str, ...]:
+        return self.ranked()[1]
+
+    def page(self, query: PortfolioQuery) -> PortfolioPage:
+        ranked, owners = self.ranked()
+        selected = ranked.filter(_conditions(query))
+        total = selected.height
+        pages = max(1, -(-total // query.page_size))
+        page = min(query.page, pages)
+        if query.sort != "value_at_risk":
+            selected = selected.sort([query.sort, "customer_id"], descending=[True, False])
+        shown = selected.slice((page - 1) * query.page_size, query.page_size)
+        return PortfolioPage(
+            rows=shown.to_dicts(),
+            total=total,
+            page=page,
+            pages=pages,
+            total_value_at_risk=float(selected["value_at_risk"].sum()),
+            high_risk=int((selected["churn_risk"] == "high").sum()),
+            currency=_single_currency(selected),
+            owners=owners,
+        )
+
+
+def snapshot_frame(store: SnapshotStore) -> pl.DataFrame:
+    """The store's current frame (re-read when the file changed).
+
+    `SnapshotStore` has no public accessor for its frame yet; this is the one place that reaches in.
+    """
+    return store._current().frame
+
+
+def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
+    action = pl.col("recommended_action")
+    return snapshot.select(
+        "customer_id",
+        "tier",
+        "lifecycle_stage",
+        "churn_probability",
+        "churn_risk",
+        "predicted_value",
+        "currency",
+        "value_at_risk",
+        "action_id",
+        action.str.json_path_match("$.title").alias("action_title"),
+        action.str.json_path_match("$.owner").alias("owner"),
+        action.str.json_path_match("$.due_date").alias("due_date"),
+    ).sort(["value_at_risk", "customer_id"], descending=[True, False], nulls_last=True)
+
+
+def _conditions(query: PortfolioQuery) -> pl.Expr:
+    conditions = [pl.lit(True)]
+    for column, wanted in (
+        ("tier", query.tier),
+        ("lifecycle_stage", query.stage),
+        ("churn_risk", query.risk),
+        ("owner", query.owner),
+    ):
+        if wanted is not None:
+            conditions.append(pl.col(column) == wanted)
+    if query.search is not None:
+        conditions.append(
+            pl.col("customer_id").str.to_lowercase().str.contains(query.search.lower(), literal=True)
+        )
+    return pl.all_horizontal(conditions)
+
+
+def _single_currency(selected: pl.DataFrame) -> str | None:
+    """The currency of the total, when every selected customer is scored in the same one."""
+    currencies = selected["currency"].unique()
+    return currencies[0] if currencies.len() == 1 else None
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
