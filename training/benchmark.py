@@ -37,6 +37,10 @@ MIN_WINDOW_SHARE_OF_HORIZON = 0.25
 BACKTEST_START = datetime(1997, 7, 1)
 
 
+class HoldoutLeakError(ValueError):
+    """Rows dated on or after the forecast start reached the forecasting step."""
+
+
 class CdnowPopulationError(ValueError):
     """The forecast population differs from the customers who bought before the forecast start."""
 
@@ -101,8 +105,12 @@ def forecast(
     history: pl.DataFrame, forecast_start: datetime, forecast_end: datetime, settings: BenchmarkSettings
 ) -> pl.DataFrame:
     """Both models' spend and activity forecasts per customer, from `history` (all before the start)."""
-    if history.filter(pl.col("timestamp") >= forecast_start).height:
-        raise ValueError(f"history must end before the forecast start {forecast_start.date()}")
+    leaked = history.filter(pl.col("timestamp") >= forecast_start).height
+    if leaked:
+        raise HoldoutLeakError(
+            f"{leaked} transaction(s) dated on or after the forecast start {forecast_start.date()} were "
+            "handed to forecast(); cut the history with training.cdnow.protocol.before first"
+        )
     horizon_days = float((forecast_end - forecast_start).days)
     cutoffs = training_cutoffs(forecast_start, horizon_days, settings.cutoff_step_months)
     logger.info("CDNOW: training cutoffs %s", [cutoff.date().isoformat() for cutoff in cutoffs])

@@ -19,10 +19,12 @@ from training.benchmark import (
     CLVCHURN,
     BenchmarkSettings,
     CdnowBenchmarkResult,
+    HoldoutLeakError,
+    forecast,
     run_cdnow_benchmark,
     training_cutoffs,
 )
-from training.cdnow.model import choose_sharpening, sharpen
+from training.cdnow.model import choose_sharpening, sharpen, stopping_customers
 from training.cdnow.protocol import HOLDOUT_END, HOLDOUT_START, METRIC_KEYS, score, window_spend
 
 CDNOW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "CDNOW_master.txt"
@@ -97,6 +99,25 @@ def test_choose_sharpening_picks_the_exponent_with_the_lowest_mae() -> None:
     assert choose_sharpening(np.array([0.0, 4.0]), np.array([1.0, 3.0]), np.array([0, 0])) == 2.0
     # Actual spend equals the forecast: no sharpening.
     assert choose_sharpening(np.array([1.0, 3.0]), np.array([1.0, 3.0]), np.array([0, 0])) == 1.0
+
+
+def test_stopping_customers_are_those_whose_id_hashes_to_zero_mod_5() -> None:
+    ids = pl.Series(["00005", "00006", "00007", "00008"])
+    assert stopping_customers(ids).to_list() == [False, False, True, False]
+
+
+def test_forecast_refuses_a_history_that_reaches_the_forecast_start() -> None:
+    history = pl.DataFrame(
+        {
+            "customer_id": ["a", "a"],
+            "timestamp": [datetime(1997, 1, 5), HOLDOUT_START],
+            "amount": [10.0, 20.0],
+        }
+    )
+    with pytest.raises(
+        HoldoutLeakError, match=r"^1 transaction\(s\) dated on or after the forecast start 1997-10-01"
+    ):
+        forecast(history, HOLDOUT_START, HOLDOUT_END, FAST)
 
 
 @pytest.fixture(scope="module")
