@@ -4,11 +4,13 @@ PYTHON ?= python3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
-VENV := .venv
 RUN := $(UV) run --frozen
-DEMO_DIR ?= demo_data
+DEMO_DIR ?= artifacts/demo
+DEMO_CUSTOMERS ?= 20000
+DEMO_API_KEY ?= demo-key
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install browser demo test lint typecheck pytest clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -17,9 +19,25 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 
+# Debian's Chromium for the browser tests (Playwright's own browser download is not available here).
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver
+
 demo: install
-	$(RUN) clvchurn data synth --customers 5000 --seed 7 --out $(DEMO_DIR)/raw
-	$(RUN) clvchurn features build --data $(DEMO_DIR)/raw --as-of 2025-07-01 --horizon-days 180 --out $(DEMO_DIR)/features.parquet
+	$(RUN) clvchurn data synth --customers $(DEMO_CUSTOMERS) --seed 7 --out $(DEMO_DIR)/raw
+	$(RUN) clvchurn features build --data $(DEMO_DIR)/raw --as-of 2025-01-01 --horizon-days 180 \
+		--out $(DEMO_DIR)/features.parquet
+	$(RUN) clvchurn train --data $(DEMO_DIR)/raw
+	$(RUN) clvchurn score --data $(DEMO_DIR)/raw --as-of 2026-01-01 --out artifacts/scores.parquet
+	@echo
+	@echo "Service starting on http://127.0.0.1:8000 (API docs: /docs, pages: /). Try, from another shell:"
+	@echo "  curl -s -H 'X-API-Key: $(DEMO_API_KEY)' -H 'Content-Type: application/json' \\"
+	@echo "       -d @examples/predict_request.json http://127.0.0.1:8000/v1/predict"
+	@echo "  curl -s -H 'X-API-Key: $(DEMO_API_KEY)' http://127.0.0.1:8000/v1/customers/C0000001"
+	@echo
+	CLVCHURN_API_KEYS=$(DEMO_API_KEY) $(RUN) clvchurn serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(RUN) ruff check .
@@ -28,8 +46,10 @@ lint: install
 typecheck: install
 	$(RUN) mypy
 
-test: install lint typecheck
+pytest: install browser
 	$(RUN) pytest
 
+test: lint typecheck pytest
+
 clean:
-	rm -rf $(VENV) $(TOOLS) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv $(TOOLS) artifacts .pytest_cache .mypy_cache .ruff_cache
