@@ -1,0 +1,226 @@
+"""The pages over HTTP without a browser: sign-in, filters and paging on the server, language choice."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import sample_app
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from web_sample import API_KEY, expected_rows, prediction, write_sample
+
+from serving.app import create_app
+from serving.engine import ModelNotReadyError
+from serving.settings import Settings
+from serving.web.language import LANGUAGE_COOKIE
+from serving.web.session import SESSION_COOKIE
+
+PAGES = ["/portfolio", "/portfolio?tier=A&page=2", "/customers/C001", "/models"]
+
+
+def shown_customers(html: str) -> list[str]:
+    return re.findall(r'<tr data-customer="([^"]+)"', html)
+
+
+def ranked_ids(rows: list[dict[str, object]]) -> list[str]:
+    ordered = sorted(rows, key=lambda row: (-float(row["value_at_risk"]), row["customer_id"]))  # type: ignore[arg-type]
+    return [str(row["customer_id"]) for row in ordered]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_redirects_to_sign_in_without_a_session(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/sign-in?next=")
+    assert "C001" not in response.text
+
+
+def test_sign_in_returns_to_the_page_asked_for(client: TestClient) -> None:
+    next_path = client.get("/portfolio?tier=A").headers["location"].split("next=")[1]
+    assert next_path == "%2Fportfolio%3Ftier%3DA"
+    response = client.post("/sign-in", data={"api_key": API_KEY, "next": "/portfolio?tier=A"})
+    assert (response.status_code, response.headers["location"]) == (303, "/portfolio?tier=A")
+    assert client.get("/portfolio?tier=A").status_code == 200
+
+
+def test_wrong_key_is_a_401_page_that_repeats_no_key(client: TestClient) -> None:
+    response = client.post("/sign-in", data={"api_key": "guess-1234", "next": "/portfolio"})
+    assert response.status_code == 401
+    assert 'id="sign-in-error"' in response.text
+    assert "guess-1234" not in response.text and API_KEY not in response.text
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert client.get("/portfolio").status_code == 303
+
+
+@pytest.mark.parametrize("target", ["https://elsewhere.example/", "//elsewhere.example/x", "portfolio", ""])
+def test_sign_in_never_redirects_off_site(client: TestClient, target: str) -> None:
+    response = client.post("/sign-in", data={"api_key": API_KEY, "next": target})
+    assert response.headers["location"] == "/portfolio"
+
+
+def test_session_cookie_holds_no_key_and_sign_out_ends_it(signed_in: TestClient) -> None:
+    cookie = signed_in.cookies[SESSION_COOKIE]
+    payload = json.loads(base64.b64decode(cookie.split(".")[0] + "=="))
+    assert set(payload) == {"signed_in", "since"}
+    assert API_KEY not in cookie
+    signed_in.post("/sign-out")
+    assert signed_in.get("/portfolio").status_code == 303
+
+
+def test_a_forged_session_cookie_is_refused(client: TestClient) -> None:
+    forged = base64.b64encode(json.dumps({"signed_in": True}).encode()).decode()
+    client.cookies.set(SESSION_COOKIE, f"{forged}.AAAAAA.forged-signature")
+    assert client.get("/portfolio").status_code == 303
+
+
+def test_a_session_from_another_app_instance_is_refused(signed_in: TestClient, tmp_path: Path) -> None:
+    other = sample_app(tmp_path)
+    with TestClient(other, follow_redirects=False) as client:
+        client.cookies.set(SESSION_COOKIE, signed_in.cookies[SESSION_COOKIE])
+        assert client.get("/portfolio").status_code == 303
+
+
+def test_portfolio_ranks_by_value_at_risk_and_pages_by_25(signed_in: TestClient) -> None:
+    everyone = ranked_ids(expected_rows())
+    assert shown_customers(signed_in.get("/portfolio").text) == everyone[:25]
+    assert shown_customers(signed_in.get("/portfolio?page=2").text) == everyone[25:]
+    assert shown_customers(signed_in.get("/portfolio?page=99").text) == everyone[25:]
+    assert shown_customers(signed_in.get("/portfolio?page=zero").text) == everyone[:25]
+
+
+def test_portfolio_filters_combine_on_the_server(signed_in: TestClient) -> None:
+    wanted = [row for row in expected_rows() if row["tier"] == "B" and row["risk"] == "high"]
+    html = signed_in.get("/portfolio?tier=B&risk=high").text
+    assert shown_customers(html) == ranked_ids(wanted)
+    assert sorted(shown_customers(html)) == [
+        "C005",
+        "C013",
+        "C021",
+        "C029",
+        "C037",
+        "C045",
+    ]  # i % 4 == 1, i*37 % 100 >= 60
+    by_stage_owner = [
+        row for row in expected_rows() if row["stage"] == "active" and row["owner"] == "marketing"
+    ]
+    html = signed_in.get("/portfolio?stage=active&owner=marketing").text
+    assert shown_customers(html) == ranked_ids(by_stage_owner)
+
+
+def test_unknown_filter_values_are_ignored(signed_in: TestClient) -> None:
+    html = signed_in.get("/portfolio?tier=Z&risk=extreme&owner=nobody&sort=secret").text
+    assert shown_customers(html) == ranked_ids(expected_rows())[:25]
+
+
+def test_search_matches_part_of_the_id_in_any_case(signed_in: TestClient) -> None:
+    assert shown_customers(signed_in.get("/portfolio?q=c00").text) == ranked_ids(
+        [row for row in expected_rows() if str(row["customer_id"]).startswith("C00")]
+    )
+    assert 'id="portfolio-empty"' in signed_in.get("/portfolio?q=nobody").text
+
+
+def test_sort_by_churn_probability(signed_in: TestClient) -> None:
+    shown = shown_customers(signed_in.get("/portfolio?sort=churn_probability").text)
+    assert shown[:3] == ["C027", "C008", "C035"]  # (i * 37) % 100: 99, 96, 95
+
+
+def test_paging_links_keep_the_filters(signed_in: TestClient) -> None:
+    html = signed_in.get("/portfolio?stage=lost&sort=predicted_value&q=c").text
+    assert "page-next" not in html
+    html = signed_in.get("/portfolio?risk=high").text
+    assert "page-next" not in html  # 19 high-risk customers fit on one page
+    html = signed_in.get("/portfolio?sort=predicted_value").text
+    assert 'href="/portfolio?sort=predicted_value&amp;page=2"' in html
+
+
+def test_language_choice_is_remembered_in_a_cookie(signed_in: TestClient) -> None:
+    response = signed_in.get("/portfolio?lang=zh")
+    assert '<html lang="zh-Hans">' in response.text
+    assert f"{LANGUAGE_COOKIE}=zh" in response.headers["set-cookie"]
+    assert '<html lang="zh-Hans">' in signed_in.get("/models").text
+    assert '<html lang="en">' in signed_in.get("/models?lang=en").text
+    assert '<html lang="en">' in signed_in.get("/models").text
+
+
+def test_accept_language_decides_until_a_language_is_chosen(signed_in: TestClient) -> None:
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    assert '<html lang="zh-Hans">' in signed_in.get("/portfolio", headers=chinese).text
+    signed_in.get("/portfolio?lang=en")
+    assert '<html lang="en">' in signed_in.get("/portfolio", headers=chinese).text
+    assert '<html lang="en">' in signed_in.get("/portfolio?lang=fr").text
+
+
+def test_sign_in_page_follows_the_language_too(client: TestClient) -> None:
+    assert "API 密钥" in client.get("/sign-in?lang=zh").text
+
+
+def test_customer_page_and_unknown_customer(signed_in: TestClient) -> None:
+    html = signed_in.get("/customers/C007").text
+    assert "No order for 97 days" in html
+    assert html.count('class="reason reason-') == 5
+    response = signed_in.get("/customers/C999")
+    assert response.status_code == 404
+    assert "C999" in response.text
+
+
+def test_customer_ids_are_escaped(tmp_path: Path) -> None:
+    app = sample_app(tmp_path, with_snapshot=False)
+    odd = prediction(1).model_copy(update={"customer_id": "<b>C1</b>"})
+    write_sample(app.state.settings.snapshot_path, [odd])
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/sign-in", data={"api_key": API_KEY})
+        html = client.get("/portfolio").text
+    assert "&lt;b&gt;C1&lt;/b&gt;" in html and "<b>C1</b>" not in html
+
+
+def test_pages_say_when_there_is_no_snapshot(tmp_path: Path) -> None:
+    app = sample_app(tmp_path, with_snapshot=False)
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/sign-in", data={"api_key": API_KEY})
+        response = client.get("/portfolio")
+    assert response.status_code == 503
+    assert "clvchurn score" in response.text
+
+
+def test_models_page_lists_champions_and_the_challenger(signed_in: TestClient) -> None:
+    html = signed_in.get("/models").text
+    assert html.count('data-role="champion"') == 2
+    assert html.count('data-role="challenger"') == 1
+    assert "ROC AUC" in html and "0.812" in html and "0.825" in html
+    assert "rows_train" not in html
+
+
+def test_models_page_while_no_model_is_loaded(tmp_path: Path) -> None:
+    settings = Settings(
+        api_keys=[API_KEY],  # type: ignore[list-item]
+        snapshot_path=tmp_path / "scores.parquet",
+        prediction_log_path=tmp_path / "log.sqlite",
+    )
+
+    def no_model(_settings: Settings) -> object:
+        raise ModelNotReadyError("no champion registered")
+
+    app: FastAPI = create_app(settings, engine_loader=no_model)  # type: ignore[arg-type]
+    with TestClient(app, follow_redirects=False) as client:
+        app.state.initial_load.join(timeout=10)
+        client.post("/sign-in", data={"api_key": API_KEY})
+        response = client.get("/models")
+    assert response.status_code == 503
+    assert "no champion registered" in response.text
+
+
+def test_pages_send_security_headers_and_assets_are_local(signed_in: TestClient) -> None:
+    response = signed_in.get("/portfolio")
+    assert response.headers["cache-control"] == "no-store"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert "http://" not in response.text and "https://" not in response.text
+    assert signed_in.get("/static/app.css").status_code == 200
+
+
+def test_pages_stay_out_of_the_api_schema(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if not path.startswith(("/v1", "/healthz", "/readyz", "/metrics"))]

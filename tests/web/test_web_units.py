@@ -1,0 +1,200 @@
+"""The page modules on tiny hand-made data: portfolio query, events file, reason bars, models view."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from web_sample import prediction
+
+from serving.explain import Catalogues
+from serving.schemas import ModelInfo, Reason
+from serving.snapshot_store import SnapshotStore, write_snapshot
+from serving.web.customer_view import action_view, reason_bars
+from serving.web.models_view import RegisteredVersion, challenger_card, key_metrics, run_url
+from serving.web.portfolio import PortfolioIndex, PortfolioQuery
+from serving.web.timeline import (
+    EventsFormatError,
+    EventsStore,
+    TimelineEvent,
+    events_path_for,
+    timeline_marks,
+)
+
+CATALOGUES = Catalogues.load()
+
+
+def scored(customer: str, probability: float, value: float, owner: str = "marketing", tier: str = "A"):  # type: ignore[no-untyped-def]
+    base = prediction(4)
+    action = base.recommended_action.model_copy(update={"owner": owner})
+    return base.model_copy(
+        update={
+            "customer_id": customer,
+            "tier": tier,
+            "churn_probability": probability,
+            "value_at_risk": probability * value,
+            "predicted_value": base.predicted_value.model_copy(update={"amount": value}),
+            "recommended_action": action,
+        }
+    )
+
+
+def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> None:
+    path = write_snapshot(
+        [
+            scored("b", 0.5, 100.0),
+            scored("a", 0.25, 200.0, owner="account_manager"),
+            scored("c", 0.9, 100.0, tier="B"),
+            scored("d", 0.1, 100.0),
+        ],
+        tmp_path / "scores.parquet",
+    )
+    index = PortfolioIndex(SnapshotStore(path))
+    page = index.page(PortfolioQuery(page_size=3))
+    assert [row["customer_id"] for row in page.rows] == ["c", "a", "b"]
+    assert (page.total, page.pages, page.currency) == (4, 2, "EUR")
+    assert page.total_value_at_risk == 200.0  # 0.9 x 100 + 0.25 x 200 + 0.5 x 100 + 0.1 x 100
+    assert page.owners == ("account_manager", "marketing")
+    assert page.rows[1]["owner"] == "account_manager" and page.rows[1]["due_date"] == "2025-07-08"
+    only_a = index.page(PortfolioQuery(tier="A", owner="marketing", page=5, page_size=3))
+    assert ([row["customer_id"] for row in only_a.rows], only_a.page) == (["b", "d"], 1)
+
+
+def test_portfolio_follows_a_rewritten_snapshot(tmp_path: Path) -> None:
+    path = write_snapshot([scored("a", 0.5, 100.0)], tmp_path / "scores.parquet")
+    index = PortfolioIndex(SnapshotStore(path))
+    assert index.page(PortfolioQuery()).total == 1
+    write_snapshot([scored("a", 0.5, 100.0), scored("b", 0.5, 10.0)], path)
+    os.utime(path, ns=(1, 1))
+    assert [row["customer_id"] for row in index.page(PortfolioQuery()).rows] == ["a", "b"]
+
+
+def test_query_from_params_drops_unknown_values_and_keeps_links_short() -> None:
+    query = PortfolioQuery.from_params(
+        {
+            "tier": "B",
+            "risk": "x",
+            "owner": "marketing",
+            "q": "  C1 ",
+            "page": "-3",
+            "sort": "predicted_value",
+        },
+        page_size=10,
+        owners=("marketing",),
+    )
+    assert query == PortfolioQuery(
+        tier="B", owner="marketing", search="C1", sort="predicted_value", page_size=10
+    )
+    assert query.as_params(page=2) == {
+        "tier": "B",
+        "owner": "marketing",
+        "q": "C1",
+        "sort": "predicted_value",
+        "page": "2",
+    }
+
+
+def test_events_store_slices_one_customer_and_accepts_a_value_column(tmp_path: Path) -> None:
+    snapshot = tmp_path / "scores.parquet"
+    events = events_path_for(snapshot)
+    assert events == tmp_path / "scores.events.parquet"
+    store = EventsStore(events)
+    assert store.events("a") == []
+    pl.DataFrame(
+        {
+            "customer_id": ["b", "a", "a", "c"],
+            "timestamp": [
+                datetime(2024, 1, 3),
+                datetime(2024, 1, 2),
+                datetime(2024, 1, 1),
+                datetime(2024, 1, 1),
+            ],
+            "kind": ["order", "survey", "order", "refund"],
+            "value": [5.0, 4.0, 10.0, -1.0],
+        }
+    ).write_parquet(events)
+    assert store.events("a") == [
+        TimelineEvent(datetime(2024, 1, 1), "order", 10.0),
+        TimelineEvent(datetime(2024, 1, 2), "survey", 4.0),
+    ]
+    assert store.events("zz") == []
+
+
+def test_events_file_without_kind_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "scores.events.parquet"
+    pl.DataFrame({"customer_id": ["a"], "timestamp": [datetime(2024, 1, 1)]}).write_parquet(path)
+    with pytest.raises(EventsFormatError, match=r"scores\.events\.parquet lacks columns \['kind'\]"):
+        EventsStore(path).events("a")
+
+
+def test_timeline_marks_span_first_event_to_scoring_date() -> None:
+    events = [
+        TimelineEvent(datetime(2024, 1, 1), "order", 10.0),
+        TimelineEvent(datetime(2024, 1, 3), "call", None),
+    ]
+    marks = timeline_marks(events, until=datetime(2024, 1, 5))
+    assert [(mark.x, mark.row, mark.title) for mark in marks] == [
+        (0.0, 0, "2024-01-01 order 10.00"),
+        (500.0, 1, "2024-01-03 call"),
+    ]
+
+
+def test_reason_bars_scale_to_the_largest_contribution() -> None:
+    reasons = [
+        Reason(feature="orders_90d", value=1, contribution=-0.02, direction="decreases", sentence="s1"),
+        Reason(
+            feature="mystery_score",
+            value=1,
+            contribution=0.08,
+            direction="increases",
+            sentence="s2",
+            label="M",
+        ),
+    ]
+    bars = reason_bars(reasons, "churn", CATALOGUES["zh"])
+    assert [(bar.label, bar.impact, bar.x, bar.width) for bar in bars] == [
+        (CATALOGUES["zh"].text("feature.orders_90d"), "-2.0 个百分点", 75.0, 25.0),
+        ("M", "+8.0 个百分点", 100.0, 100.0),
+    ]
+
+
+def test_action_is_localised_when_the_catalogue_knows_it_else_kept_as_stored() -> None:
+    known = prediction(4)
+    view = action_view(known, CATALOGUES["zh"])
+    assert view.title == CATALOGUES["zh"].text("action.vip_rescue_call.title")
+    assert (view.owner_label, view.due_date, view.due_within) == ("客户经理", date(2025, 7, 8), "7 天内")
+    unknown = known.model_copy(
+        update={"recommended_action": known.recommended_action.model_copy(update={"id": "house_special"})}
+    )
+    view = action_view(unknown, CATALOGUES["en"])
+    assert (view.title, view.steps, view.success_metric) == (
+        "stored title of vip_rescue_call",
+        ["stored step"],
+        "stored metric",
+    )
+
+
+def test_key_metrics_follow_the_report_card() -> None:
+    assert key_metrics({"rows_train": 9.0, "brier": 0.2, "roc_auc": 0.8}) == [
+        ("roc_auc", 0.8),
+        ("brier", 0.2),
+    ]
+    assert key_metrics({"zeta": 1.0, "alpha": 2.0}) == [("alpha", 2.0), ("zeta", 1.0)]
+    assert run_url("http://mlflow:5000/", "abc") == "http://mlflow:5000/#/runs/abc"
+    assert run_url("", None) is None
+
+
+def test_challenger_uses_the_champions_metrics_and_survives_a_registry_error() -> None:
+    champion = ModelInfo(name="clvchurn-churn", version="3", validation_metrics={"brier": 0.2})
+    found = RegisteredVersion("clvchurn-churn", "4", "r4", None, {"roc_auc": 0.9, "brier": 0.18})
+    card = challenger_card("churn", champion, lambda name: found, "")
+    assert card is not None
+    assert (card.version, card.metrics, card.run_url) == ("4", [("brier", 0.18)], "/#/runs/r4")
+
+    def unreachable(name: str) -> RegisteredVersion | None:
+        raise ConnectionError("registry down")
+
+    assert challenger_card("churn", champion, unreachable, "") is None

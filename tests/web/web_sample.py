@@ -1,0 +1,197 @@
+"""A small scored portfolio for the page tests: 50 customers whose fields follow simple formulas.
+
+Customer i (1..50, id `C001`..`C050`):
+- tier = "ABCD"[i % 4]; lifecycle stage = STAGES[i % 7]; owner = OWNERS[i % 4];
+- churn probability = ((i * 37) % 100) / 100, risk high >= 0.6, medium >= 0.3, else low;
+- predicted value = 100 * i (EUR over 180 days); value at risk = probability x value;
+- action = ACTIONS[i % 4] (real playbook ids, so titles and steps exist in both catalogues), due 2025-07-08;
+- churn reasons: days_since_last_order +0.12 (raises), complaints_90d +0.04, orders_365d -0.06;
+- events: min(i, 12) orders of 10 * i on the 1st of the months of 2024, one refund of -5, one
+  email_open on 2024-02-15; customer C050 has no events at all.
+The models come from `PortfolioEngine`, a fixed engine with run ids on both champions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from serving.schemas import (
+    Explanations,
+    ModelInfo,
+    ModelsInfo,
+    ModelVersions,
+    PredictedValue,
+    Prediction,
+    PredictRequest,
+    Reason,
+    RecommendedAction,
+)
+from serving.snapshot_store import write_snapshot
+from serving.web.models_view import RegisteredVersion
+from serving.web.timeline import events_path_for
+
+API_KEY = "web-test-key-93b1-never-shown"
+AS_OF = datetime(2025, 7, 1)
+STAGES = ("prospect", "new", "active", "loyal", "at_risk", "dormant", "lost")
+OWNERS = ("account_manager", "sales_representative", "customer_service", "marketing")
+ACTIONS = ("vip_rescue_call", "dormant_reactivation", "vip_service_recovery", "mid_value_growth")
+CUSTOMERS = 50
+NO_EVENTS_CUSTOMER = "C050"
+CHURN_RUN_ID = "0f3c9a1b2d4e4f5a8b7c6d5e4f3a2b1c"
+CHALLENGER_RUN_ID = "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
+
+
+def customer_id(i: int) -> str:
+    return f"C{i:03d}"
+
+
+def churn_probability(i: int) -> float:
+    return ((i * 37) % 100) / 100
+
+
+def risk_of(probability: float) -> str:
+    return "high" if probability >= 0.6 else "medium" if probability >= 0.3 else "low"
+
+
+def expected_rows() -> list[dict[str, object]]:
+    """The sample as plain dicts, the oracle that tests filter and sort by hand."""
+    rows = []
+    for i in range(1, CUSTOMERS + 1):
+        probability = churn_probability(i)
+        rows.append(
+            {
+                "customer_id": customer_id(i),
+                "tier": "ABCD"[i % 4],
+                "stage": STAGES[i % 7],
+                "risk": risk_of(probability),
+                "owner": OWNERS[i % 4],
+                "value": 100.0 * i,
+                "value_at_risk": probability * 100.0 * i,
+            }
+        )
+    return rows
+
+
+def prediction(i: int) -> Prediction:
+    probability = churn_probability(i)
+    action_id = ACTIONS[i % 4]
+    return Prediction(
+        customer_id=customer_id(i),
+        as_of=AS_OF,
+        tier="ABCD"[i % 4],  # type: ignore[arg-type]
+        lifecycle_stage=STAGES[i % 7],  # type: ignore[arg-type]
+        churn_probability=probability,
+        churn_risk=risk_of(probability),  # type: ignore[arg-type]
+        predicted_value=PredictedValue(amount=100.0 * i, currency="EUR", horizon_days=180),
+        value_at_risk=probability * 100.0 * i,
+        explanations=Explanations(
+            churn=[
+                _reason(
+                    "days_since_last_order",
+                    97,
+                    0.12,
+                    "No order for 97 days; customers in tier A usually order every 21 days.",
+                ),
+                _reason(
+                    "complaints_90d",
+                    2,
+                    0.04,
+                    "2 complaints in the last 90 days; customers in tier A typically have 0.",
+                ),
+                _reason(
+                    "orders_365d",
+                    6,
+                    -0.06,
+                    "6 orders in the last 365 days; customers in tier A typically place 4.",
+                ),
+            ],
+            value=[
+                _reason("net_spend_365d", 1200.0, 85.5, "Net spend of 1,200.00 in the last 365 days."),
+                _reason("refund_share_of_spend", 0.1, -12.25, "10% of the amount ordered was refunded."),
+            ],
+        ),
+        recommended_action=RecommendedAction(
+            id=action_id,
+            title=f"stored title of {action_id}",
+            steps=["stored step"],
+            owner=OWNERS[i % 4],
+            due_within_days=7,
+            due_date=date(2025, 7, 8),
+            success_metric="stored metric",
+        ),
+        model_versions=ModelVersions(churn="3", value="5"),
+    )
+
+
+def _reason(feature: str, value: float, contribution: float, sentence: str) -> Reason:
+    return Reason(
+        feature=feature,
+        value=value,
+        contribution=contribution,
+        direction="increases" if contribution > 0 else "decreases",
+        sentence=sentence,
+    )
+
+
+def events_frame() -> pl.DataFrame:
+    rows: list[tuple[str, datetime, str, float | None]] = []
+    for i in range(1, CUSTOMERS):
+        rows += [(customer_id(i), datetime(2024, m, 1), "order", 10.0 * i) for m in range(1, min(i, 12) + 1)]
+        rows.append((customer_id(i), datetime(2024, 1, 20), "refund", -5.0))
+        rows.append((customer_id(i), datetime(2024, 2, 15), "email_open", None))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "customer_id": pl.String,
+            "timestamp": pl.Datetime("us"),
+            "kind": pl.String,
+            "amount": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def write_sample(snapshot_path: Path, predictions: Sequence[Prediction] | None = None) -> Path:
+    """Write the snapshot and, beside it, the events file; returns the snapshot path."""
+    write_snapshot(predictions or [prediction(i) for i in range(1, CUSTOMERS + 1)], snapshot_path)
+    events_frame().write_parquet(events_path_for(snapshot_path))
+    return snapshot_path
+
+
+class PortfolioEngine:
+    """A `PredictionEngine` for the pages: fixed model info; the pages never call `predict`."""
+
+    model_versions = ModelVersions(churn="3", value="5")
+
+    def predict(self, requests: Sequence[PredictRequest], lang: str) -> list[Prediction]:
+        raise NotImplementedError("the page tests do not score")
+
+    def model_info(self) -> ModelsInfo:
+        return ModelsInfo(
+            churn=ModelInfo(
+                name="clvchurn-churn",
+                version="3",
+                trained_at=datetime(2025, 6, 30, 12, 0),
+                validation_metrics={"brier": 0.151, "roc_auc": 0.812, "rows_train": 1000.0},
+                run_id=CHURN_RUN_ID,
+            ),
+            value=ModelInfo(name="clvchurn-value", version="5", validation_metrics={"mae": 12.5}),
+            tier_cut_points={"A": 1000.0, "B": 300.0, "C": 80.0},
+            tier_method="quantile",
+            horizon_days=180,
+        )
+
+    def is_stale(self) -> bool:
+        return False
+
+
+def challenger_lookup(name: str) -> RegisteredVersion | None:
+    """The registry as the tests see it: a churn challenger (version 4), no value challenger."""
+    if name != "clvchurn-churn":
+        return None
+    metrics = {"roc_auc": 0.825, "brier": 0.149, "pr_auc": 0.5}
+    return RegisteredVersion(name, "4", CHALLENGER_RUN_ID, datetime(2025, 7, 2, 9, 0), metrics)
