@@ -8,26 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
-from web_sample import API_KEY, PortfolioEngine, challenger_lookup, write_sample
-
-from serving.app import create_app
-from serving.settings import Settings
-
-
-def sample_app(folder: Path, with_snapshot: bool = True) -> FastAPI:
-    settings = Settings(
-        api_keys=[SecretStr(API_KEY)],
-        api_key_file=None,
-        snapshot_path=folder / "scores.parquet",
-        prediction_log_path=folder / "prediction_log.sqlite",
-        reload_interval_s=0,
-    )
-    if with_snapshot:
-        write_sample(settings.snapshot_path)
-    app = create_app(settings, engine_loader=lambda _settings: PortfolioEngine())
-    app.state.web.challenger_lookup = challenger_lookup
-    return app
+from web_sample import API_KEY, sample_app
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from conftest import sample_app
 from web_sample import (
     API_KEY,
     CHALLENGER_RUN_ID,
     CHURN_RUN_ID,
     NO_EVENTS_CUSTOMER,
     expected_rows,
+    sample_app,
 )
 
 from serving.explain import Catalogues

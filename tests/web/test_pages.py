@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import sample_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_sample import API_KEY, expected_rows, prediction, write_sample
+from web_sample import API_KEY, expected_rows, prediction, sample_app, write_sample
 
 from serving.app import create_app
 from serving.engine import ModelNotReadyError

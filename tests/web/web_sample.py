@@ -18,7 +18,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
+from fastapi import FastAPI
+from pydantic import SecretStr
 
+from serving.app import create_app
 from serving.schemas import (
     Explanations,
     ModelInfo,
@@ -30,6 +33,7 @@ from serving.schemas import (
     Reason,
     RecommendedAction,
 )
+from serving.settings import Settings
 from serving.snapshot_store import write_snapshot
 from serving.web.models_view import RegisteredVersion
 from serving.web.timeline import events_path_for
@@ -195,3 +199,19 @@ def challenger_lookup(name: str) -> RegisteredVersion | None:
         return None
     metrics = {"roc_auc": 0.825, "brier": 0.149, "pr_auc": 0.5}
     return RegisteredVersion(name, "4", CHALLENGER_RUN_ID, datetime(2025, 7, 2, 9, 0), metrics)
+
+
+def sample_app(folder: Path, with_snapshot: bool = True) -> FastAPI:
+    """The service on the sample portfolio in `folder`, with the test registry's challenger."""
+    settings = Settings(
+        api_keys=[SecretStr(API_KEY)],
+        api_key_file=None,
+        snapshot_path=folder / "scores.parquet",
+        prediction_log_path=folder / "prediction_log.sqlite",
+        reload_interval_s=0,
+    )
+    if with_snapshot:
+        write_sample(settings.snapshot_path)
+    app = create_app(settings, engine_loader=lambda _settings: PortfolioEngine())
+    app.state.web.challenger_lookup = challenger_lookup
+    return app
