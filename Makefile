@@ -19,11 +19,12 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 
-# Debian's Chromium for the browser tests (Playwright's own browser download is not available here).
+# Debian's Chromium (and a CJK font for Chinese pages) for the browser tests; Playwright's own
+# browser download is not available here.
 browser: $(CHROMIUM)
 $(CHROMIUM):
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei
 
 demo: install
 	$(RUN) clvchurn data synth --customers $(DEMO_CUSTOMERS) --seed 7 --out $(DEMO_DIR)/raw
