@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import polars as pl
+from mlflow.pyfunc import PythonModel
 from pydantic import BaseModel, Field
 
 
@@ -32,20 +33,20 @@ class BundleMetadata(BaseModel):
     reference_statistics: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModelBundle(mlflow.pyfunc.PythonModel):
+class ModelBundle(PythonModel):
     """A fitted churn or value estimator with its metadata, logged as one pyfunc model."""
 
     def __init__(self, estimator: Any, metadata: BundleMetadata) -> None:
         self.estimator = estimator
         self.metadata = metadata
 
-    def model_frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The estimator's input: training-time columns, order and categorical levels."""
+    def model_frame(self, features: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
+        """The estimator's input: training-time columns, order and categorical levels (pandas or polars in)."""
         from training.dataset import to_model_frame
 
         return to_model_frame(features, self.metadata.feature_names, self.metadata.categorical_levels)
 
-    def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
+    def predict_frame(self, features: pd.DataFrame | pl.DataFrame) -> np.ndarray:
         """Churn probability or expected value for each row of a feature table."""
         frame = self.model_frame(features)
         if self.metadata.kind == "churn":

@@ -5,7 +5,7 @@
   in the horizon (see `bgnbd_churn_probability`).
 - RFM rule tiers, the rule of thumb companies use today: ranking scores only, so calibration and
   currency-error metrics are not defined for them (NaN).
-- Logistic regression on the same features and split.
+- Logistic regression on the same feature matrix and split as the churn model.
 - On synthetic data, the oracle from the ground-truth file: the best score any model could reach.
 """
 
@@ -15,17 +15,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from features.contract import RawData
 from training.baselines import BgNbdGammaGamma, RfmRules, logistic_churn_pipeline, rfm_summary
-from training.dataset import learn_categorical_levels, to_model_frame
 from training.metrics import churn_metrics, value_metrics
 from training.schedule import CutoffSchedule
 
 # Metrics that need probabilities or currency amounts; a ranking score leaves them undefined.
 _CHURN_PROBABILITY_METRICS = ("brier", "ece")
 _VALUE_AMOUNT_METRICS = ("mae", "rmse", "total_error_pct")
+
+
+@dataclass(frozen=True)
+class ChurnRows:
+    """The churn-labelled rows of one snapshot group: model matrix (`to_model_frame`) and 0/1 labels."""
+
+    features: pd.DataFrame
+    churned: np.ndarray
 
 
 @dataclass
@@ -38,14 +46,18 @@ def evaluate_baselines(
     *,
     raw: RawData,
     schedule: CutoffSchedule,
-    train_part: pl.DataFrame,
     validation_part: pl.DataFrame,
-    feature_names: list[str],
+    churn_train: ChurnRows,
+    churn_validation: ChurnRows,
     churn_horizon_days: int,
     value_horizon_days: int,
     ground_truth: pl.DataFrame | None = None,
 ) -> Backtest:
-    """Metrics of every baseline on the validation snapshot, keyed by baseline name."""
+    """Metrics of every baseline on the validation snapshot, keyed by baseline name.
+
+    `churn_train` and `churn_validation` are the churn model's own inputs, so the logistic regression
+    sees exactly the matrix (features, categorical levels) and rows the boosted model saw.
+    """
     backtest = Backtest()
     population = validation_part.select("customer_id", "churned", "future_value")
     eligible = population["churned"].is_not_null().to_numpy()
@@ -62,7 +74,10 @@ def evaluate_baselines(
     rules = RfmRules().fit(rfm_summary(raw.transactions, schedule.calibration))
     scored = rules.score(summary)
     rfm_churn = _aligned(
-        population, summary, scored["churn_score"].to_numpy(), missing=scored["churn_score"].max()
+        population,
+        summary,
+        scored["churn_score"].to_numpy(),
+        missing=float(scored["churn_score"].to_numpy().max()),
     )
     rfm_value = _aligned(population, summary, scored["value_score"].to_numpy())
     backtest.churn["rfm_rules"] = _ranking_only(
@@ -70,7 +85,7 @@ def evaluate_baselines(
     )
     backtest.value["rfm_rules"] = _ranking_only(value_metrics(actual_value, rfm_value), _VALUE_AMOUNT_METRICS)
 
-    backtest.churn["logistic_regression"] = _logistic(train_part, validation_part, feature_names)
+    backtest.churn["logistic_regression"] = _logistic(churn_train, churn_validation)
 
     if ground_truth is not None:
         backtest.churn["oracle"], backtest.value["oracle"] = _oracle(
@@ -114,18 +129,14 @@ def _ranking_only(metrics: dict[str, float], undefined: tuple[str, ...]) -> dict
     return {name: (float("nan") if name in undefined else value) for name, value in metrics.items()}
 
 
-def _logistic(
-    train_part: pl.DataFrame, validation_part: pl.DataFrame, feature_names: list[str]
-) -> dict[str, float]:
-    train_rows = train_part.filter(pl.col("churned").is_not_null())
-    validation_rows = validation_part.filter(pl.col("churned").is_not_null())
-    levels = learn_categorical_levels(train_rows, feature_names)
-    categorical = list(levels)
-    numeric = [name for name in feature_names if name not in levels]
+def _logistic(churn_train: ChurnRows, churn_validation: ChurnRows) -> dict[str, float]:
+    frame = churn_train.features
+    categorical = [name for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)]
+    numeric = [name for name in frame.columns if name not in categorical]
     pipeline = logistic_churn_pipeline(numeric, categorical)
-    pipeline.fit(to_model_frame(train_rows, feature_names, levels), train_rows["churned"].to_numpy())
-    probability = pipeline.predict_proba(to_model_frame(validation_rows, feature_names, levels))[:, 1]
-    return churn_metrics(validation_rows["churned"].to_numpy(), probability)
+    pipeline.fit(frame, churn_train.churned)
+    probability = pipeline.predict_proba(churn_validation.features)[:, 1]
+    return churn_metrics(churn_validation.churned, probability)
 
 
 def _oracle(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +49,44 @@ def configure_tracking(explicit: str | None = None) -> str:
     return uri
 
 
+@contextmanager
+def tracking_to(explicit: str | None = None) -> Iterator[str]:
+    """`configure_tracking` for the duration of a block, then MLflow's previous store again.
+
+    MLflow keeps the store in module globals mirrored in the MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI
+    environment variables; restoring those leaves the process (a test session, a notebook) as it was.
+    """
+    previous = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    try:
+        yield configure_tracking(explicit)
+    finally:
+        mlflow.set_tracking_uri(previous["MLFLOW_TRACKING_URI"])  # type: ignore[arg-type]  # None unsets
+        mlflow.set_registry_uri(previous["MLFLOW_REGISTRY_URI"])  # type: ignore[arg-type]
+
+
+def local_artifact_root(tracking_uri: str) -> Path | None:
+    """Where a local SQLite store keeps run and model files: `artifacts/` beside the database file.
+
+    A relative store (the default `sqlite:///mlruns/mlflow.db`) resolves against the working
+    directory, so training from the repository root writes under `mlruns/`. Other stores (a tracking
+    server, Databricks) choose their own artifact location: None.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+
+
 def ensure_experiment(tracking_uri: str) -> str:
-    """The clvchurn experiment; with a local SQLite store its artifacts live beside the database."""
+    """The clvchurn experiment, created (or restored from MLflow's trash) on first use."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            log.warning("experiment '%s' was deleted in %s; restoring it", EXPERIMENT_NAME, tracking_uri)
+            client.restore_experiment(experiment.experiment_id)
         return str(experiment.experiment_id)
-    artifact_location = None
-    if tracking_uri.startswith("sqlite:///"):
-        store_dir = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent
-        artifact_location = (store_dir / "artifacts").as_uri()
+    root = local_artifact_root(tracking_uri)
+    artifact_location = root.as_uri() if root is not None else None
     return str(client.create_experiment(EXPERIMENT_NAME, artifact_location=artifact_location))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,14 +20,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 import polars as pl
+from mlflow.data.polars_dataset import PolarsDataset, from_polars
+from mlflow.exceptions import MlflowException
 
 from features.build import build_training_table, feature_columns
 from features.contract import RawData
 from features.definitions import describe
 from training.artifacts import write_churn_artifacts, write_value_artifacts
 from training.bundle import BundleMetadata, ModelBundle
-from training.dataset import learn_categorical_levels, out_of_time_split, to_model_frame
-from training.evaluation import Backtest, evaluate_baselines
+from training.dataset import OutOfTimeSplit, learn_categorical_levels, out_of_time_split, to_model_frame
+from training.evaluation import Backtest, ChurnRows, evaluate_baselines
 from training.metrics import churn_metrics, value_metrics
 from training.models import ChurnModel, select_value_model
 from training.reference import compute_reference_statistics
@@ -36,11 +39,12 @@ from training.registry import (
     CHURN_MODEL_NAME,
     VALUE_MODEL_NAME,
     ModelNotRegisteredError,
-    configure_tracking,
+    aliased_version,
     ensure_experiment,
     load_bundle,
     register,
     set_alias,
+    tracking_to,
 )
 from training.schedule import CutoffSchedule, plan_cutoffs
 from training.tiers import TierCutpoints, assign_tier, fit_tiers
@@ -51,6 +55,7 @@ Progress = Callable[[str], None]
 
 # The metric each promotion gate compares; both are "higher is better".
 GATE_METRIC = {"churn": "roc_auc", "value": "gini"}
+GATE_METRIC_BY_MODEL = {CHURN_MODEL_NAME: GATE_METRIC["churn"], VALUE_MODEL_NAME: GATE_METRIC["value"]}
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class PromotionDecision:
     champion_version: str | None
     champion_score: float | None
     forced: bool
+    note: str = ""
 
     @property
     def promoted(self) -> bool:
@@ -107,9 +113,52 @@ def train(
     data_source: str = "",
     progress: Progress = _quiet,
 ) -> TrainingOutcome:
-    """Fit, backtest, log and register both models; see the module docstring for the promotion rule."""
-    uri = configure_tracking(tracking_uri)
-    experiment_id = ensure_experiment(uri)
+    """Fit, backtest, log and register both models; see the module docstring for the promotion rule.
+
+    `tracking_uri` (else MLFLOW_TRACKING_URI, else the local SQLite store) is used for this call only;
+    MLflow's process-wide store is restored afterwards.
+    """
+    with tracking_to(tracking_uri) as uri:
+        experiment_id = ensure_experiment(uri)
+        fitted = _fit(raw, config, ground_truth, progress)
+        outcome = TrainingOutcome(
+            schedule=fitted.schedule,
+            rows={
+                "training": fitted.parts.train.height,
+                "calibration": fitted.parts.calibration.height,
+                "validation": fitted.parts.validation.height,
+            },
+            churn_table=fitted.churn_table,
+            value_table=fitted.value_table,
+            experiment_id=experiment_id,
+            tracking_uri=uri,
+            value_model_comparison=fitted.value_comparison,
+        )
+        _log_and_register(fitted, outcome, config, data_source, progress)
+    return outcome
+
+
+@dataclass
+class _Fitted:
+    """Everything one training run learned and measured, before anything is logged."""
+
+    schedule: CutoffSchedule
+    table: pl.DataFrame
+    parts: OutOfTimeSplit
+    churn_validation: pl.DataFrame
+    churn_bundle: ModelBundle
+    value_bundle: ModelBundle
+    churn_probability: np.ndarray
+    predicted_value: np.ndarray
+    churn_table: dict[str, dict[str, float]]
+    value_table: dict[str, dict[str, float]]
+    value_comparison: dict[str, Any]
+    tiers: np.ndarray
+
+
+def _fit(
+    raw: RawData, config: TrainingConfig, ground_truth: pl.DataFrame | None, progress: Progress
+) -> _Fitted:
     start, end = _data_span(raw)
     schedule = plan_cutoffs(
         start,
@@ -126,64 +175,58 @@ def train(
         churn_horizon_days=config.churn_horizon_days,
         value_horizon_days=config.value_horizon_days,
     )
-    train_part, calibration_part, validation_part = out_of_time_split(table)
+    parts = out_of_time_split(table)
     names = feature_columns(table)
-    levels = learn_categorical_levels(train_part, names)
-
-    def matrix(part: pl.DataFrame) -> pd.DataFrame:
-        return to_model_frame(part, names, levels)
-
-    progress("Fitting the churn classifier")
-    churn_train = train_part.filter(pl.col("churned").is_not_null())
-    churn_cal = calibration_part.filter(pl.col("churned").is_not_null())
-    churn_val = validation_part.filter(pl.col("churned").is_not_null())
-    churn_model = ChurnModel(n_jobs=config.n_jobs, random_state=config.seed).fit(
-        matrix(churn_train),
-        churn_train["churned"].to_numpy(),
-        matrix(churn_cal),
-        churn_cal["churned"].to_numpy(),
+    levels = learn_categorical_levels(parts.train, names)
+    # Each part's matrix is built once; the churn rows (churned not null) are a mask on it.
+    matrices = [to_model_frame(part, names, levels) for part in parts]
+    train_x, calibration_x, validation_x = matrices
+    train_churn, calibration_churn, validation_churn = (
+        _churn_rows(part, matrix) for part, matrix in zip(parts, matrices, strict=True)
     )
-    churn_probability = churn_model.predict_proba(matrix(churn_val))[:, 1]
 
-    progress("Fitting and comparing the value regressors (Tweedie vs two-part)")
+    progress(f"Fitting the churn classifier on {len(train_churn.churned):,} rows")
+    churn_model = ChurnModel(n_jobs=config.n_jobs, random_state=config.seed).fit(
+        train_churn.features, train_churn.churned, calibration_churn.features, calibration_churn.churned
+    )
+    churn_probability = churn_model.predict_proba(validation_churn.features)[:, 1]
+
+    progress(f"Fitting and comparing the value regressors (Tweedie vs two-part) on {len(train_x):,} rows")
     value_model, comparison = select_value_model(
-        matrix(train_part),
-        train_part["future_value"].to_numpy(),
-        matrix(calibration_part),
-        calibration_part["future_value"].to_numpy(),
+        train_x,
+        parts.train["future_value"].to_numpy(),
+        calibration_x,
+        parts.calibration["future_value"].to_numpy(),
         n_jobs=config.n_jobs,
         random_state=config.seed,
     )
-    predicted_value = value_model.predict(matrix(validation_part))
+    predicted_value = value_model.predict(validation_x)
 
     progress("Backtesting against the baselines on the validation snapshot")
     backtest: Backtest = evaluate_baselines(
         raw=raw,
         schedule=schedule,
-        train_part=train_part,
-        validation_part=validation_part,
-        feature_names=names,
+        validation_part=parts.validation,
+        churn_train=train_churn,
+        churn_validation=validation_churn,
         churn_horizon_days=config.churn_horizon_days,
         value_horizon_days=config.value_horizon_days,
         ground_truth=ground_truth,
     )
-    churn_actual = churn_val["churned"].to_numpy()
-    value_actual = validation_part["future_value"].to_numpy()
-    churn_table = {"clvchurn": churn_metrics(churn_actual, churn_probability), **backtest.churn}
+    value_actual = parts.validation["future_value"].to_numpy()
+    churn_table = {"clvchurn": churn_metrics(validation_churn.churned, churn_probability), **backtest.churn}
     value_table = {"clvchurn": value_metrics(value_actual, predicted_value), **backtest.value}
 
     cutpoints = config.tier_cutpoints or fit_tiers(predicted_value)
     tiers = assign_tier(cutpoints, predicted_value)
-    reference = compute_reference_statistics(validation_part, list(tiers), names)
-    trained_at = datetime.now().replace(microsecond=0)
     common: dict[str, Any] = {
         "feature_names": names,
         "feature_descriptions": {name: describe(name).description for name in names},
         "categorical_levels": levels,
-        "trained_at": trained_at,
+        "trained_at": datetime.now().replace(microsecond=0),
         "validation_as_of": schedule.validation,
         "tier_cutpoints": cutpoints.to_dict(),
-        "reference_statistics": reference,
+        "reference_statistics": compute_reference_statistics(parts.validation, list(tiers), names),
     }
     churn_bundle = ModelBundle(
         churn_model,
@@ -205,60 +248,79 @@ def train(
             **common,
         ),
     )
-
-    outcome = TrainingOutcome(
+    return _Fitted(
         schedule=schedule,
-        rows={
-            "training": train_part.height,
-            "calibration": calibration_part.height,
-            "validation": validation_part.height,
-        },
+        table=table,
+        parts=parts,
+        churn_validation=parts.validation.filter(pl.col("churned").is_not_null()),
+        churn_bundle=churn_bundle,
+        value_bundle=value_bundle,
+        churn_probability=churn_probability,
+        predicted_value=predicted_value,
         churn_table=churn_table,
         value_table=value_table,
-        experiment_id=experiment_id,
-        tracking_uri=uri,
-        value_model_comparison=comparison,
+        value_comparison=comparison,
+        tiers=tiers,
     )
-    progress("Logging runs, artifacts and models to MLflow")
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"train-{trained_at:%Y%m%d-%H%M%S}"
-    ) as parent:
+
+
+def _churn_rows(part: pl.DataFrame, matrix: pd.DataFrame) -> ChurnRows:
+    """The rows of one part that carry a churn label (customers who ordered in the last year)."""
+    labelled = part["churned"].is_not_null().to_numpy()
+    return ChurnRows(
+        features=matrix[labelled].reset_index(drop=True),
+        churned=part["churned"].to_numpy()[labelled].astype(np.int64),
+    )
+
+
+def _log_and_register(
+    fitted: _Fitted, outcome: TrainingOutcome, config: TrainingConfig, data_source: str, progress: Progress
+) -> None:
+    """One parent run for the training, one child run per model; register, then gate the aliases."""
+    run_name = f"train-{fitted.churn_bundle.metadata.trained_at:%Y%m%d-%H%M%S}"
+    dataset = _training_dataset(fitted.table, data_source)
+    with mlflow.start_run(experiment_id=outcome.experiment_id, run_name=run_name) as parent:
         outcome.parent_run_id = parent.info.run_id
-        _log_parent(config, schedule, table, outcome, data_source)
-        for kind, bundle, validation_frame, predictions, actual in (
-            ("churn", churn_bundle, churn_val, churn_probability, churn_actual),
-            ("value", value_bundle, validation_part, predicted_value, value_actual),
+        progress("Logging the training run to MLflow")
+        _log_parent(config, fitted.schedule, dataset, outcome, data_source)
+        for kind, bundle, validation_frame, predictions in (
+            ("churn", fitted.churn_bundle, fitted.churn_validation, fitted.churn_probability),
+            ("value", fitted.value_bundle, fitted.parts.validation, fitted.predicted_value),
         ):
-            with mlflow.start_run(experiment_id=experiment_id, run_name=kind, nested=True):
-                decision = _log_and_promote(
-                    kind,
-                    bundle,
-                    validation_frame,
-                    predictions,
-                    actual,
-                    outcome,
-                    config,
-                    tiers=tiers,
+            progress(f"Logging and registering the {kind} model (charts, SHAP summary, model card)")
+            with mlflow.start_run(experiment_id=outcome.experiment_id, run_name=kind, nested=True):
+                mlflow.log_input(dataset, context="training")
+                outcome.decisions.append(
+                    _log_and_promote(
+                        kind, bundle, validation_frame, predictions, outcome, config, fitted.schedule
+                    )
                 )
-                outcome.decisions.append(decision)
-    return outcome
 
 
 def _data_span(raw: RawData) -> tuple[datetime, datetime]:
     """First event, and the midnight after the last event (the first cutoff that sees everything)."""
-    stamps = [frame["timestamp"] for frame in (raw.transactions, raw.interactions) if frame.height]
-    if not stamps:
+    stamps = pl.concat(
+        [frame.select("timestamp") for frame in (raw.transactions, raw.interactions) if frame.height]
+        or [pl.DataFrame(schema={"timestamp": pl.Datetime("us")})]
+    )["timestamp"]
+    first, last = stamps.min(), stamps.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
         raise ValueError("the data holds no transactions or interactions to train on")
-    first = min(s.min() for s in stamps)
-    last = max(s.max() for s in stamps)
-    assert isinstance(first, datetime) and isinstance(last, datetime)
     return first, datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
+
+
+def _training_dataset(table: pl.DataFrame, data_source: str) -> PolarsDataset:
+    """The stacked feature and label table as an MLflow dataset: schema, row count and digest."""
+    with warnings.catch_warnings():
+        # MLflow registers two identical local-file source classes and warns that a path is ambiguous.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        return from_polars(table, source=data_source or None, name="training_table")
 
 
 def _log_parent(
     config: TrainingConfig,
     schedule: CutoffSchedule,
-    table: pl.DataFrame,
+    dataset: PolarsDataset,
     outcome: TrainingOutcome,
     data_source: str,
 ) -> None:
@@ -272,20 +334,16 @@ def _log_parent(
             "calibration_cutoff": schedule.calibration.date().isoformat(),
             "validation_cutoff": schedule.validation.date().isoformat(),
             "data_source": data_source or "in-memory",
+            "force": config.force,
+            "n_jobs": config.n_jobs,
             "seed": config.seed,
         }
     )
     mlflow.log_metrics({f"rows_{part}": float(n) for part, n in outcome.rows.items()})
-    dataset = mlflow.data.from_pandas(
-        table.select("customer_id", "as_of").to_pandas(),
-        source=data_source or "in-memory",
-        name="training_table",
-    )
     mlflow.log_input(dataset, context="training")
-    for model_name, metrics in outcome.churn_table.items():
-        mlflow.log_metrics({f"churn_{model_name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-    for model_name, metrics in outcome.value_table.items():
-        mlflow.log_metrics({f"value_{model_name}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
+    for kind, table in (("churn", outcome.churn_table), ("value", outcome.value_table)):
+        for model_name, metrics in table.items():
+            mlflow.log_metrics(_finite({f"{kind}_{model_name}_{k}": v for k, v in metrics.items()}))
 
 
 def _log_and_promote(
@@ -293,30 +351,30 @@ def _log_and_promote(
     bundle: ModelBundle,
     validation_frame: pl.DataFrame,
     predictions: np.ndarray,
-    actual: np.ndarray,
     outcome: TrainingOutcome,
     config: TrainingConfig,
-    *,
-    tiers: np.ndarray,
+    schedule: CutoffSchedule,
 ) -> PromotionDecision:
+    """Log one model's metrics, artifacts and pyfunc model; register it and move the gate's alias."""
     metadata = bundle.metadata
     table = outcome.churn_table if kind == "churn" else outcome.value_table
+    actual = validation_frame["churned" if kind == "churn" else "future_value"].to_numpy()
     mlflow.log_params({"model_family": metadata.model_family, "horizon_days": metadata.horizon_days})
-    mlflow.log_metrics({k: v for k, v in table["clvchurn"].items() if np.isfinite(v)})
+    mlflow.log_metrics(_finite(table["clvchurn"]))
     for baseline, metrics in table.items():
         if baseline != "clvchurn":
-            mlflow.log_metrics({f"{baseline}_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-    features_pandas = validation_frame.select(metadata.feature_names).to_pandas()
+            mlflow.log_metrics(_finite({f"{baseline}_{k}": v for k, v in metrics.items()}))
+    features = validation_frame.select(metadata.feature_names)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if kind == "churn":
-            write_churn_artifacts(folder, bundle, features_pandas, actual, predictions, table)
+            write_churn_artifacts(folder, bundle, features, actual, predictions, table)
         else:
             write_value_artifacts(
-                folder, bundle, features_pandas, actual, predictions, table, outcome.value_model_comparison
+                folder, bundle, features, actual, predictions, table, outcome.value_model_comparison
             )
         mlflow.log_artifacts(str(folder))
-    example = features_pandas.head(5)
+    example = features.head(5).to_pandas()
     signature = mlflow.models.infer_signature(example, bundle.predict_frame(example))
     model_name = CHURN_MODEL_NAME if kind == "churn" else VALUE_MODEL_NAME
     logged = mlflow.pyfunc.log_model(
@@ -326,58 +384,88 @@ def _log_and_promote(
         input_example=example,
         pip_requirements=_pip_requirements(),
     )
+    champion = _score_champion(model_name, kind, validation_frame, actual, schedule, outcome.tracking_uri)
     version = register(logged.model_uri, model_name, outcome.tracking_uri)
-    new_score = table["clvchurn"][GATE_METRIC[kind]]
-    champion = _champion_metrics(model_name, kind, validation_frame, actual, outcome)
-    champion_version, champion_score = None, None
-    if champion is not None:
-        champion_version, champion_metrics_found = champion
-        champion_score = champion_metrics_found[GATE_METRIC[kind]]
-        table["previous_champion"] = champion_metrics_found
-    beats = champion_score is None or new_score > champion_score
-    alias = CHAMPION if beats or config.force else CHALLENGER
-    set_alias(model_name, alias, version, outcome.tracking_uri)
-    mlflow.set_tag("alias", alias)
+    decision = _gate(model_name, version, table["clvchurn"][GATE_METRIC[kind]], champion, config.force)
+    if champion is not None and champion.metrics is not None:
+        table["previous_champion"] = champion.metrics
+        mlflow.log_metrics(_finite({f"previous_champion_{k}": v for k, v in champion.metrics.items()}))
+    set_alias(model_name, decision.alias, version, outcome.tracking_uri)
+    mlflow.set_tags({"alias": decision.alias, "registered_version": version, "forced": str(decision.forced)})
+    log.info("%s v%s: %s", model_name, version, decision.alias)
+    return decision
+
+
+def _gate(
+    model_name: str, version: str, new_score: float, champion: ChampionScore | None, force: bool
+) -> PromotionDecision:
+    """Champion if there is none, if it cannot be scored here, if the new score is higher, or if forced."""
+    champion_score = None
+    if champion is not None and champion.metrics is not None:
+        champion_score = champion.metrics[GATE_METRIC_BY_MODEL[model_name]]
+    if champion_score is None or not np.isfinite(champion_score):
+        beats = True
+    else:
+        beats = bool(np.isfinite(new_score) and new_score > champion_score)
     return PromotionDecision(
         model_name=model_name,
         version=version,
-        alias=alias,
+        alias=CHAMPION if beats or force else CHALLENGER,
         new_score=new_score,
-        champion_version=champion_version,
+        champion_version=champion.version if champion is not None else None,
         champion_score=champion_score,
-        forced=config.force and not beats,
+        forced=force and not beats,
+        note=champion.note if champion is not None else "",
     )
 
 
-def _champion_predictions(
-    model_name: str, validation_frame: pl.DataFrame, outcome: TrainingOutcome
-) -> tuple[str, np.ndarray] | None:
-    from training.registry import aliased_version
+@dataclass(frozen=True)
+class ChampionScore:
+    """The current champion's metrics on this run's validation snapshot (None when not comparable)."""
 
-    current = aliased_version(model_name, CHAMPION, outcome.tracking_uri)
+    version: str
+    metrics: dict[str, float] | None
+    note: str = ""
+
+
+def _score_champion(
+    model_name: str,
+    kind: str,
+    validation_frame: pl.DataFrame,
+    actual: np.ndarray,
+    schedule: CutoffSchedule,
+    tracking_uri: str,
+) -> ChampionScore | None:
+    """Score the current champion on exactly the rows and labels the new model was validated on."""
+    current = aliased_version(model_name, CHAMPION, tracking_uri)
     if current is None:
         return None
     try:
-        champion = load_bundle(model_name, CHAMPION, outcome.tracking_uri)
-    except ModelNotRegisteredError:
-        return None
-    missing = set(champion.metadata.feature_names) - set(validation_frame.columns)
+        champion = load_bundle(model_name, CHAMPION, tracking_uri)
+    except (ModelNotRegisteredError, MlflowException, OSError) as error:
+        log.warning("champion %s v%s could not be loaded: %s", model_name, current.version, error)
+        return ChampionScore(current.version, None, f"champion v{current.version} could not be loaded")
+    missing = sorted(set(champion.metadata.feature_names) - set(validation_frame.columns))
     if missing:
-        log.warning("champion %s needs features this table lacks (%s): not comparable", model_name, missing)
-        return None
-    return current.version, champion.predict_frame(validation_frame.to_pandas())
-
-
-def _champion_metrics(
-    model_name: str, kind: str, validation_frame: pl.DataFrame, actual: np.ndarray, outcome: TrainingOutcome
-) -> tuple[str, dict[str, float]] | None:
-    """The current champion's version and its metrics on this run's validation snapshot."""
-    found = _champion_predictions(model_name, validation_frame, outcome)
-    if found is None:
-        return None
-    version, predictions = found
+        log.warning("champion %s needs features this table lacks: %s", model_name, missing)
+        return ChampionScore(
+            current.version, None, f"champion v{current.version} needs features no longer built: {missing}"
+        )
+    predictions = champion.predict_frame(validation_frame)
     metrics = churn_metrics(actual, predictions) if kind == "churn" else value_metrics(actual, predictions)
-    return version, metrics
+    note = ""
+    if champion.metadata.validation_as_of > schedule.validation:
+        note = (
+            f"champion v{current.version} was validated as of {champion.metadata.validation_as_of:%Y-%m-%d}, "
+            f"after this snapshot ({schedule.validation:%Y-%m-%d}): it may have trained on these labels"
+        )
+        log.warning("%s: %s", model_name, note)
+    return ChampionScore(current.version, metrics, note)
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """MLflow rejects NaN; undefined metrics (ranking-only baselines) are left out of the run."""
+    return {name: float(value) for name, value in metrics.items() if np.isfinite(value)}
 
 
 def _pip_requirements() -> list[str]:

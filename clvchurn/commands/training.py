@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console, fail
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+
+if TYPE_CHECKING:
+    from training.train import PromotionDecision
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Measure clvchurn against published baselines.")
 
@@ -44,6 +49,7 @@ def train_command(
     ),
 ) -> None:
     """Train the churn classifier and value regressor, backtest them and register them in MLflow."""
+    _prefer_sleeping_openmp_threads()
     import polars as pl
 
     from training.schedule import ScheduleError
@@ -87,24 +93,37 @@ def train_command(
     console.print(_metrics_table(f"Churn within {churn_horizon_days} days (validation)", outcome.churn_table))
     console.print(_metrics_table(f"Value over {value_horizon_days} days (validation)", outcome.value_table))
     for decision in outcome.decisions:
-        if decision.champion_score is None:
-            verdict = "no champion before: promoted to champion"
-        elif decision.forced:
-            verdict = (
-                f"scored {decision.new_score:.4f} vs champion v{decision.champion_version} "
-                f"{decision.champion_score:.4f}: worse, promoted anyway because of --force"
-            )
-        else:
-            comparison = "beats" if decision.promoted else "does not beat"
-            verdict = (
-                f"{decision.new_score:.4f} {comparison} champion v{decision.champion_version} "
-                f"({decision.champion_score:.4f}): now '{decision.alias}'"
-            )
-        console.print(f"[bold]{decision.model_name}[/] v{decision.version}: {verdict}")
+        console.print(f"[bold]{decision.model_name}[/] v{decision.version}: {_verdict(decision)}")
+        if decision.note:
+            console.print(f"  note: {decision.note}")
     console.print(
         f"MLflow: experiment 'clvchurn' (id {outcome.experiment_id}), parent run {outcome.parent_run_id} in "
         f"{outcome.tracking_uri}. Browse with: mlflow ui --backend-store-uri {outcome.tracking_uri}"
     )
+
+
+def _verdict(decision: PromotionDecision) -> str:
+    """One line on the promotion gate: the scores compared and the alias the new version got."""
+    metric = f"{decision.new_score:.4f}"
+    if decision.champion_version is None:
+        return f"{metric}; no champion before: now 'champion'"
+    if decision.champion_score is None:
+        return f"{metric}; champion v{decision.champion_version} could not be scored here: now 'champion'"
+    champion = f"champion v{decision.champion_version} ({decision.champion_score:.4f})"
+    if decision.forced:
+        return f"{metric} does not beat {champion}: now 'champion' anyway because of --force"
+    comparison = "beats" if decision.promoted else "does not beat"
+    return f"{metric} {comparison} {champion}: now '{decision.alias}'"
+
+
+def _prefer_sleeping_openmp_threads() -> None:
+    """Let LightGBM's idle OpenMP threads sleep instead of spinning, unless the user chose otherwise.
+
+    With busy-waiting threads, two-thread training on a 2-core machine that is also running anything
+    else spends most of its time waiting at barriers: measured 7x slower per boosting round under
+    shared load (benchmarks/bench_training.py). Must be set before LightGBM loads libgomp.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _metrics_table(title: str, table: dict[str, dict[str, float]]) -> Table:
