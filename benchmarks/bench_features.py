@@ -1,12 +1,18 @@
 """Speed of `features.build.build_features`: a whole customer base, and one customer as the API sees it.
 
-Targets (see the project brief): 1M customers, 10M transactions, 5M interactions in <= 60 s wall and
-<= 8 GB peak RSS on 2 cores; one customer with a 200-event history in <= 2 ms median in-process.
+Targets: 1M customers, 10M transactions, 5M interactions in <= 60 s wall and <= 8 GB peak RSS on 2
+cores; one customer with a 200-event history (150 transactions, 50 interactions) in <= 2 ms median
+in-process.
 
-    .venv/bin/python benchmarks/bench_features.py --customers 1000000
+    .venv/bin/python benchmarks/bench_features.py                      # both, 1M customers
+    .venv/bin/python benchmarks/bench_features.py --customers 100000   # smaller base
+    .venv/bin/python benchmarks/bench_features.py --skip-base          # the API path only
 
-The whole-base run happens in a child process so that its peak RSS (resource.getrusage of the
-children) covers generation plus the build and nothing else.
+The base comes from `features.synth.generate` when available (about 13 transactions and 7
+interactions per customer), else, or with `--generator numpy`, from a plain numpy draw with exactly
+10 transactions and 5 interactions per customer. It is written to parquet by one child process and
+built by another, so the reported peak RSS (resource.getrusage in that child) is the loaded history
+plus the build, not the generator.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,11 +33,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.build import build_features
-from features.contract import (
-    INTERACTIONS_SCHEMA,
-    TRANSACTIONS_SCHEMA,
-    RawData,
-)
+from features.contract import INTERACTIONS_SCHEMA, TRANSACTIONS_SCHEMA, RawData
 
 AS_OF = datetime(2025, 7, 1)
 HISTORY_DAYS = 3 * 365
@@ -47,106 +50,124 @@ INTERACTION_TYPES = np.array(
         "survey",
     ]
 )
+TABLES = ("transactions", "customers", "interactions")
 
 
-def synthetic_base(customers: int, transactions: int, interactions: int, seed: int) -> RawData:
-    """A base drawn with numpy alone (used when `features.synth` is not available)."""
+def numpy_base(customers: int, transactions: int, interactions: int, seed: int) -> RawData:
+    """A base drawn with numpy alone: events uniform over three years and a bit past the cutoff."""
     rng = np.random.default_rng(seed)
     ids = np.char.add("C", np.char.zfill(np.arange(customers).astype(str), 8))
-    start = AS_OF - timedelta(days=HISTORY_DAYS)
-    start_us = (
-        int(start.timestamp() * 1e6)
-        if start.tzinfo
-        else int((start - datetime(1970, 1, 1)).total_seconds() * 1e6)
-    )
+    start_us = int((AS_OF - timedelta(days=HISTORY_DAYS) - datetime(1970, 1, 1)).total_seconds() * 1e6)
     span_us = int(HISTORY_DAYS * 1.2 * 86_400e6)
 
-    def timestamps(n: int) -> pl.Series:
-        return pl.Series(start_us + rng.integers(0, span_us, n), dtype=pl.Int64).cast(pl.Datetime("us"))
+    def moments(n: int, low: int = 0) -> pl.Series:
+        return pl.Series(start_us + rng.integers(low, span_us, n), dtype=pl.Int64).cast(pl.Datetime("us"))
 
-    n_tx = transactions
-    amounts = np.round(rng.lognormal(3.5, 0.8, n_tx), 2)
-    amounts[rng.random(n_tx) < 0.05] *= -1
+    amounts = np.round(rng.lognormal(3.5, 0.8, transactions), 2)
+    amounts[rng.random(transactions) < 0.05] *= -1
     tx = pl.DataFrame(
         {
-            "customer_id": ids[rng.integers(0, customers, n_tx)],
-            "timestamp": timestamps(n_tx),
+            "customer_id": ids[rng.integers(0, customers, transactions)],
+            "timestamp": moments(transactions),
             "amount": amounts,
             "transaction_id": None,
-            "quantity": rng.integers(1, 5, n_tx).astype(float),
-            "category": np.array(["books", "music", "video", "games", "toys"])[rng.integers(0, 5, n_tx)],
-            "channel": np.array(["web", "store", "phone"])[rng.integers(0, 3, n_tx)],
+            "quantity": rng.integers(1, 5, transactions).astype(float),
+            "category": np.array(["books", "music", "video", "games", "toys"])[
+                rng.integers(0, 5, transactions)
+            ],
+            "channel": np.array(["web", "store", "phone"])[rng.integers(0, 3, transactions)],
         },
         schema=TRANSACTIONS_SCHEMA,
     )
     types = INTERACTION_TYPES[rng.integers(0, len(INTERACTION_TYPES), interactions)]
-    values = np.where(types == "survey", rng.integers(1, 6, interactions).astype(float), np.nan)
+    scores = np.where(types == "survey", rng.integers(1, 6, interactions).astype(float), np.nan)
     ix = pl.DataFrame(
         {
             "customer_id": ids[rng.integers(0, customers, interactions)],
-            "timestamp": timestamps(interactions),
+            "timestamp": moments(interactions),
             "type": types,
-            "value": values,
+            "value": scores,
         },
         schema=INTERACTIONS_SCHEMA,
     ).with_columns(pl.col("value").fill_nan(None))
-    signup = pl.Series(start_us + rng.integers(-span_us // 2, span_us, customers), dtype=pl.Int64).cast(
-        pl.Datetime("us")
-    )
-    profile = pl.DataFrame(
+    profiles = pl.DataFrame(
         {
             "customer_id": ids,
-            "signup_date": signup,
+            "signup_date": moments(customers, low=-span_us // 2),
             "region": np.array(["north", "south", "east", "west"])[rng.integers(0, 4, customers)],
             "segment": np.array(["b2b", "b2c"])[rng.integers(0, 2, customers)],
         }
     )
-    return RawData(transactions=tx, customers=profile, interactions=ix)
+    return RawData(transactions=tx, customers=profiles, interactions=ix)
 
 
-def base(customers: int, seed: int) -> RawData:
-    """`features.synth` when another part of the project provides it, else the numpy base above."""
-    try:
-        from features.synth import generate  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return synthetic_base(customers, 10 * customers, 5 * customers, seed)
-    return generate(customers, seed).raw
+def generate_base(customers: int, seed: int, generator: str) -> RawData:
+    if generator in ("auto", "synth"):
+        try:
+            from features.synth import generate
+        except ImportError:
+            if generator == "synth":
+                raise
+        else:
+            return generate(customers, seed).raw
+    return numpy_base(customers, 10 * customers, 5 * customers, seed)
 
 
-def time_whole_base(customers: int, seed: int) -> None:
-    """Child-process entry: generate, build once, print timings and peak RSS."""
+def write_base(folder: Path, customers: int, seed: int, generator: str) -> None:
+    """Child 1: draw the base and store it, so that the build child starts from files."""
     started = time.perf_counter()
-    raw = base(customers, seed)
-    generated = time.perf_counter()
-    frame = build_features(raw, AS_OF)
-    built = time.perf_counter()
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    raw = generate_base(customers, seed, generator)
+    for table in TABLES:
+        getattr(raw, table).write_parquet(folder / f"{table}.parquet")
     print(
-        f"whole base: {frame.height:,} customers x {frame.width} columns from "
-        f"{raw.transactions.height:,} transactions and {raw.interactions.height:,} interactions"
+        f"base: {customers:,} customers, {raw.transactions.height:,} transactions, "
+        f"{raw.interactions.height:,} interactions ({generator} generator, {time.perf_counter() - started:.0f} s)"
     )
-    print(f"  generation {generated - started:.1f} s, build_features {built - generated:.1f} s wall")
-    print(f"  peak RSS (generation + build) {peak_gib:.2f} GiB")
 
 
-def one_customer_history(transactions: int, interactions: int, seed: int) -> RawData:
-    raw = synthetic_base(1, transactions, interactions, seed)
-    return raw
+def build_base(folder: Path) -> None:
+    """Child 2: load the stored base, build its features once, report wall and CPU time and peak RSS."""
+    raw = RawData(**{table: pl.read_parquet(folder / f"{table}.parquet") for table in TABLES})
+    loaded_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    cpu_before = _cpu_seconds()
+    started = time.perf_counter()
+    frame = build_features(raw, AS_OF)
+    wall = time.perf_counter() - started
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"whole base: {frame.height:,} rows x {frame.width} columns")
+    print(f"  build_features {wall:.1f} s wall, {_cpu_seconds() - cpu_before:.1f} s CPU (all threads)")
+    print(f"  peak RSS {peak_gib:.2f} GiB (of which {loaded_gib:.2f} GiB after loading the history)")
 
 
 def time_one_customer(calls: int, seed: int) -> None:
-    raw = one_customer_history(150, 50, seed)
+    """The API path: one customer's 150 transactions and 50 interactions, `calls` times in a row."""
+    raw = numpy_base(1, 150, 50, seed)
     build_features(raw, AS_OF)
-    durations = []
+    durations_ms = []
+    cpu_before = _cpu_seconds()
     for _ in range(calls):
         started = time.perf_counter()
         build_features(raw, AS_OF)
-        durations.append(time.perf_counter() - started)
-    durations_ms = [d * 1000 for d in durations]
+        durations_ms.append((time.perf_counter() - started) * 1000)
+    cpu_ms = (_cpu_seconds() - cpu_before) * 1000 / calls
+    durations_ms.sort()
     print(
-        f"one customer (150 transactions, 50 interactions), {calls} calls: median "
-        f"{statistics.median(durations_ms):.2f} ms, p95 {np.percentile(durations_ms, 95):.2f} ms"
+        f"one customer (150 transactions, 50 interactions), {calls} calls: "
+        f"median {statistics.median(durations_ms):.2f} ms, p10 {durations_ms[calls // 10]:.2f} ms, "
+        f"p95 {durations_ms[int(calls * 0.95)]:.2f} ms wall; {cpu_ms:.2f} ms CPU per call"
     )
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_average() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
 
 
 def main() -> None:
@@ -155,28 +176,30 @@ def main() -> None:
     )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--generator", choices=("auto", "synth", "numpy"), default="auto")
     parser.add_argument("--calls", type=int, default=1000, help="single-customer calls to time")
     parser.add_argument("--skip-base", action="store_true", help="only time the single-customer path")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("write", "build"), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        time_whole_base(args.customers, args.seed)
+    if args.child == "write":
+        write_base(args.folder, args.customers, args.seed, args.generator)
         return
-    print(f"polars {pl.__version__}, {pl.thread_pool_size()} threads")
+    if args.child == "build":
+        build_base(args.folder)
+        return
+    print(
+        f"polars {pl.__version__}, {pl.thread_pool_size()} threads, 1-minute load average {_load_average()}"
+    )
     time_one_customer(args.calls, args.seed)
-    if not args.skip_base:
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            "--customers",
-            str(args.customers),
-            "--seed",
-            str(args.seed),
-        ]
-        started = time.perf_counter()
-        subprocess.run(command, check=True)
-        print(f"  child process total {time.perf_counter() - started:.1f} s")
+    if args.skip_base:
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_features_") as folder:
+        common = [sys.executable, __file__, "--folder", folder]
+        sizing = ["--customers", str(args.customers), "--seed", str(args.seed), "--generator", args.generator]
+        subprocess.run([*common, "--child", "write", *sizing], check=True)
+        subprocess.run([*common, "--child", "build"], check=True)
+    print(f"1-minute load average after the run {_load_average()}")
 
 
 if __name__ == "__main__":

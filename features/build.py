@@ -1,10 +1,15 @@
 """Point-in-time feature tables and labels: one code path for a million customers or one.
 
 `build_features` turns a `RawData` history into one row per customer as of a cutoff, using only events
-strictly before it, in a single lazy polars plan: per-customer aggregations over transactions, distinct
-order days and interactions, joined onto the population. Every aggregate depends on one customer's rows
-only, so the result is identical whether it is called on the whole base, on any partition of customers
-(e.g. a Spark `mapInArrow` per customer-id partition) or on the history one API request posted.
+strictly before it, in a single lazy polars plan: the aggregations of `features.definitions` per
+customer over transactions and over interactions, full-joined with the customer records. Every value
+depends on one customer's rows only, and sums are exact (see `definitions.EXACT`), so the result is
+identical bit for bit whether it is called on the whole base, on any partition of customers (e.g. a
+Spark `mapInArrow` per customer-id partition) or on the history one API request posted.
+
+Speed, measured by benchmarks/bench_features.py: the cost of one call is almost all per-query overhead
+(planning and dispatching about a hundred expressions), about 1.5-2 ms whatever the size of the
+history, so the API path needs nothing special; a million customers take tens of seconds.
 
 Labels look forward from the same cutoff (Fader, Hardie & Lee 2005 for the non-contractual setting:
 "churn" means no purchase within a horizon, since customers never announce leaving).
@@ -50,7 +55,8 @@ def build_features(raw: RawData, as_of: datetime) -> pl.DataFrame:
 
     Population: customers whose signup date is unknown or before the cutoff, plus anyone with a
     transaction or interaction before it. Numeric features are Float64, profile attributes strings;
-    rows are sorted by customer id.
+    rows are sorted by customer id. Expects frames that passed the raw-data contract (finite amounts
+    and values, unique customer ids).
     """
     frame = _feature_plan(raw, _checked(as_of)).collect(engine="in-memory", optimizations=_optimizations(raw))
     logger.debug("built %d feature rows as of %s", frame.height, as_of)
@@ -97,8 +103,10 @@ def build_labels(
         .group_by("customer_id")
         .agg(pl.col("amount").cast(EXACT).sum().cast(pl.Float64).alias("future_value"))
     )
-    churned = pl.when(pl.col("_recently_active").is_not_null()).then(
-        pl.col("_ordered_again").is_null().cast(pl.Int8)
+    churned = (
+        pl.when(pl.col("_recently_active").is_not_null())
+        .then(pl.col("_ordered_again").is_null())
+        .cast(pl.Int8)
     )
     return (
         _population(raw, cutoff)
@@ -108,7 +116,7 @@ def build_labels(
         .select(
             "customer_id",
             cutoff.alias("as_of"),
-            churned.cast(pl.Int8).alias("churned"),
+            churned.alias("churned"),
             pl.col("future_value").fill_null(0.0),
         )
         .sort("customer_id")
@@ -141,10 +149,11 @@ def snapshot_dates(as_of: datetime, snapshots: int, step_days: int) -> list[date
 
 
 def _optimizations(raw: RawData) -> pl.QueryOptFlags:
-    """Skip the query optimiser for small histories: planning would cost more than it saves.
+    """Skip the query optimiser for small histories: its passes would cost more than they save.
 
-    The plan and its results are the same either way; an API request's history (a few hundred rows)
-    is answered in about half the time without the optimiser passes.
+    The plan and its results are the same either way (a test checks it). Without the optimiser an API
+    request's history (a few hundred rows) is answered about a quarter faster; with it a large base
+    takes about a fifth less CPU (common subexpressions are computed once).
     """
     rows = raw.transactions.height + raw.interactions.height + raw.customers.height
     return pl.QueryOptFlags.none() if rows < OPTIMISE_FROM_ROWS else pl.QueryOptFlags()
