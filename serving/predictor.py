@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from features.build import build_features
 from features.contract import DataContractError, RawData, raw_from_records
 from serving.engine import ModelNotReadyError, PredictionInputError
-from serving.explain import Catalogues, ReasonCoder, top_risk_driver
-from serving.explain import Reason as ExplainedReason
-from serving.playbook import Playbook
+from serving.explain import Catalogues, ExplainedKind, ReasonCoder, top_risk_driver
+from serving.playbook import LocalisedAction, Playbook
 from serving.schemas import (
     Explanations,
     ModelInfo,
@@ -37,6 +37,13 @@ from serving.schemas import (
 )
 from serving.settings import Settings
 from training.bundle import ModelBundle
+from training.dataset import FeatureMatrixError, to_model_frame
+from training.models.boosting import (
+    categories_match,
+    fitted_boosters,
+    matrix_from_columns,
+    model_matrix_columns,
+)
 from training.registry import (
     CHAMPION,
     CHURN_MODEL_NAME,
@@ -57,6 +64,56 @@ class LoadedModel:
     run_id: str | None
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """How one model's input matrix is built from a feature table: its columns and category levels.
+
+    `direct` says whether the category codes `model_matrix` writes are the ones every booster of the
+    model was trained with (true for models trained by `training.train`); if not, the input goes
+    through `to_model_frame` and LightGBM's own pandas remapping, slower but still right.
+    """
+
+    feature_names: tuple[str, ...]
+    categorical_levels: dict[str, list[str]]
+    direct: bool
+    columns: tuple[pl.Expr, ...] = field(compare=False)
+
+    @classmethod
+    def of(cls, bundle: ModelBundle) -> ModelInput:
+        metadata = bundle.metadata
+        levels = {
+            name: list(metadata.categorical_levels[name])
+            for name in metadata.feature_names
+            if name in metadata.categorical_levels
+        }
+        direct = all(
+            categories_match(booster, list(levels.values())) for booster in fitted_boosters(bundle.estimator)
+        )
+        if not direct:
+            logger.warning(
+                "%s model: categorical levels differ from its boosters' training categories; "
+                "scoring through pandas (slower)",
+                metadata.kind,
+            )
+        names = tuple(metadata.feature_names)
+        return cls(names, levels, direct, model_matrix_columns(names, levels))
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return tuple(self.categorical_levels)
+
+    def matrix(self, features: pl.DataFrame) -> np.ndarray | pd.DataFrame:
+        if not self.direct:
+            return to_model_frame(features, self.feature_names, self.categorical_levels)
+        missing = [name for name in self.feature_names if name not in features.columns]
+        if missing:
+            raise FeatureMatrixError(
+                f"the feature table lacks columns {missing} that the models were trained on: the "
+                "feature definitions changed since training; retrain (`clvchurn train`)"
+            )
+        return matrix_from_columns(features, self.columns)
+
+
 class Predictor:
     """Scores customers with one fixed pair of champion models (see the module docstring)."""
 
@@ -75,6 +132,8 @@ class Predictor:
         self.reasons = ReasonCoder(catalogues)
         self.tracking_uri = tracking_uri
         self.cutpoints = TierCutpoints.from_dict(value.bundle.metadata.tier_cutpoints or {})
+        self._churn_input = ModelInput.of(churn.bundle)
+        self._value_input = ModelInput.of(value.bundle)
         self.loaded_at = datetime.now().replace(microsecond=0)
         self._versions = ModelVersions(churn=churn.version, value=value.version)
 
@@ -102,80 +161,54 @@ class Predictor:
         return [prediction for prediction in results if prediction is not None]
 
     def score_features(self, features: pl.DataFrame, lang: str) -> list[Prediction]:
-        """Predictions for every row of a feature table built by `build_features` (one cutoff)."""
+        """Predictions for every row of a feature table built by `build_features` (one cutoff).
+
+        Each model reads one float matrix built once per call (shared when both models read the same
+        columns); probabilities and values come from the same predict calls the registered pyfunc
+        makes, reasons from TreeSHAP on the same matrix. Rows are scored independently of each other,
+        so a customer scored alone (online) and inside the whole base (batch) gets the same prediction.
+        """
         if features.height == 0:
             return []
-        churn_frame = self.churn.bundle.model_frame(features)
-        value_frame = self.value.bundle.model_frame(features)
-        churn_probability = self.churn.bundle.estimator.predict_proba(churn_frame)[:, 1]
-        predicted_value = np.maximum(self.value.bundle.estimator.predict(value_frame), 0.0)
-        _, churn_contributions = self.churn.bundle.estimator.contributions(churn_frame)
-        _, value_contributions = self.value.bundle.estimator.contributions(value_frame)
-        tiers = assign_tier(self.cutpoints, predicted_value)
-        catalogue = self.catalogues[lang]
-        churn_names = self.churn.bundle.metadata.feature_names
-        value_names = self.value.bundle.metadata.feature_names
-        churn_reference = self.churn.bundle.metadata.reference_statistics
-        value_reference = self.value.bundle.metadata.reference_statistics
-        horizon = self.value.bundle.metadata.horizon_days
-        predictions = []
-        for row_number, values in enumerate(features.iter_rows(named=True)):
-            probability = float(churn_probability[row_number])
-            amount = float(predicted_value[row_number])
-            tier = str(tiers[row_number])
-            churn_by_feature = dict(zip(churn_names, churn_contributions[row_number].tolist(), strict=True))
-            value_by_feature = dict(zip(value_names, value_contributions[row_number].tolist(), strict=True))
-            risk = self.playbook.churn_risk(probability)
-            stage = self.playbook.lifecycle_stage(values, probability)
-            action = self.playbook.recommend(tier, risk, stage, top_risk_driver(churn_by_feature))
-            localised = action.localised(catalogue)
-            as_of: datetime = values["as_of"]
-            predictions.append(
-                Prediction(
-                    customer_id=values["customer_id"],
-                    as_of=as_of,
-                    tier=tier,  # type: ignore[arg-type]
-                    lifecycle_stage=stage,  # type: ignore[arg-type]
-                    churn_probability=probability,
-                    churn_risk=risk,  # type: ignore[arg-type]
-                    predicted_value=PredictedValue(amount=amount, horizon_days=horizon),
-                    value_at_risk=probability * amount,
-                    explanations=Explanations(
-                        churn=_reasons(
-                            self.reasons.reason_codes(
-                                churn_by_feature,
-                                values,
-                                tier,
-                                churn_reference,
-                                "churn",
-                                lang,  # type: ignore[arg-type]
-                            )
-                        ),
-                        value=_reasons(
-                            self.reasons.reason_codes(
-                                value_by_feature,
-                                values,
-                                tier,
-                                value_reference,
-                                "value",
-                                lang,  # type: ignore[arg-type]
-                            )
-                        ),
-                    ),
-                    recommended_action=RecommendedAction(
-                        id=localised.id,
-                        title=localised.title,
-                        steps=localised.steps,
-                        owner=localised.owner,
-                        owner_label=localised.owner_label,
-                        due_within_days=localised.due_within_days,
-                        due_date=(as_of + timedelta(days=localised.due_within_days)).date(),
-                        success_metric=localised.success_metric,
-                    ),
-                    model_versions=self._versions,
-                )
+        features = self._with_absent_attributes(features)
+        churn_matrix = self._churn_input.matrix(features)
+        value_matrix = (
+            churn_matrix if self._value_input == self._churn_input else self._value_input.matrix(features)
+        )
+        churn_estimator, value_estimator = self.churn.bundle.estimator, self.value.bundle.estimator
+        churn_probability = np.asarray(churn_estimator.predict_proba(churn_matrix))[:, 1].tolist()
+        predicted_value = np.maximum(value_estimator.predict(value_matrix), 0.0)
+        _, churn_contributions = churn_estimator.contributions(churn_matrix)
+        _, value_contributions = value_estimator.contributions(value_matrix)
+        tiers = assign_tier(self.cutpoints, predicted_value).tolist()
+        row_scorer = _RowScorer(self, lang)
+        return [
+            row_scorer.prediction(values, probability, amount, tier, churn_row, value_row)
+            for values, probability, amount, tier, churn_row, value_row in zip(
+                features.iter_rows(named=True),
+                churn_probability,
+                predicted_value.tolist(),
+                tiers,
+                churn_contributions.tolist(),
+                value_contributions.tolist(),
+                strict=True,
             )
-        return predictions
+        ]
+
+    def _with_absent_attributes(self, features: pl.DataFrame) -> pl.DataFrame:
+        """Profile features the models read but the customers carry no attribute for, as missing values.
+
+        A request without `attributes` (or a customers file without that column) is a customer whose
+        attribute is unknown, exactly like a null in the customers file.
+        """
+        absent = [
+            name
+            for name in dict.fromkeys(self._churn_input.categorical + self._value_input.categorical)
+            if name not in features.columns
+        ]
+        if not absent:
+            return features
+        return features.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in absent)
 
     def model_info(self) -> ModelsInfo:
         return ModelsInfo(
@@ -197,6 +230,101 @@ class Predictor:
         return (churn is not None and churn.version != self.churn.version) or (
             value is not None and value.version != self.value.version
         )
+
+
+class _RowScorer:
+    """Turns one customer's model outputs into a `Prediction`: risk band, stage, action and reasons.
+
+    Made once per `score_features` call. The action of a (tier, risk, stage, top driver) combination
+    is looked up and localised once per call, since it does not depend on anything else. Predictions
+    are assembled with `model_construct`: every value comes from the models, the playbook and the
+    catalogues, already of the schema's types, and validating 100,000 of them would cost seconds.
+    """
+
+    def __init__(self, predictor: Predictor, lang: str) -> None:
+        self.predictor = predictor
+        self.lang = lang
+        self.catalogue = predictor.catalogues[lang]
+        self.playbook = predictor.playbook
+        self.churn_metadata = predictor.churn.bundle.metadata
+        self.value_metadata = predictor.value.bundle.metadata
+        self.actions: dict[tuple[str, str, str, str | None], LocalisedAction] = {}
+
+    def prediction(
+        self,
+        values: dict[str, Any],
+        probability: float,
+        amount: float,
+        tier: str,
+        churn_row: list[float],
+        value_row: list[float],
+    ) -> Prediction:
+        churn_by_feature = dict(zip(self.churn_metadata.feature_names, churn_row, strict=True))
+        value_by_feature = dict(zip(self.value_metadata.feature_names, value_row, strict=True))
+        risk = self.playbook.churn_risk(probability)
+        stage = self.playbook.lifecycle_stage(values, probability)
+        action = self.action(tier, risk, stage, top_risk_driver(churn_by_feature))
+        as_of: datetime = values["as_of"]
+        return Prediction.model_construct(
+            customer_id=values["customer_id"],
+            as_of=as_of,
+            tier=tier,
+            lifecycle_stage=stage,
+            churn_probability=probability,
+            churn_risk=risk,
+            predicted_value=PredictedValue.model_construct(
+                amount=amount, currency=None, horizon_days=self.value_metadata.horizon_days
+            ),
+            value_at_risk=probability * amount,
+            explanations=Explanations.model_construct(
+                churn=self.reasons(churn_by_feature, values, tier, "churn"),
+                value=self.reasons(value_by_feature, values, tier, "value"),
+            ),
+            recommended_action=RecommendedAction.model_construct(
+                id=action.id,
+                title=action.title,
+                steps=list(action.steps),
+                owner=action.owner,
+                owner_label=action.owner_label,
+                due_within_days=action.due_within_days,
+                due_date=(as_of + timedelta(days=action.due_within_days)).date(),
+                success_metric=action.success_metric,
+            ),
+            model_versions=self.predictor.model_versions,
+        )
+
+    def action(self, tier: str, risk: str, stage: str, top_driver: str | None) -> LocalisedAction:
+        key = (tier, risk, stage, top_driver)
+        found = self.actions.get(key)
+        if found is None:
+            found = self.playbook.recommend(*key).localised(self.catalogue)
+            self.actions[key] = found
+        return found
+
+    def reasons(
+        self, contributions: dict[str, float], values: dict[str, Any], tier: str, kind: ExplainedKind
+    ) -> list[Reason]:
+        metadata = self.churn_metadata if kind == "churn" else self.value_metadata
+        explained = self.predictor.reasons.reason_codes(
+            contributions,
+            values,
+            tier,
+            metadata.reference_statistics,
+            kind,
+            self.lang,  # type: ignore[arg-type]
+        )
+        return [
+            Reason.model_construct(
+                feature=reason.feature,
+                label=reason.label,
+                value=reason.value,
+                contribution=reason.contribution,
+                direction=reason.direction,
+                impact=reason.impact,
+                sentence=reason.sentence,
+            )
+            for reason in explained
+        ]
 
 
 def load_engine(settings: Settings) -> Predictor:
@@ -228,7 +356,11 @@ def _load_champion(name: str, tracking_uri: str) -> LoadedModel:
 
 
 def _raw_from_requests(requests: Sequence[PredictRequest]) -> RawData:
-    """Canonical frames for a group of requests, each customer keyed by its position in the group."""
+    """Canonical frames for a group of requests, each customer keyed by its position in the group.
+
+    Events are read with `vars`: their fields are flat scalars already validated by the schema, and
+    copying the instance dict costs a fifth of `model_dump` (0.1 against 0.5 ms for 400 events).
+    """
     customers: list[dict[str, Any]] = []
     transactions: list[dict[str, Any]] = []
     interactions: list[dict[str, Any]] = []
@@ -237,27 +369,12 @@ def _raw_from_requests(requests: Sequence[PredictRequest]) -> RawData:
         customers.append(
             {"customer_id": key, "signup_date": request.customer.signup_date, **request.customer.attributes}
         )
-        transactions += [{"customer_id": key, **event.model_dump()} for event in request.transactions]
-        interactions += [{"customer_id": key, **event.model_dump()} for event in request.interactions]
+        transactions += [{"customer_id": key, **vars(event)} for event in request.transactions]
+        interactions += [{"customer_id": key, **vars(event)} for event in request.interactions]
     try:
         return raw_from_records(customers, transactions, interactions)
     except DataContractError as error:
         raise PredictionInputError(str(error)) from error
-
-
-def _reasons(explained: list[ExplainedReason]) -> list[Reason]:
-    return [
-        Reason(
-            feature=reason.feature,
-            label=reason.label,
-            value=reason.value,
-            contribution=reason.contribution,
-            direction=reason.direction,
-            impact=reason.impact,
-            sentence=reason.sentence,
-        )
-        for reason in explained
-    ]
 
 
 def _model_info(name: str, loaded: LoadedModel) -> ModelInfo:

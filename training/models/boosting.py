@@ -6,24 +6,30 @@ on the booster's raw output. They add up in the raw (link) space: logit for clas
 Tweedie and gamma regressors. `rescale_to_output` turns them into output units (probability points,
 currency) by sharing the output difference f(raw) - f(base) in proportion to each raw contribution:
 exact in sum, faithful in sign and ranking, an approximation of each share when the link is curved.
-Every prediction call asks LightGBM for one thread: serving scores a handful of rows per request,
-where thread start-up costs more than it saves.
+Every prediction call on fewer than `PARALLEL_PREDICTION_MIN_ROWS` rows asks LightGBM for one thread:
+serving scores a handful of rows per request, where thread start-up costs more than it saves.
+Serving builds the float matrix once per request with `model_matrix` (straight from the polars feature
+table) and hands it to every predict and TreeSHAP call; `booster_input` passes such a matrix through.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import polars as pl
 
 logger = logging.getLogger(__name__)
 
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 1000
 PARALLEL_PREDICTION_MIN_ROWS = 1_000
+
+ModelInput: TypeAlias = pd.DataFrame | np.ndarray
 
 
 def lightgbm_params(random_state: int, n_jobs: int) -> dict[str, Any]:
@@ -81,16 +87,16 @@ def fit_with_early_stopping(
     return estimator
 
 
-def raw_score(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """The booster's output before the link's inverse (logit or log), one thread."""
+def raw_score(booster: lgb.Booster, X: ModelInput) -> np.ndarray:
+    """The booster's output before the link's inverse (logit or log)."""
     return np.asarray(
         booster.predict(booster_input(booster, X), raw_score=True, num_threads=prediction_threads(len(X))),
         dtype=np.float64,
     )
 
 
-def raw_contributions(booster: lgb.Booster, X: pd.DataFrame) -> tuple[float, np.ndarray]:
-    """TreeSHAP in raw space: (expected raw score, n x features matrix), one thread."""
+def raw_contributions(booster: lgb.Booster, X: ModelInput) -> tuple[float, np.ndarray]:
+    """TreeSHAP in raw space: (expected raw score, n x features matrix)."""
     matrix = np.asarray(
         booster.predict(booster_input(booster, X), pred_contrib=True, num_threads=prediction_threads(len(X))),
         dtype=np.float64,
@@ -111,20 +117,19 @@ def rescale_to_output(
     return raw_contrib * scale[:, None]
 
 
-def booster_input(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+def booster_input(booster: lgb.Booster, X: ModelInput) -> ModelInput:
     """X as the float matrix LightGBM builds from pandas itself, categoricals as their codes.
 
     LightGBM's pandas conversion costs milliseconds per call, most of a one-customer request. When
     every categorical column has exactly the categories seen in training (always true for frames from
     `training.dataset.to_model_frame`), codes are what LightGBM would use, so the matrix is passed
-    directly; otherwise the frame goes through LightGBM's own remapping.
+    directly; otherwise the frame goes through LightGBM's own remapping. A numpy matrix (from
+    `model_matrix`) is already in that form and passes through.
     """
+    if isinstance(X, np.ndarray):
+        return X
     categorical = [name for name in X.columns if isinstance(X[name].dtype, pd.CategoricalDtype)]
-    trained_levels = booster.pandas_categorical or []
-    if len(categorical) != len(trained_levels) or any(
-        list(X[name].cat.categories) != list(levels)
-        for name, levels in zip(categorical, trained_levels, strict=False)
-    ):
+    if not categories_match(booster, [list(X[name].cat.categories) for name in categorical]):
         return X
     matrix = np.empty(X.shape, dtype=np.float64)
     for position, name in enumerate(X.columns):
@@ -136,3 +141,58 @@ def booster_input(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray | pd.Data
         else:
             matrix[:, position] = column.to_numpy(dtype=np.float64, na_value=np.nan)
     return matrix
+
+
+def fitted_boosters(estimator: Any) -> list[lgb.Booster]:
+    """Every LightGBM booster a fitted churn or value model holds (`booster_`, `spend_booster_`, ...)."""
+    return [value for value in vars(estimator).values() if isinstance(value, lgb.Booster)]
+
+
+def categories_match(booster: lgb.Booster, levels: Sequence[Sequence[str]]) -> bool:
+    """Whether `levels` (per categorical column, in column order) are the booster's training categories.
+
+    Only then do category codes mean what they meant in training.
+    """
+    trained = booster.pandas_categorical or []
+    return len(levels) == len(trained) and all(
+        list(given) == list(known) for given, known in zip(levels, trained, strict=True)
+    )
+
+
+def model_matrix(
+    table: pl.DataFrame, feature_names: Sequence[str], categorical_levels: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """The float matrix `booster_input` makes of `to_model_frame(table, ...)`, built in one polars select.
+
+    Numeric features as float64 (null -> NaN); categoricals as the position of their value in the
+    training levels, NaN when missing or unseen, as pandas codes would be. Several times faster than
+    going through pandas for one row. Valid input for a booster only when `categories_match` holds for
+    it and `categorical_levels`; the caller checks that once, when it loads the model. Callers scoring
+    many tables keep `model_matrix_columns` and use `matrix_from_columns`.
+    """
+    return matrix_from_columns(table, model_matrix_columns(feature_names, categorical_levels))
+
+
+def model_matrix_columns(
+    feature_names: Sequence[str], categorical_levels: Mapping[str, Sequence[str]]
+) -> tuple[pl.Expr, ...]:
+    """The polars expressions of `model_matrix`, one per feature in order; build once, reuse."""
+    return tuple(_matrix_column(name, categorical_levels.get(name)) for name in feature_names)
+
+
+def matrix_from_columns(table: pl.DataFrame, columns: Sequence[pl.Expr]) -> np.ndarray:
+    return table.select(columns).to_numpy().astype(np.float64, copy=False)
+
+
+def _matrix_column(name: str, levels: Sequence[str] | None) -> pl.Expr:
+    column = pl.col(name)
+    if levels is None:
+        return column.cast(pl.Float64, strict=False).alias(name)
+    if not levels:
+        return pl.lit(None, dtype=pl.Float64).alias(name)
+    codes = [float(code) for code in range(len(levels))]
+    return (
+        column.cast(pl.String)
+        .replace_strict(list(levels), codes, default=None, return_dtype=pl.Float64)
+        .alias(name)
+    )

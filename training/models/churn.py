@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
@@ -115,9 +116,20 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
         Applies the one fitted map inside `calibrator_` directly (`raw_to_probability_`), which is
         what `calibrator_.predict_proba(margins)[:, 1]` computes without its per-call validation.
+        For the isotonic map that means its clip and interpolation (`IsotonicRegression._transform`
+        minus `check_array`, which costs about 0.1 ms per call, a tenth of a one-customer request).
         """
         margins = np.asarray(raw_margin, dtype=np.float64).reshape(-1)
-        return np.clip(np.asarray(self.raw_to_probability_.predict(margins), dtype=np.float64), 0.0, 1.0)
+        mapping = self.raw_to_probability_
+        if isinstance(mapping, IsotonicRegression) and mapping.X_thresholds_.dtype == np.float64:
+            if not np.isfinite(margins).all():
+                raise ValueError("raw margins contain NaN or infinity; LightGBM margins are always finite")
+            if mapping.out_of_bounds == "clip":
+                margins = np.clip(margins, mapping.X_min_, mapping.X_max_)
+            probabilities = np.asarray(mapping.f_(margins), dtype=np.float64)
+        else:
+            probabilities = np.asarray(mapping.predict(margins), dtype=np.float64)
+        return np.clip(probabilities, 0.0, 1.0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns [P(stay), P(churn)], scikit-learn's convention."""
