@@ -27,6 +27,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from features.definitions import UnknownFeatureError, describe
 from serving.explain import Catalogue, Catalogues
 from serving.lifecycle import LIFECYCLE_STAGES, lifecycle_stage
 
@@ -82,6 +83,19 @@ class Conditions(BaseModel):
     @classmethod
     def _known_stages(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _one_of("lifecycle_stage", LIFECYCLE_STAGES, value)
+
+    @field_validator("top_reason")
+    @classmethod
+    def _known_features(cls, value: list[str] | None) -> list[str] | None:
+        """A misspelt feature would silently never match, so every name must be a defined feature."""
+        for name in value or []:
+            try:
+                describe(name)
+            except UnknownFeatureError:
+                raise ValueError(
+                    f"top_reason {name!r} is not a feature; see features/definitions.py for the names"
+                ) from None
+        return value
 
     @property
     def matches_everyone(self) -> bool:

@@ -79,6 +79,24 @@ def test_unknown_stage_names_rule_and_field(tmp_path: Path) -> None:
     )
 
 
+def test_unknown_top_reason_feature_names_rule_and_field(tmp_path: Path) -> None:
+    rules = (
+        """
+  - id: complainers
+    when: {top_reason: [complaints_90d, interactions_complaint_90d]}
+    action: {id: recover, owner: customer_service, due_within_days: 2}
+"""
+        + CATCH_ALL
+    )
+    with pytest.raises(PlaybookError) as error:
+        Playbook.load(_write(tmp_path, rules))
+
+    assert str(error.value) == (
+        "playbook.yaml rule 1 'complainers': top_reason 'interactions_complaint_90d' is not a feature; "
+        "see features/definitions.py for the names"
+    )
+
+
 def test_missing_catch_all_is_rejected(tmp_path: Path) -> None:
     rules = """
   - id: only_a
