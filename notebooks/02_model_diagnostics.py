@@ -58,7 +58,14 @@ from training.metrics import (
     decile_table,
     value_metrics,
 )
-from training.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
+from training.registry import (
+    CHAMPION,
+    CHURN_MODEL_NAME,
+    VALUE_MODEL_NAME,
+    ModelNotRegisteredError,
+    aliased_version,
+    load_bundle,
+)
 from training.tiers import TIERS, TierCutpoints, assign_tier
 from training.train import TrainingConfig, train
 
@@ -128,11 +135,12 @@ if not champion_exists(TRACKING_URI):
         "Train one with `uv run clvchurn train --data DIR` (and point `CLVCHURN_NB_DATA` at the same folder), "
         "or set `CLVCHURN_NB_TRAIN_IF_MISSING=1` to train small models on the data above."
     )
-    if TRAIN_IF_MISSING:
-        outcome = train(
-            raw, TrainingConfig(snapshots=3, seed=SEED), tracking_uri=TRACKING_URI, data_source=data_source
-        )
-        print("trained: " + ", ".join(f"{d.model_name} v{d.version} -> {d.alias}" for d in outcome.decisions))
+    if not TRAIN_IF_MISSING:
+        raise ModelNotRegisteredError(f"no champion models in {TRACKING_URI}; see the message above")
+    outcome = train(
+        raw, TrainingConfig(snapshots=3, seed=SEED), tracking_uri=TRACKING_URI, data_source=data_source
+    )
+    print("trained: " + ", ".join(f"{d.model_name} v{d.version} -> {d.alias}" for d in outcome.decisions))
 
 # %%
 churn_bundle = load_bundle(CHURN_MODEL_NAME, CHAMPION, TRACKING_URI)
@@ -146,6 +154,11 @@ for name, bundle in ((CHURN_MODEL_NAME, churn_bundle), (VALUE_MODEL_NAME, value_
         f"{len(meta.feature_names)} features"
     )
 VALIDATION_AS_OF = churn_bundle.metadata.validation_as_of
+if value_bundle.metadata.validation_as_of != VALIDATION_AS_OF:
+    print(
+        f"the champions come from different runs: the value model was validated as of "
+        f"{value_bundle.metadata.validation_as_of:%Y-%m-%d}; both are scored as of {VALIDATION_AS_OF:%Y-%m-%d}"
+    )
 CUTPOINTS = TierCutpoints.from_dict(value_bundle.metadata.tier_cutpoints or {})
 print(
     f"tier cut-points ({CUTPOINTS.method}): A >= {CUTPOINTS.a_threshold:,.2f}, B >= {CUTPOINTS.b_threshold:,.2f}, C >= {CUTPOINTS.c_threshold:,.2f}"

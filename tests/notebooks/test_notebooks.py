@@ -18,6 +18,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from traitlets import default
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -36,7 +37,11 @@ class VenvKernelManager(AsyncKernelManager):
 
 
 def execute(name: str) -> nbformat.NotebookNode:
-    notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
+    """Run a notebook's percent-format source and return it with its outputs."""
+    return execute_notebook(jupytext.read(NOTEBOOKS / f"{name}.py"))
+
+
+def execute_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     NotebookClient(
         notebook,
         kernel_name="python3",
@@ -147,6 +152,22 @@ def test_model_diagnostics_trains_when_missing_then_diagnoses_the_champion(small
     assert "tier_before" in text
     assert image_count(notebook) == 3
     assert (small_run / "mlruns" / "mlflow.db").is_file()
+
+
+@pytest.mark.slow
+def test_model_diagnostics_stops_with_a_message_when_no_champion_and_leaves_the_store_alone(
+    small_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLVCHURN_NB_TRAIN_IF_MISSING", "0")
+    monkeypatch.setenv("CLVCHURN_NB_CUSTOMERS", "50")
+    notebook = jupytext.read(NOTEBOOKS / "02_model_diagnostics.py")
+
+    with pytest.raises(CellExecutionError) as stopped:
+        execute_notebook(notebook)
+
+    assert stopped.value.ename == "ModelNotRegisteredError"
+    assert "**No champion is registered**" in printed_text(notebook)
+    assert not (small_run / "mlruns").exists()
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
