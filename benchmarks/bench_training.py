@@ -8,11 +8,14 @@ Times `training.train.train` (features, both models, baselines, artifacts, MLflo
 registration) into a SQLite store in a temporary folder, removed afterwards. Prints wall seconds per
 phase (the phases are the progress messages `train` reports), the total, CPU seconds and the peak
 RSS of this process (resource.getrusage). Generating the data is timed apart and not counted.
+Like `clvchurn train`, it lets idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE) unless the
+environment already sets OMP_WAIT_POLICY; run with OMP_WAIT_POLICY=ACTIVE to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before LightGBM loads libgomp, as the CLI does
 
 from features.synth import generate
 from training.train import TrainingConfig, train
@@ -78,7 +82,10 @@ def main() -> None:
     for phase, seconds in clock.phases:
         print(f"  {seconds:7.1f} s  {phase}")
     total = sum(seconds for _, seconds in clock.phases)
-    print(f"train() total {total:.1f} s wall, {cpu:.1f} s CPU ({args.n_jobs} LightGBM threads per model)")
+    print(
+        f"train() total {total:.1f} s wall, {cpu:.1f} s CPU ({args.n_jobs} LightGBM threads per model, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})"
+    )
     print("rows " + ", ".join(f"{part} {rows:,}" for part, rows in outcome.rows.items()))
     print(
         f"churn roc_auc {outcome.churn_table['clvchurn']['roc_auc']:.4f}, "

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +21,7 @@ import polars as pl
 
 from features.contract import RawData
 from training.baselines import BgNbdGammaGamma, RfmRules, logistic_churn_pipeline, rfm_summary
+from training.baselines.base import ModelFitError
 from training.metrics import churn_metrics, value_metrics
 from training.schedule import CutoffSchedule
 
@@ -40,6 +42,7 @@ class ChurnRows:
 class Backtest:
     churn: dict[str, dict[str, float]] = field(default_factory=dict)
     value: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # baselines refitted or left out, and why
 
 
 def evaluate_baselines(
@@ -65,11 +68,17 @@ def evaluate_baselines(
     actual_value = population["future_value"].to_numpy()
 
     summary = rfm_summary(raw.transactions, schedule.validation)
-    bgnbd = BgNbdGammaGamma().fit(summary)
-    bg_value = _aligned(population, summary, bgnbd.predict_value(value_horizon_days))
-    bg_churn = _aligned(population, summary, bgnbd_churn_probability(bgnbd, churn_horizon_days), missing=1.0)
-    backtest.churn["bgnbd_gamma_gamma"] = churn_metrics(churned, bg_churn[eligible])
-    backtest.value["bgnbd_gamma_gamma"] = value_metrics(actual_value, bg_value)
+    bgnbd = _fit_bgnbd(summary, backtest.notes)
+    if bgnbd is None:
+        backtest.churn["bgnbd_gamma_gamma"] = _undefined(churn_metrics)
+        backtest.value["bgnbd_gamma_gamma"] = _undefined(value_metrics)
+    else:
+        bg_value = _aligned(population, summary, bgnbd.predict_value(value_horizon_days))
+        bg_churn = _aligned(
+            population, summary, bgnbd_churn_probability(bgnbd, churn_horizon_days), missing=1.0
+        )
+        backtest.churn["bgnbd_gamma_gamma"] = churn_metrics(churned, bg_churn[eligible])
+        backtest.value["bgnbd_gamma_gamma"] = value_metrics(actual_value, bg_value)
 
     rules = RfmRules().fit(rfm_summary(raw.transactions, schedule.calibration))
     scored = rules.score(summary)
@@ -92,6 +101,20 @@ def evaluate_baselines(
             population, ground_truth, schedule.validation, churn_horizon_days, value_horizon_days, eligible
         )
     return backtest
+
+
+def _fit_bgnbd(summary: pl.DataFrame, notes: list[str]) -> BgNbdGammaGamma | None:
+    """BG/NBD + Gamma-Gamma by maximum likelihood, or None (with a note) when the fit fails.
+
+    On small or heavy-tailed samples the Gamma-Gamma fit can land on q <= 1, where mean spend is
+    undefined; an L2 penalty pulls q further towards 1 and does not help. The baseline is then
+    reported as undefined (NaN) instead of stopping the training.
+    """
+    try:
+        return BgNbdGammaGamma().fit(summary)
+    except ModelFitError as error:
+        notes.append(f"baseline bgnbd_gamma_gamma left out: {error}")
+        return None
 
 
 def bgnbd_churn_probability(model: BgNbdGammaGamma, horizon_days: float) -> np.ndarray:
@@ -123,6 +146,11 @@ def _aligned(
         by_customer, on="customer_id", how="left", maintain_order="left"
     )
     return joined["score"].fill_null(missing).to_numpy()
+
+
+def _undefined(report_card: Callable[[list[float], list[float]], dict[str, float]]) -> dict[str, float]:
+    """Every metric of a report card as NaN, for a baseline that could not be fitted."""
+    return dict.fromkeys(report_card([0.0, 1.0], [0.0, 1.0]), float("nan"))
 
 
 def _ranking_only(metrics: dict[str, float], undefined: tuple[str, ...]) -> dict[str, float]:

@@ -62,6 +62,11 @@ def tracking_to(explicit: str | None = None) -> Iterator[str]:
     finally:
         mlflow.set_tracking_uri(previous["MLFLOW_TRACKING_URI"])  # type: ignore[arg-type]  # None unsets
         mlflow.set_registry_uri(previous["MLFLOW_REGISTRY_URI"])  # type: ignore[arg-type]
+        for name, value in previous.items():  # set_registry_uri(None) leaves the variable behind
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def local_artifact_root(tracking_uri: str) -> Path | None:

@@ -98,6 +98,7 @@ class TrainingOutcome:
     experiment_id: str = ""
     tracking_uri: str = ""
     value_model_comparison: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. a baseline refitted with a penalty
 
 
 def _quiet(_: str) -> None:
@@ -133,6 +134,7 @@ def train(
             experiment_id=experiment_id,
             tracking_uri=uri,
             value_model_comparison=fitted.value_comparison,
+            notes=fitted.notes,
         )
         _log_and_register(fitted, outcome, config, data_source, progress)
     return outcome
@@ -154,6 +156,7 @@ class _Fitted:
     value_table: dict[str, dict[str, float]]
     value_comparison: dict[str, Any]
     tiers: np.ndarray
+    notes: list[str]
 
 
 def _fit(
@@ -261,6 +264,7 @@ def _fit(
         value_table=value_table,
         value_comparison=comparison,
         tiers=tiers,
+        notes=backtest.notes,
     )
 
 
@@ -277,11 +281,11 @@ def _log_and_register(
     fitted: _Fitted, outcome: TrainingOutcome, config: TrainingConfig, data_source: str, progress: Progress
 ) -> None:
     """One parent run for the training, one child run per model; register, then gate the aliases."""
+    progress("Logging the training run to MLflow")
     run_name = f"train-{fitted.churn_bundle.metadata.trained_at:%Y%m%d-%H%M%S}"
     dataset = _training_dataset(fitted.table, data_source)
     with mlflow.start_run(experiment_id=outcome.experiment_id, run_name=run_name) as parent:
         outcome.parent_run_id = parent.info.run_id
-        progress("Logging the training run to MLflow")
         _log_parent(config, fitted.schedule, dataset, outcome, data_source)
         for kind, bundle, validation_frame, predictions in (
             ("churn", fitted.churn_bundle, fitted.churn_validation, fitted.churn_probability),
@@ -341,6 +345,8 @@ def _log_parent(
     )
     mlflow.log_metrics({f"rows_{part}": float(n) for part, n in outcome.rows.items()})
     mlflow.log_input(dataset, context="training")
+    if outcome.notes:
+        mlflow.set_tag("notes", "; ".join(outcome.notes))
     for kind, table in (("churn", outcome.churn_table), ("value", outcome.value_table)):
         for model_name, metrics in table.items():
             mlflow.log_metrics(_finite({f"{kind}_{model_name}_{k}": v for k, v in metrics.items()}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -50,6 +51,8 @@ def train_command(
 ) -> None:
     """Train the churn classifier and value regressor, backtest them and register them in MLflow."""
     _prefer_sleeping_openmp_threads()
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # MLflow's INFO chatter only with --verbose
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
     import polars as pl
 
     from training.schedule import ScheduleError
@@ -92,6 +95,8 @@ def train_command(
     )
     console.print(_metrics_table(f"Churn within {churn_horizon_days} days (validation)", outcome.churn_table))
     console.print(_metrics_table(f"Value over {value_horizon_days} days (validation)", outcome.value_table))
+    for note in outcome.notes:
+        console.print(f"[yellow]note:[/] {note}")
     for decision in outcome.decisions:
         console.print(f"[bold]{decision.model_name}[/] v{decision.version}: {_verdict(decision)}")
         if decision.note:
@@ -138,7 +143,10 @@ def _metrics_table(title: str, table: dict[str, dict[str, float]]) -> Table:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+    """Scores with 4 decimals; currency amounts (1,000 and more) in whole units so the table stays narrow."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
 @benchmark_app.command("cdnow")
