@@ -358,8 +358,11 @@ def _load_champion(name: str, tracking_uri: str) -> LoadedModel:
 def _raw_from_requests(requests: Sequence[PredictRequest]) -> RawData:
     """Canonical frames for a group of requests, each customer keyed by its position in the group.
 
-    Events are read with `vars`: their fields are flat scalars already validated by the schema, and
-    copying the instance dict costs a fifth of `model_dump` (0.1 against 0.5 ms for 400 events).
+    Transaction ids must be unique within one customer's history only: in a group of several they
+    become `<position>/<id>`, so the same customer sent twice in a batch is scored twice, while an id
+    repeated inside one history is still refused. Events are read with `vars`: their fields are flat
+    scalars already validated by the schema, and copying the instance dict costs a fifth of
+    `model_dump` (0.1 against 0.5 ms for 400 events).
     """
     customers: list[dict[str, Any]] = []
     transactions: list[dict[str, Any]] = []
@@ -369,7 +372,12 @@ def _raw_from_requests(requests: Sequence[PredictRequest]) -> RawData:
         customers.append(
             {"customer_id": key, "signup_date": request.customer.signup_date, **request.customer.attributes}
         )
-        transactions += [{"customer_id": key, **vars(event)} for event in request.transactions]
+        records = [{"customer_id": key, **vars(event)} for event in request.transactions]
+        if len(requests) > 1:
+            for record in records:
+                if record["transaction_id"] is not None:
+                    record["transaction_id"] = f"{key}/{record['transaction_id']}"
+        transactions += records
         interactions += [{"customer_id": key, **vars(event)} for event in request.interactions]
     try:
         return raw_from_records(customers, transactions, interactions)
