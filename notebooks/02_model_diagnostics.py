@@ -69,9 +69,6 @@ from training.registry import (
 from training.tiers import TIERS, TierCutpoints, assign_tier
 from training.train import TrainingConfig, train
 
-# training.artifacts selects the Agg backend when imported; draw the plots in the notebook again
-# %matplotlib inline
-
 
 def repository_root(start: Path) -> Path:
     """The folder holding pyproject.toml; Jupyter starts the kernel in the notebook's own folder."""
