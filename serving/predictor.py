@@ -69,8 +69,9 @@ class ModelInput:
     """How one model's input matrix is built from a feature table: its columns and category levels.
 
     `direct` says whether the category codes `model_matrix` writes are the ones every booster of the
-    model was trained with (true for models trained by `training.train`); if not, the input goes
-    through `to_model_frame` and LightGBM's own pandas remapping, slower but still right.
+    model was trained with (true for models trained by `training.train`); if not, or if the model
+    holds no LightGBM booster, the input goes through `to_model_frame` (and LightGBM's own pandas
+    remapping), slower but still right.
     """
 
     feature_names: tuple[str, ...]
@@ -86,8 +87,9 @@ class ModelInput:
             for name in metadata.feature_names
             if name in metadata.categorical_levels
         }
-        direct = all(
-            categories_match(booster, list(levels.values())) for booster in fitted_boosters(bundle.estimator)
+        boosters = fitted_boosters(bundle.estimator)
+        direct = bool(boosters) and all(
+            categories_match(booster, list(levels.values())) for booster in boosters
         )
         if not direct:
             logger.warning(
