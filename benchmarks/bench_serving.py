@@ -73,7 +73,7 @@ def main() -> None:
     batch = _batch_body(args.batch_customers)
     # mlflow starts `uvicorn` by name, so the virtualenv's bin must be on the PATH.
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with _Server(_clvchurn_serve_command(), env, work, "clvchurn", "/readyz", args) as server:
+    with _Server(_clvchurn_serve_command(args.workers), env, work, "clvchurn", "/readyz", args) as server:
         _write(work / "single.json", single)
         _write(work / "batch.json", batch)
         headers = {"X-API-Key": API_KEY}
@@ -133,6 +133,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--batch-repeats", type=int, default=5)
     parser.add_argument(
         "--score-customers", type=int, default=0, help="also time `clvchurn score` on N customers"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="`clvchurn serve --workers` (default: cores)"
     )
     parser.add_argument("--skip-mlflow", action="store_true", help="do not measure `mlflow models serve`")
     parser.add_argument(
@@ -243,8 +246,17 @@ def _write(path: Path, body: dict[str, Any]) -> None:
 # --- Servers -------------------------------------------------------------------------------------
 
 
-def _clvchurn_serve_command() -> Callable[[int], list[str]]:
-    return lambda port: [str(BIN / "clvchurn"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+def _clvchurn_serve_command(workers: int) -> Callable[[int], list[str]]:
+    return lambda port: [
+        str(BIN / "clvchurn"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def _mlflow_serve_command() -> Callable[[int], list[str]]:
@@ -319,10 +331,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _check(url: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-    response = httpx.post(url, json=body, headers=headers, timeout=60)
-    if response.status_code != 200:
-        raise RuntimeError(f"POST {url} answered {response.status_code}: {response.text[:500]}")
+def _check(url: str, body: dict[str, Any], headers: dict[str, str], ready_within_s: float = 120) -> None:
+    """Fail unless `url` answers 200; 503s are retried while worker processes finish loading models.
+
+    Twenty successes in a row are required, so that every worker has loaded before the load starts.
+    """
+    deadline = time.monotonic() + ready_within_s
+    successes = 0
+    while successes < 20:
+        response = httpx.post(url, json=body, headers=headers, timeout=60)
+        if response.status_code == 200:
+            successes += 1
+            continue
+        successes = 0
+        if response.status_code != 503 or time.monotonic() > deadline:
+            raise RuntimeError(f"POST {url} answered {response.status_code}: {response.text[:500]}")
+        time.sleep(0.5)
 
 
 # --- Load ----------------------------------------------------------------------------------------

@@ -111,9 +111,27 @@ def run(settings: Settings | None = None, engine_loader: EngineLoader | None = N
     settings = settings or Settings()
     loader = engine_loader or load_champion_engine
     engine = loader(settings)
+    if settings.workers > 1:
+        # Worker processes build their own app (and engine) from the same CLVCHURN_* environment.
+        if settings.reload_interval_s == 0:
+            logger.warning(
+                "%d workers without CLVCHURN_RELOAD_INTERVAL_S: /v1/admin/reload reloads only the worker "
+                "that answers it",
+                settings.workers,
+            )
+        del engine
+        uvicorn.run(
+            "serving.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=settings.access_log,
+        )
+        return
     app = create_app(settings, loader)
     app.state.engines.swap(engine)
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=settings.access_log)
 
 
 def start_initial_load(app: FastAPI) -> threading.Thread:

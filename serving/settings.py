@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes. Each loads the champions itself; with more than one, "
+        "POST /v1/admin/reload reaches only the process that answers it, so set reload_interval_s "
+        "to have every process follow the champion alias.",
+    )
+    access_log: bool = Field(default=False, description="Log one line per request (uvicorn's access log).")
     reload_interval_s: float = Field(
         default=0.0,
         ge=0.0,

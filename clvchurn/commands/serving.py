@@ -19,6 +19,12 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Server processes (default CLVCHURN_WORKERS or 1); one per core for throughput.",
+    ),
 ) -> None:
     """Serve the champion models over HTTP (FastAPI under uvicorn); settings from CLVCHURN_* variables."""
     from serving.app import run
@@ -26,6 +32,8 @@ def serve(
     from serving.settings import Settings
 
     settings = Settings(host=host, port=port)
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
     try:
         run(settings)
     except ModelNotReadyError as error:
