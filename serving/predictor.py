@@ -1,9 +1,10 @@
 """The prediction engine: raw history -> features -> models -> reasons -> playbook action.
 
 One `Predictor` holds the champion bundles loaded from the registry, the playbook and the reason
-writer; it is built whole at start-up (or reload) and never mutated. The online endpoint and the batch
-scorer both end in `score_features`, after the one feature function `features.build.build_features`,
-so a customer gets the same prediction from `clvchurn score` as from POST /v1/predict.
+writer; it is built whole at start-up (or reload) and never mutated. The online endpoint
+(`score_features`, one language) and the batch scorer (`score_features_multilingual`, every language
+the snapshot holds) run the same code after the one feature function `features.build.build_features`,
+so a customer gets the same prediction from `clvchurn score` as from POST /v1/predict, in each language.
 """
 
 from __future__ import annotations
@@ -163,15 +164,24 @@ class Predictor:
         return [prediction for prediction in results if prediction is not None]
 
     def score_features(self, features: pl.DataFrame, lang: str) -> list[Prediction]:
-        """Predictions for every row of a feature table built by `build_features` (one cutoff).
+        """Predictions for every row of a feature table built by `build_features` (one cutoff), in `lang`."""
+        return self.score_features_multilingual(features, (lang,))[lang]
+
+    def score_features_multilingual(
+        self, features: pl.DataFrame, langs: Sequence[str]
+    ) -> dict[str, list[Prediction]]:
+        """Every row's prediction in each of `langs`: numbers computed once, texts written per language.
 
         Each model reads one float matrix built once per call (shared when both models read the same
         columns); probabilities and values come from the same predict calls the registered pyfunc
-        makes, reasons from TreeSHAP on the same matrix. Rows are scored independently of each other,
-        so a customer scored alone (online) and inside the whole base (batch) gets the same prediction.
+        makes, reasons from TreeSHAP on the same matrix. Only the reason sentences and the action
+        texts differ between languages, so the models and TreeSHAP run once whatever `langs` holds.
+        Rows are scored independently of each other, so a customer scored alone (online) and inside
+        the whole base (batch) gets the same prediction.
         """
+        row_scorer = _RowScorer(self, langs)
         if features.height == 0:
-            return []
+            return {lang: [] for lang in row_scorer.langs}
         features = self._with_absent_attributes(features)
         churn_matrix = self._churn_input.matrix(features)
         value_matrix = (
@@ -183,19 +193,20 @@ class Predictor:
         _, churn_contributions = churn_estimator.contributions(churn_matrix)
         _, value_contributions = value_estimator.contributions(value_matrix)
         tiers = assign_tier(self.cutpoints, predicted_value).tolist()
-        row_scorer = _RowScorer(self, lang)
-        return [
-            row_scorer.prediction(values, probability, amount, tier, churn_row, value_row)
-            for values, probability, amount, tier, churn_row, value_row in zip(
-                features.iter_rows(named=True),
-                churn_probability,
-                predicted_value.tolist(),
-                tiers,
-                churn_contributions.tolist(),
-                value_contributions.tolist(),
-                strict=True,
-            )
-        ]
+        by_language: dict[str, list[Prediction]] = {lang: [] for lang in row_scorer.langs}
+        for values, probability, amount, tier, churn_row, value_row in zip(
+            features.iter_rows(named=True),
+            churn_probability,
+            predicted_value.tolist(),
+            tiers,
+            churn_contributions.tolist(),
+            value_contributions.tolist(),
+            strict=True,
+        ):
+            localised = row_scorer.predictions(values, probability, amount, tier, churn_row, value_row)
+            for lang, prediction in zip(row_scorer.langs, localised, strict=True):
+                by_language[lang].append(prediction)
+        return by_language
 
     def _with_absent_attributes(self, features: pl.DataFrame) -> pl.DataFrame:
         """Profile features the models read but the customers carry no attribute for, as missing values.
@@ -235,24 +246,25 @@ class Predictor:
 
 
 class _RowScorer:
-    """Turns one customer's model outputs into a `Prediction`: risk band, stage, action and reasons.
+    """Turns one customer's model outputs into a `Prediction` per language: risk, stage, action, reasons.
 
-    Made once per `score_features` call. The action of a (tier, risk, stage, top driver) combination
-    is looked up and localised once per call, since it does not depend on anything else. Predictions
-    are assembled with `model_construct`: every value comes from the models, the playbook and the
-    catalogues, already of the schema's types, and validating 100,000 of them would cost seconds.
+    Made once per `score_features_multilingual` call. Risk band, lifecycle stage and the playbook's
+    choice are worked out once per customer; the action of a (language, tier, risk, stage, top driver)
+    combination is looked up and localised once per call. Predictions are assembled with
+    `model_construct`: every value comes from the models, the playbook and the catalogues, already of
+    the schema's types, and validating 100,000 of them would cost seconds.
     """
 
-    def __init__(self, predictor: Predictor, lang: str) -> None:
+    def __init__(self, predictor: Predictor, langs: Sequence[str]) -> None:
         self.predictor = predictor
-        self.lang = lang
-        self.catalogue = predictor.catalogues[lang]
+        self.langs = tuple(dict.fromkeys(langs))
+        self.catalogues = {lang: predictor.catalogues[lang] for lang in self.langs}
         self.playbook = predictor.playbook
         self.churn_metadata = predictor.churn.bundle.metadata
         self.value_metadata = predictor.value.bundle.metadata
-        self.actions: dict[tuple[str, str, str, str | None], LocalisedAction] = {}
+        self.actions: dict[tuple[str, str, str, str, str | None], LocalisedAction] = {}
 
-    def prediction(
+    def predictions(
         self,
         values: dict[str, Any],
         probability: float,
@@ -260,51 +272,66 @@ class _RowScorer:
         tier: str,
         churn_row: list[float],
         value_row: list[float],
-    ) -> Prediction:
-        churn_by_feature = dict(zip(self.churn_metadata.feature_names, churn_row, strict=True))
-        value_by_feature = dict(zip(self.value_metadata.feature_names, value_row, strict=True))
+    ) -> list[Prediction]:
+        """The customer's prediction in each of `self.langs`, in that order."""
+        churn_ranked = dict(zip(self.churn_metadata.feature_names, churn_row, strict=True))
+        value_ranked = dict(zip(self.value_metadata.feature_names, value_row, strict=True))
         risk = self.playbook.churn_risk(probability)
         stage = self.playbook.lifecycle_stage(values, probability)
-        action = self.action(tier, risk, stage, top_risk_driver(churn_by_feature))
+        top_driver = top_risk_driver(churn_ranked)
         as_of: datetime = values["as_of"]
-        return Prediction.model_construct(
-            customer_id=values["customer_id"],
-            as_of=as_of,
-            tier=tier,
-            lifecycle_stage=stage,
-            churn_probability=probability,
-            churn_risk=risk,
-            predicted_value=PredictedValue.model_construct(
-                amount=amount, currency=None, horizon_days=self.value_metadata.horizon_days
-            ),
-            value_at_risk=probability * amount,
-            explanations=Explanations.model_construct(
-                churn=self.reasons(churn_by_feature, values, tier, "churn"),
-                value=self.reasons(value_by_feature, values, tier, "value"),
-            ),
-            recommended_action=RecommendedAction.model_construct(
-                id=action.id,
-                title=action.title,
-                steps=list(action.steps),
-                owner=action.owner,
-                owner_label=action.owner_label,
-                due_within_days=action.due_within_days,
-                due_date=(as_of + timedelta(days=action.due_within_days)).date(),
-                success_metric=action.success_metric,
-            ),
-            model_versions=self.predictor.model_versions,
+        predicted_value = PredictedValue.model_construct(
+            amount=amount, currency=None, horizon_days=self.value_metadata.horizon_days
         )
+        predictions = []
+        for lang in self.langs:
+            churn_reasons = self.reasons(churn_ranked, values, tier, "churn", lang)
+            value_reasons = self.reasons(value_ranked, values, tier, "value", lang)
+            # The next language explains the same features: ranking them again keeps their order.
+            churn_ranked = {reason.feature: reason.contribution for reason in churn_reasons}
+            value_ranked = {reason.feature: reason.contribution for reason in value_reasons}
+            action = self.action(lang, tier, risk, stage, top_driver)
+            predictions.append(
+                Prediction.model_construct(
+                    customer_id=values["customer_id"],
+                    as_of=as_of,
+                    tier=tier,
+                    lifecycle_stage=stage,
+                    churn_probability=probability,
+                    churn_risk=risk,
+                    predicted_value=predicted_value,
+                    value_at_risk=probability * amount,
+                    explanations=Explanations.model_construct(churn=churn_reasons, value=value_reasons),
+                    recommended_action=RecommendedAction.model_construct(
+                        id=action.id,
+                        title=action.title,
+                        steps=list(action.steps),
+                        owner=action.owner,
+                        owner_label=action.owner_label,
+                        due_within_days=action.due_within_days,
+                        due_date=(as_of + timedelta(days=action.due_within_days)).date(),
+                        success_metric=action.success_metric,
+                    ),
+                    model_versions=self.predictor.model_versions,
+                )
+            )
+        return predictions
 
-    def action(self, tier: str, risk: str, stage: str, top_driver: str | None) -> LocalisedAction:
-        key = (tier, risk, stage, top_driver)
+    def action(self, lang: str, tier: str, risk: str, stage: str, top_driver: str | None) -> LocalisedAction:
+        key = (lang, tier, risk, stage, top_driver)
         found = self.actions.get(key)
         if found is None:
-            found = self.playbook.recommend(*key).localised(self.catalogue)
+            found = self.playbook.recommend(tier, risk, stage, top_driver).localised(self.catalogues[lang])
             self.actions[key] = found
         return found
 
     def reasons(
-        self, contributions: dict[str, float], values: dict[str, Any], tier: str, kind: ExplainedKind
+        self,
+        contributions: dict[str, float],
+        values: dict[str, Any],
+        tier: str,
+        kind: ExplainedKind,
+        lang: str,
     ) -> list[Reason]:
         metadata = self.churn_metadata if kind == "churn" else self.value_metadata
         explained = self.predictor.reasons.reason_codes(
@@ -313,7 +340,7 @@ class _RowScorer:
             tier,
             metadata.reference_statistics,
             kind,
-            self.lang,  # type: ignore[arg-type]
+            lang,  # type: ignore[arg-type]
         )
         return [
             Reason.model_construct(
