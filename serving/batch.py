@@ -1,13 +1,14 @@
 """Batch scoring: the whole customer base through the same features and engine as the online endpoint.
 
 `clvchurn score` writes the snapshot that GET /v1/customers/{id} and the portfolio pages serve, and
-beside it the events file the customer page draws its timeline from.
+beside it the events file the customer page draws its timeline from. The base is scored once and its
+reasons and actions written in every supported language, so each reader picks its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import polars as pl
 
 from features.build import build_features
 from features.contract import RawData
+from serving.explain import SUPPORTED_LANGUAGES
 from serving.predictor import Predictor
 from serving.schemas import Prediction
 
@@ -27,17 +29,22 @@ def score_base(
     raw: RawData,
     as_of: datetime,
     predictor: Predictor,
-    lang: str = "en",
+    langs: Sequence[str] = SUPPORTED_LANGUAGES,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Prediction]:
-    """Predictions for every customer known at `as_of`, in customer-id order."""
+) -> dict[str, list[Prediction]]:
+    """Predictions for every customer known at `as_of`, in customer-id order, once per language.
+
+    The lists differ only in their texts (what `write_snapshot` expects): the models run once.
+    """
     features = build_features(raw, as_of)
-    predictions: list[Prediction] = []
+    predictions: dict[str, list[Prediction]] = {lang: [] for lang in langs}
     for start in range(0, features.height, CHUNK_ROWS):
-        predictions += predictor.score_features(features.slice(start, CHUNK_ROWS), lang)
+        chunk = predictor.score_features_multilingual(features.slice(start, CHUNK_ROWS), langs)
+        for lang, scored in chunk.items():
+            predictions[lang] += scored
         if progress is not None:
             progress(min(start + CHUNK_ROWS, features.height), features.height)
-    logger.info("Scored %d customers as of %s", len(predictions), as_of)
+    logger.info("Scored %d customers as of %s in %s", features.height, as_of, ", ".join(langs))
     return predictions
 
 

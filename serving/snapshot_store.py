@@ -1,13 +1,21 @@
 """The scored snapshot: every customer's latest prediction in one parquet file, and fast lookups in it.
 
-`clvchurn score` writes the file with `write_snapshot`; GET /v1/customers/{id} reads it through a
-`SnapshotStore`. Format, one row per customer:
+`clvchurn score` writes the file with `write_snapshot`; GET /v1/customers/{id} and the pages read it
+through a `SnapshotStore`. Format, one row per customer:
 
 - scalar prediction fields as columns: customer_id, as_of, tier, lifecycle_stage, churn_probability,
   churn_risk, predicted_value, currency, horizon_days, value_at_risk, action_id, churn_model_version,
-  value_model_version (analysts can query these directly);
-- nested fields as JSON strings: `explanations` ({churn: [Reason], value: [Reason]}) and
-  `recommended_action` (the full action), exactly as the API serialises them.
+  value_model_version (analysts can query these directly); they do not depend on the language;
+- the texts once per supported language (`serving.explain.SUPPORTED_LANGUAGES`), as JSON strings
+  exactly as the API serialises them: `explanations_<lang>` ({churn: [Reason], value: [Reason]},
+  reason sentences and labels in that language) and `recommended_action_<lang>` (the full action, its
+  title, steps, owner label and success metric in that language); e.g. `explanations_en`,
+  `recommended_action_zh`.
+
+Every language sits in the same file, so a page or a response in Chinese reads Chinese sentences of
+the same scoring run as the English ones. A file of the older single-language format (one
+`explanations` and one `recommended_action` column) is refused with a `SnapshotFormatError` that asks
+for `clvchurn score` to be run again.
 
 The file is written to a temporary name and renamed over the old one, so readers never see half a file;
 the store reloads when the file's modification time or size changes.
@@ -19,17 +27,18 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from serving.explain import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, UnsupportedLanguageError
 from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
 
-SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
+SCALAR_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
     "as_of": pl.Datetime("us"),
     "tier": pl.String(),
@@ -43,8 +52,27 @@ SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "action_id": pl.String(),
     "churn_model_version": pl.String(),
     "value_model_version": pl.String(),
-    "explanations": pl.String(),
-    "recommended_action": pl.String(),
+}
+SINGLE_LANGUAGE_COLUMNS = ("explanations", "recommended_action")
+
+
+def explanations_column(lang: str) -> str:
+    """The column holding the reasons in `lang`, e.g. `explanations_zh`."""
+    return f"explanations_{lang}"
+
+
+def action_column(lang: str) -> str:
+    """The column holding the recommended action in `lang`, e.g. `recommended_action_zh`."""
+    return f"recommended_action_{lang}"
+
+
+SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
+    **SCALAR_SCHEMA,
+    **{
+        column: pl.String()
+        for lang in SUPPORTED_LANGUAGES
+        for column in (explanations_column(lang), action_column(lang))
+    },
 }
 
 
@@ -56,42 +84,27 @@ class SnapshotMissingError(FileNotFoundError):
     """No snapshot has been written yet at the configured path."""
 
 
-def snapshot_frame(predictions: Sequence[Prediction]) -> pl.DataFrame:
-    """Predictions as a frame in the snapshot format, sorted by customer_id."""
-    rows = {
-        "customer_id": [p.customer_id for p in predictions],
-        "as_of": [p.as_of for p in predictions],
-        "tier": [p.tier for p in predictions],
-        "lifecycle_stage": [p.lifecycle_stage for p in predictions],
-        "churn_probability": [p.churn_probability for p in predictions],
-        "churn_risk": [p.churn_risk for p in predictions],
-        "predicted_value": [p.predicted_value.amount for p in predictions],
-        "currency": [p.predicted_value.currency for p in predictions],
-        "horizon_days": [p.predicted_value.horizon_days for p in predictions],
-        "value_at_risk": [p.value_at_risk for p in predictions],
-        "action_id": [p.recommended_action.id for p in predictions],
-        "churn_model_version": [p.model_versions.churn for p in predictions],
-        "value_model_version": [p.model_versions.value for p in predictions],
-        "explanations": [p.explanations.model_dump_json() for p in predictions],
-        "recommended_action": [p.recommended_action.model_dump_json() for p in predictions],
-    }
-    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA).sort("customer_id")
+def write_snapshot(predictions: Mapping[str, Sequence[Prediction]], path: Path) -> Path:
+    """Write the predictions (one list per supported language) to `path` atomically; returns the path.
 
-
-def write_snapshot(predictions: Sequence[Prediction], path: Path) -> Path:
-    """Write `predictions` (one per customer) to `path` atomically; returns the path."""
-    frame = snapshot_frame(predictions)
+    `predictions` maps every language of `SUPPORTED_LANGUAGES` to the same customers in the same
+    order, as `Predictor.score_features_multilingual` and `serving.batch.score_base` return them; the
+    scalar columns are taken from the first language's list.
+    """
+    _check_languages(predictions, path)
+    frame = _snapshot_frame(predictions)
     _check_unique(frame, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     frame.write_parquet(partial)
     os.replace(partial, path)
-    logger.info("Wrote %d scored customers to %s", frame.height, path)
+    logger.info("Wrote %d scored customers in %s to %s", frame.height, ", ".join(SUPPORTED_LANGUAGES), path)
     return path
 
 
-def prediction_from_row(row: dict[str, object]) -> Prediction:
-    """Rebuild the API's `Prediction` from one snapshot row."""
+def prediction_from_row(row: Mapping[str, object], lang: str = DEFAULT_LANGUAGE) -> Prediction:
+    """Rebuild the API's `Prediction` in `lang` from one snapshot row."""
+    _check_supported(lang)
     scalars = ("customer_id", "as_of", "tier", "lifecycle_stage", "churn_probability", "churn_risk")
     return Prediction.model_validate(
         {
@@ -102,11 +115,67 @@ def prediction_from_row(row: dict[str, object]) -> Prediction:
                 "horizon_days": row["horizon_days"],
             },
             "value_at_risk": row["value_at_risk"],
-            "explanations": json.loads(str(row["explanations"])),
-            "recommended_action": json.loads(str(row["recommended_action"])),
+            "explanations": json.loads(str(row[explanations_column(lang)])),
+            "recommended_action": json.loads(str(row[action_column(lang)])),
             "model_versions": {"churn": row["churn_model_version"], "value": row["value_model_version"]},
         }
     )
+
+
+def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataFrame:
+    """Predictions as a frame in the snapshot format, sorted by customer_id."""
+    first = predictions[SUPPORTED_LANGUAGES[0]]
+    rows: dict[str, list[object]] = {
+        "customer_id": [p.customer_id for p in first],
+        "as_of": [p.as_of for p in first],
+        "tier": [p.tier for p in first],
+        "lifecycle_stage": [p.lifecycle_stage for p in first],
+        "churn_probability": [p.churn_probability for p in first],
+        "churn_risk": [p.churn_risk for p in first],
+        "predicted_value": [p.predicted_value.amount for p in first],
+        "currency": [p.predicted_value.currency for p in first],
+        "horizon_days": [p.predicted_value.horizon_days for p in first],
+        "value_at_risk": [p.value_at_risk for p in first],
+        "action_id": [p.recommended_action.id for p in first],
+        "churn_model_version": [p.model_versions.churn for p in first],
+        "value_model_version": [p.model_versions.value for p in first],
+    }
+    for lang in SUPPORTED_LANGUAGES:
+        localised = predictions[lang]
+        rows[explanations_column(lang)] = [p.explanations.model_dump_json() for p in localised]
+        rows[action_column(lang)] = [p.recommended_action.model_dump_json() for p in localised]
+    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA).sort("customer_id")
+
+
+def _check_languages(predictions: Mapping[str, Sequence[Prediction]], path: Path) -> None:
+    """Every supported language, no other, each listing the same customers in the same order."""
+    missing = [lang for lang in SUPPORTED_LANGUAGES if lang not in predictions]
+    unknown = sorted(lang for lang in predictions if lang not in SUPPORTED_LANGUAGES)
+    if missing or unknown:
+        raise SnapshotFormatError(
+            f"Snapshot {path} needs predictions in exactly {list(SUPPORTED_LANGUAGES)}; missing "
+            f"{missing}, unknown {unknown}: score with `Predictor.score_features_multilingual`"
+        )
+    reference = [p.customer_id for p in predictions[SUPPORTED_LANGUAGES[0]]]
+    for lang in SUPPORTED_LANGUAGES[1:]:
+        ids = [p.customer_id for p in predictions[lang]]
+        if ids != reference:
+            position = next(
+                (i for i, (a, b) in enumerate(zip(ids, reference, strict=False)) if a != b),
+                min(len(ids), len(reference)),
+            )
+            raise SnapshotFormatError(
+                f"Snapshot {path}: the {lang!r} predictions list other customers than the "
+                f"{SUPPORTED_LANGUAGES[0]!r} ones ({len(ids)} against {len(reference)}, first "
+                f"difference at position {position}); score every language in one call"
+            )
+
+
+def _check_supported(lang: str) -> None:
+    if lang not in SUPPORTED_LANGUAGES:
+        raise UnsupportedLanguageError(
+            f"the snapshot holds no texts in language {lang!r}; use one of {list(SUPPORTED_LANGUAGES)}"
+        )
 
 
 def _check_unique(frame: pl.DataFrame, path: Path) -> None:
@@ -132,14 +201,23 @@ class SnapshotStore:
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
-    def get(self, customer_id: str) -> Prediction | None:
-        """The customer's latest scored prediction, or None if the snapshot does not list them."""
-        frame = self._current().frame
+    def get(self, customer_id: str, lang: str = DEFAULT_LANGUAGE) -> Prediction | None:
+        """The customer's latest scored prediction in `lang`, or None if the snapshot does not list them."""
+        _check_supported(lang)
+        frame = self.frame()
         ids = frame["customer_id"]
         index = ids.search_sorted(customer_id)
         if not isinstance(index, int) or index >= frame.height or ids[index] != customer_id:
             return None
-        return prediction_from_row(frame.row(index, named=True))
+        return prediction_from_row(frame.row(index, named=True), lang)
+
+    def frame(self) -> pl.DataFrame:
+        """The whole snapshot in the format above, sorted by customer_id (re-read when the file changed).
+
+        The same frame object is returned until the file changes, so callers may cache what they
+        derive from it by identity.
+        """
+        return self._current().frame
 
     def _current(self) -> _Loaded:
         stamp = self._stamp()
@@ -163,6 +241,12 @@ class SnapshotStore:
     def _read(self) -> pl.DataFrame:
         frame = pl.read_parquet(self.path)
         missing = [column for column in SNAPSHOT_SCHEMA if column not in frame.columns]
+        if missing and all(column in frame.columns for column in SINGLE_LANGUAGE_COLUMNS):
+            raise SnapshotFormatError(
+                f"Snapshot {self.path} holds reasons and actions in one language only (the format "
+                f"before {explanations_column('<lang>')} columns); run `clvchurn score` again to write "
+                f"every language ({', '.join(SUPPORTED_LANGUAGES)})"
+            )
         if missing:
             raise SnapshotFormatError(
                 f"Snapshot {self.path} lacks columns {missing}; rewrite it with `clvchurn score`"

@@ -46,17 +46,19 @@ def score(
     out: Path = typer.Option(
         ..., "--out", help="Snapshot Parquet file (what GET /v1/customers/{id} serves)."
     ),
-    lang: str = typer.Option("en", "--lang", help="Language of the reasons and actions: en or zh."),
 ) -> None:
-    """Score the whole customer base with the champion models and write the snapshot."""
+    """Score the whole customer base with the champion models and write the snapshot.
+
+    The snapshot holds the reasons and actions in every supported language (en and zh); the API and
+    the pages serve the one each request asks for.
+    """
     from serving.batch import events_path_for, score_base, timeline_events
     from serving.engine import ModelNotReadyError
+    from serving.explain import SUPPORTED_LANGUAGES
     from serving.predictor import load_engine
     from serving.settings import Settings
     from serving.snapshot_store import write_snapshot
 
-    if lang not in ("en", "zh"):
-        fail(f"--lang '{lang}' is not supported; use en or zh")
     cutoff = parse_cutoff(as_of)
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
     try:
@@ -70,16 +72,18 @@ def score(
             raw,
             cutoff,
             predictor,
-            lang,
+            SUPPORTED_LANGUAGES,
             progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
         )
         write_snapshot(predictions, out)
         timeline_events(raw, cutoff).write_parquet(events_path_for(out))
+    scored = predictions[SUPPORTED_LANGUAGES[0]]
     tiers: dict[str, int] = {}
-    for prediction in predictions:
+    for prediction in scored:
         tiers[prediction.tier] = tiers.get(prediction.tier, 0) + 1
     console.print(
-        f"Scored {len(predictions):,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
+        f"Scored {len(scored):,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
         f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
-        f"tiers {dict(sorted(tiers.items()))}. Snapshot: {out}"
+        f"tiers {dict(sorted(tiers.items()))}. Snapshot with reasons and actions in "
+        f"{' and '.join(SUPPORTED_LANGUAGES)}: {out}"
     )

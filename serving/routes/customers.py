@@ -1,10 +1,14 @@
-"""GET /v1/customers/{customer_id}: the customer's latest prediction from the scored snapshot."""
+"""GET /v1/customers/{customer_id}: the customer's latest prediction from the scored snapshot.
+
+The snapshot holds the reasons and the action in every supported language; the response carries the
+one negotiated like POST /v1/predict's (`?lang=`, then Accept-Language, else English).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 
-from serving.routes.deps import API_PREFIX
+from serving.routes.deps import API_PREFIX, LanguageDep
 from serving.schemas import ErrorBody, Prediction
 from serving.snapshot_store import SnapshotStore
 
@@ -15,15 +19,17 @@ router = APIRouter(prefix=API_PREFIX, tags=["customers"])
     "/customers/{customer_id}",
     summary="Latest scored prediction of one customer",
     description="Reads the snapshot written by `clvchurn score` (CLVCHURN_SNAPSHOT_PATH); the file is "
-    "re-read when it changes.",
+    "re-read when it changes. Reasons and action in the language of `?lang=` or Accept-Language.",
     responses={
         404: {"model": ErrorBody, "description": "The customer is not in the snapshot."},
         503: {"model": ErrorBody, "description": "No snapshot has been written yet."},
     },
 )
-def get_customer(request: Request, customer_id: str = Path(min_length=1, examples=["C-1042"])) -> Prediction:
+def get_customer(
+    request: Request, lang: LanguageDep, customer_id: str = Path(min_length=1, examples=["C-1042"])
+) -> Prediction:
     store: SnapshotStore = request.app.state.snapshots
-    prediction = store.get(customer_id)
+    prediction = store.get(customer_id, lang)
     if prediction is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND,

@@ -5,7 +5,7 @@ FakeEngine rules (so tests can state exact expected values):
 - predicted value = sum of all amounts (refunds subtract); tier A >= 1000, B >= 300, C >= 80, else D;
 - churn risk high >= 0.6, medium >= 0.3, else low; stage prospect without orders, else active;
 - action `winback_call` when risk is high, else `thank_you_note`, due 7 days after as_of;
-- the one churn reason's sentence is in the requested language.
+- the one churn reason's sentence and the action's title are in the requested language.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from serving.settings import Settings
 API_KEY = "test-key-6f1d0c-do-not-log"
 AUTH = {"X-API-Key": API_KEY}
 SENTENCES = {"en": "Placed {orders} orders", "zh": "下了 {orders} 个订单"}
+ACTION_TITLES = {
+    "en": {"winback_call": "winback call", "thank_you_note": "thank you note"},
+    "zh": {"winback_call": "挽回电话", "thank_you_note": "感谢便条"},
+}
 
 
 class FakeEngine:
@@ -113,7 +117,7 @@ def fake_prediction(request: PredictRequest, lang: str, versions: ModelVersions)
         ),
         recommended_action=RecommendedAction(
             id=action,
-            title=action.replace("_", " "),
+            title=ACTION_TITLES[lang][action],
             steps=["look at the account", "act"],
             owner="account_manager",
             due_within_days=7,

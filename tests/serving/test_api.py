@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.engine import ModelNotReadyError, PredictionInputError
-from serving.schemas import PredictRequest
+from serving.schemas import Prediction, PredictRequest
 from serving.settings import Settings
 from serving.snapshot_store import SnapshotFormatError, write_snapshot
 
@@ -96,7 +96,7 @@ def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
 
 
 def test_metrics_label_customer_routes_by_template(client: TestClient, settings: Settings) -> None:
-    write_snapshot([], settings.snapshot_path)
+    write_snapshot({"en": [], "zh": []}, settings.snapshot_path)
     client.get("/v1/customers/abc", headers=AUTH)
     client.get("/v1/customers/xyz", headers=AUTH)
     client.get("/no/such/path")
@@ -394,32 +394,64 @@ def test_streamed_oversize_body_is_refused_while_reading(client: TestClient) -> 
 # --- customers and models ---------------------------------------------------------------------------
 
 
-def _scored(customer_id: str, amounts: list[float]):
+def _scored(customer_id: str, amounts: list[float], lang: str = "en") -> Prediction:
     request = PredictRequest.model_validate(customer_body(customer_id, amounts))
-    return fake_prediction(request, "en", FakeEngine("3").model_versions)
+    return fake_prediction(request, lang, FakeEngine("3").model_versions)
+
+
+def _snapshot(*customers: tuple[str, list[float]]) -> dict[str, list[Prediction]]:
+    """What `score_base` returns for these customers: the same predictions in every language."""
+    return {lang: [_scored(*customer, lang=lang) for customer in customers] for lang in ("en", "zh")}
 
 
 def test_customer_lookup_serves_the_snapshot_and_404s_unknown_ids(
     client: TestClient, settings: Settings
 ) -> None:
-    scored = [_scored("C2", [500.0]), _scored("C1", [60.0, 40.0])]
+    scored = _snapshot(("C2", [500.0]), ("C1", [60.0, 40.0]))
     write_snapshot(scored, settings.snapshot_path)
 
     known = client.get("/v1/customers/C1", headers=AUTH)
     unknown = client.get("/v1/customers/C9", headers=AUTH)
 
     assert known.status_code == 200
-    assert known.json() == json.loads(scored[1].model_dump_json())
+    assert known.json() == json.loads(scored["en"][1].model_dump_json())
     assert unknown.status_code == 404
     assert unknown.json()["detail"].startswith(
         f"Customer 'C9' is not in the scored snapshot {settings.snapshot_path}"
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "header", "sentence", "title"),
+    [
+        ("", None, "Placed 2 orders", "thank you note"),
+        ("?lang=zh", None, "下了 2 个订单", "感谢便条"),
+        ("", "zh-CN,zh;q=0.9,en;q=0.5", "下了 2 个订单", "感谢便条"),
+        ("?lang=en", "zh-CN", "Placed 2 orders", "thank you note"),
+        ("?lang=fr", None, "Placed 2 orders", "thank you note"),
+    ],
+)
+def test_customer_lookup_answers_in_the_negotiated_language(
+    client: TestClient, settings: Settings, query: str, header: str | None, sentence: str, title: str
+) -> None:
+    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
+    headers = {**AUTH, **({"Accept-Language": header} if header else {})}
+
+    body = client.get(f"/v1/customers/C1{query}", headers=headers).json()
+
+    assert body["explanations"]["churn"][0]["sentence"] == sentence
+    assert body["recommended_action"]["title"] == title
+    assert (body["tier"], body["churn_probability"], body["predicted_value"]["amount"]) == (
+        "C",
+        1 / 3,
+        100.0,
+    )
+
+
 def test_customer_lookup_rereads_a_changed_snapshot(client: TestClient, settings: Settings) -> None:
-    write_snapshot([_scored("C1", [60.0, 40.0])], settings.snapshot_path)
+    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
     first = client.get("/v1/customers/C1", headers=AUTH).json()
-    write_snapshot([_scored("C1", [600.0, 400.0])], settings.snapshot_path)
+    write_snapshot(_snapshot(("C1", [600.0, 400.0])), settings.snapshot_path)
     stat = settings.snapshot_path.stat()
     os.utime(settings.snapshot_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     second = client.get("/v1/customers/C1", headers=AUTH).json()
@@ -448,9 +480,39 @@ def test_a_snapshot_missing_columns_is_a_503_naming_them(client: TestClient, set
     assert response.json()["detail"].startswith(f"Snapshot {settings.snapshot_path} lacks columns ['as_of', ")
 
 
+def test_a_single_language_snapshot_asks_for_clvchurn_score_again(
+    client: TestClient, settings: Settings
+) -> None:
+    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
+    old_format = pl.read_parquet(settings.snapshot_path).select(
+        pl.exclude("^(explanations|recommended_action)_.*$"),
+        pl.col("explanations_en").alias("explanations"),
+        pl.col("recommended_action_en").alias("recommended_action"),
+    )
+    old_format.write_parquet(settings.snapshot_path)
+
+    response = client.get("/v1/customers/C1", headers=AUTH)
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == (
+        f"Snapshot {settings.snapshot_path} holds reasons and actions in one language only (the format "
+        "before explanations_<lang> columns); run `clvchurn score` again to write every language (en, zh)"
+    )
+
+
 def test_a_snapshot_never_holds_a_customer_twice(settings: Settings) -> None:
     with pytest.raises(SnapshotFormatError, match=r"several rows for customers \['C1'\]"):
-        write_snapshot([_scored("C1", [1.0]), _scored("C1", [2.0])], settings.snapshot_path)
+        write_snapshot(_snapshot(("C1", [1.0]), ("C1", [2.0])), settings.snapshot_path)
+    assert not settings.snapshot_path.exists()
+
+
+def test_a_snapshot_needs_every_language_for_the_same_customers(settings: Settings) -> None:
+    english_only = {"en": [_scored("C1", [1.0])]}
+    with pytest.raises(SnapshotFormatError, match=r"exactly \['en', 'zh'\]; missing \['zh'\], unknown \[\]"):
+        write_snapshot(english_only, settings.snapshot_path)
+    mismatched = {"en": [_scored("C1", [1.0])], "zh": [_scored("C2", [1.0], lang="zh")]}
+    with pytest.raises(SnapshotFormatError, match=r"first difference at position 0"):
+        write_snapshot(mismatched, settings.snapshot_path)
     assert not settings.snapshot_path.exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -11,9 +12,10 @@ from trained_models import AS_OF, TrainedModels, request_for, trained_models
 from features.build import build_features
 from serving.batch import score_base, timeline_events
 from serving.schemas import Prediction
-from serving.snapshot_store import prediction_from_row, write_snapshot
+from serving.snapshot_store import SnapshotStore, prediction_from_row, write_snapshot
 
 AGREEMENT_CUSTOMERS = 20
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
 
 
 @pytest.fixture(scope="module")
-def batch(models: TrainedModels) -> list[Prediction]:
+def scored(models: TrainedModels) -> dict[str, list[Prediction]]:
     return score_base(models.raw, AS_OF, models.engine)
+
+
+@pytest.fixture(scope="module")
+def batch(scored: dict[str, list[Prediction]]) -> list[Prediction]:
+    return scored["en"]
+
+
+@pytest.fixture(scope="module")
+def snapshot(scored: dict[str, list[Prediction]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_snapshot(scored, tmp_path_factory.mktemp("snapshot") / "scores.parquet")
 
 
 def test_batch_scores_every_customer_of_the_population_once_in_id_order(
@@ -36,21 +48,56 @@ def test_batch_scores_every_customer_of_the_population_once_in_id_order(
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_online_prediction_equals_the_snapshot_row_exactly(
-    models: TrainedModels, batch: list[Prediction], tmp_path: Path, lang: str
+    models: TrainedModels, scored: dict[str, list[Prediction]], snapshot: Path, lang: str
 ) -> None:
-    scored = batch if lang == "en" else score_base(models.raw, AS_OF, models.engine, lang)
-    snapshot = write_snapshot(scored, tmp_path / "scores.parquet")
     rows = {row["customer_id"]: row for row in pl.read_parquet(snapshot).iter_rows(named=True)}
-    by_id = {prediction.customer_id: prediction for prediction in scored}
-    step = len(scored) // AGREEMENT_CUSTOMERS
-    chosen = [scored[i * step].customer_id for i in range(AGREEMENT_CUSTOMERS)]
+    by_id = {prediction.customer_id: prediction for prediction in scored[lang]}
+    step = len(scored[lang]) // AGREEMENT_CUSTOMERS
+    chosen = [scored[lang][i * step].customer_id for i in range(AGREEMENT_CUSTOMERS)]
 
     for customer_id in chosen:
         online = models.engine.predict([request_for(models.raw, customer_id)], lang)[0]
 
         assert online == by_id[customer_id], customer_id
         assert online.model_dump_json() == by_id[customer_id].model_dump_json(), customer_id
-        assert online == prediction_from_row(rows[customer_id]), customer_id
+        assert online == prediction_from_row(rows[customer_id], lang), customer_id
+
+
+def test_one_multilingual_pass_equals_one_pass_per_language(
+    models: TrainedModels, scored: dict[str, list[Prediction]]
+) -> None:
+    features = build_features(models.raw, AS_OF).head(300)
+
+    for lang in ("en", "zh"):
+        assert models.engine.score_features(features, lang) == scored[lang][:300], lang
+
+
+def test_the_snapshot_holds_every_language_with_the_same_numbers(
+    scored: dict[str, list[Prediction]], snapshot: Path
+) -> None:
+    store = SnapshotStore(snapshot)
+    customer_id = max(scored["en"], key=lambda p: len(p.explanations.churn)).customer_id
+
+    english, chinese = store.get(customer_id, "en"), store.get(customer_id, "zh")
+
+    assert english is not None and chinese is not None
+    assert chinese.model_dump(exclude={"explanations", "recommended_action"}) == english.model_dump(
+        exclude={"explanations", "recommended_action"}
+    )
+    churn_en, churn_zh = english.explanations.churn, chinese.explanations.churn
+    assert len(churn_en) == 3
+    assert [(r.feature, r.contribution) for r in churn_zh] == [(r.feature, r.contribution) for r in churn_en]
+    assert all(CHINESE.search(r.sentence) for r in churn_zh + chinese.explanations.value)
+    assert not any(CHINESE.search(r.sentence) for r in churn_en + english.explanations.value)
+    assert chinese.recommended_action.id == english.recommended_action.id
+    assert CHINESE.search(chinese.recommended_action.title)
+    assert not CHINESE.search(english.recommended_action.title)
+    assert set(pl.read_parquet_schema(snapshot)) >= {
+        "explanations_en",
+        "explanations_zh",
+        "recommended_action_en",
+        "recommended_action_zh",
+    }
 
 
 def test_the_agreement_sample_covers_several_tiers_and_stages(batch: list[Prediction]) -> None:
