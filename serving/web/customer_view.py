@@ -1,8 +1,9 @@
 """A scored customer put into the page language: reason bars, and the action with its steps.
 
-Reason sentences are stored in the snapshot in the language `clvchurn score` wrote them in; feature
-labels, contribution sizes, tier, risk, stage, owner and the playbook's action texts are looked up in
-the page language's catalogue, falling back to the stored text when the catalogue has no entry.
+The snapshot holds the reasons (sentences, feature labels, formatted contributions) and the action
+(title, steps, owner label, success metric) in every language, and the page asks it for the page
+language's; only what a stored prediction may lack (a label, an impact, an owner label) and the due
+period are filled in from the page language's catalogue.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def reason_bars(
         bars.append(
             ReasonBar(
                 label=_feature_label(reason, catalogue),
-                impact=_impact(reason.contribution, kind, catalogue),
+                impact=reason.impact or _impact(reason.contribution, kind, catalogue),
                 sentence=reason.sentence,
                 direction="increases" if raises else "decreases",
                 x=BAR_HALF_WIDTH if raises else BAR_HALF_WIDTH - width,
@@ -64,38 +65,30 @@ def reason_bars(
 
 
 def action_view(prediction: Prediction, catalogue: Catalogue) -> ActionView:
-    """The recommended action in the page language when the catalogue knows the action id."""
+    """The recommended action as stored in the snapshot in the page language (that of `catalogue`)."""
     action: RecommendedAction = prediction.recommended_action
-    prefix = f"action.{action.id}"
-    steps = action.steps
-    if isinstance(catalogue.entries.get(f"{prefix}.steps"), list):
-        steps = catalogue.texts(f"{prefix}.steps")
     return ActionView(
         id=action.id,
-        title=catalogue.text(f"{prefix}.title") if catalogue.has(f"{prefix}.title") else action.title,
-        steps=steps,
+        title=action.title,
+        steps=action.steps,
         owner=action.owner,
-        owner_label=_owner_label(action, catalogue),
+        owner_label=action.owner_label or _owner_label(action, catalogue),
         due_date=action.due_date,
         due_within=catalogue.plural("due_within_days", action.due_within_days, str(action.due_within_days)),
-        success_metric=(
-            catalogue.text(f"{prefix}.success_metric")
-            if catalogue.has(f"{prefix}.success_metric")
-            else action.success_metric
-        ),
+        success_metric=action.success_metric,
     )
 
 
 def _owner_label(action: RecommendedAction, catalogue: Catalogue) -> str:
     key = f"owner.{action.owner}"
-    return catalogue.text(key) if catalogue.has(key) else (action.owner_label or action.owner)
+    return catalogue.text(key) if catalogue.has(key) else action.owner
 
 
 def _feature_label(reason: Reason, catalogue: Catalogue) -> str:
+    if reason.label:
+        return reason.label
     key = f"feature.{reason.feature}"
-    if catalogue.has(key):
-        return catalogue.text(key)
-    return reason.label or reason.feature.replace("_", " ").capitalize()
+    return catalogue.text(key) if catalogue.has(key) else reason.feature.replace("_", " ").capitalize()
 
 
 def _impact(contribution: float, kind: Literal["churn", "value"], catalogue: Catalogue) -> str:

@@ -139,7 +139,7 @@ def portfolio_page(request: Request) -> Response:
     try:
         owners = web.portfolio.owners()
         query = PortfolioQuery.from_params(dict(request.query_params), web.settings.page_size, owners)
-        page = web.portfolio.page(query)
+        page = web.portfolio.page(query, page_language(request))
     except (SnapshotMissingError, SnapshotFormatError) as error:
         return _no_snapshot(request, error)
     context = {
@@ -160,7 +160,7 @@ def customer_page(request: Request, customer_id: str) -> Response:
     web = _web(request)
     text = _page_text(request)
     try:
-        prediction = request.app.state.snapshots.get(customer_id)
+        prediction = request.app.state.snapshots.get(customer_id, text.language)
     except (SnapshotMissingError, SnapshotFormatError) as error:
         return _no_snapshot(request, error)
     if prediction is None:

@@ -1,9 +1,10 @@
 """The portfolio: scored customers filtered, ranked and paged on the server with polars.
 
 The snapshot frame comes from the service's `SnapshotStore`, which re-reads the file when it changes;
-the columns the page needs (the action's owner, title and due date, out of its JSON) are derived once
-per loaded frame, and the frame is pre-sorted by value at risk, so the default page of a 100,000-row
-base is a filter and a slice, not a sort.
+the columns the page needs (the action's owner and due date, and its title and owner label in every
+language, out of the JSON) are derived once per loaded frame, and the frame is pre-sorted by value at
+risk, so the default page of a 100,000-row base is a filter and a slice, not a sort. A page's rows
+carry the texts of the page language as `action_title` and `owner_label`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
+from serving.explain import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, UnsupportedLanguageError
 from serving.schemas import ChurnRisk, LifecycleStage, Tier
-from serving.snapshot_store import SnapshotStore
+from serving.snapshot_store import SnapshotStore, action_column
 
 SortKey = Literal["value_at_risk", "churn_probability", "predicted_value"]
 SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
@@ -23,6 +25,7 @@ TIERS: Final[tuple[str, ...]] = get_args(Tier)
 RISKS: Final[tuple[str, ...]] = get_args(ChurnRisk)
 STAGES: Final[tuple[str, ...]] = get_args(LifecycleStage)
 SEARCH_MAX_CHARS: Final = 100
+LOCALISED_FIELDS: Final = {"action_title": "$.title", "owner_label": "$.owner_label"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class PortfolioIndex:
 
     def ranked(self) -> tuple[pl.DataFrame, tuple[str, ...]]:
         """Customers by value at risk (largest first, then id), and the owners present."""
-        source = snapshot_frame(self.store)
+        source = self.store.frame()
         with self._lock:
             if source is not self._source:
                 self._ranked = _portfolio_columns(source)
@@ -107,7 +110,12 @@ class PortfolioIndex:
     def owners(self) -> tuple[str, ...]:
         return self.ranked()[1]
 
-    def page(self, query: PortfolioQuery) -> PortfolioPage:
+    def page(self, query: PortfolioQuery, lang: str = DEFAULT_LANGUAGE) -> PortfolioPage:
+        """One page of the selection, its texts (action title, owner label) in `lang`."""
+        if lang not in SUPPORTED_LANGUAGES:
+            raise UnsupportedLanguageError(
+                f"no portfolio texts in {lang!r}; use one of {SUPPORTED_LANGUAGES}"
+            )
         ranked, owners = self.ranked()
         selected = ranked.filter(_conditions(query))
         total = selected.height
@@ -117,7 +125,7 @@ class PortfolioIndex:
             selected = selected.sort([query.sort, "customer_id"], descending=[True, False])
         shown = selected.slice((page - 1) * query.page_size, query.page_size)
         return PortfolioPage(
-            rows=shown.to_dicts(),
+            rows=_in_language(shown, lang).to_dicts(),
             total=total,
             page=page,
             pages=pages,
@@ -128,16 +136,13 @@ class PortfolioIndex:
         )
 
 
-def snapshot_frame(store: SnapshotStore) -> pl.DataFrame:
-    """The store's current frame (re-read when the file changed).
-
-    `SnapshotStore` has no public accessor for its frame yet; this is the one place that reaches in.
-    """
-    return store._current().frame
-
-
 def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
-    action = pl.col("recommended_action")
+    first = pl.col(action_column(SUPPORTED_LANGUAGES[0]))
+    localised = [
+        pl.col(action_column(lang)).str.json_path_match(path).alias(_localised(name, lang))
+        for lang in SUPPORTED_LANGUAGES
+        for name, path in LOCALISED_FIELDS.items()
+    ]
     return snapshot.select(
         "customer_id",
         "tier",
@@ -148,10 +153,21 @@ def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
         "currency",
         "value_at_risk",
         "action_id",
-        action.str.json_path_match("$.title").alias("action_title"),
-        action.str.json_path_match("$.owner").alias("owner"),
-        action.str.json_path_match("$.due_date").alias("due_date"),
+        first.str.json_path_match("$.owner").alias("owner"),
+        first.str.json_path_match("$.due_date").alias("due_date"),
+        *localised,
     ).sort(["value_at_risk", "customer_id"], descending=[True, False], nulls_last=True)
+
+
+def _localised(name: str, lang: str) -> str:
+    return f"{name}_{lang}"
+
+
+def _in_language(rows: pl.DataFrame, lang: str) -> pl.DataFrame:
+    """`rows` with the texts of `lang` under their plain names and the other languages' dropped."""
+    return rows.with_columns(pl.col(_localised(name, lang)).alias(name) for name in LOCALISED_FIELDS).drop(
+        _localised(name, other) for other in SUPPORTED_LANGUAGES for name in LOCALISED_FIELDS
+    )
 
 
 def _conditions(query: PortfolioQuery) -> pl.Expr:

@@ -22,6 +22,7 @@ from web_sample import (
     CHALLENGER_RUN_ID,
     CHURN_RUN_ID,
     NO_EVENTS_CUSTOMER,
+    SENTENCES,
     expected_rows,
     sample_app,
 )
@@ -206,6 +207,11 @@ def test_language_switch_is_remembered(page: Page, base_url: str) -> None:
     expect(page.locator("#churn-reasons .reason-label").first).to_have_text(
         zh.text("feature.days_since_last_order")
     )
+    sentences = page.locator("#churn-reasons .reason-sentence").all_inner_texts()
+    assert sentences == [
+        SENTENCES["zh"][name] for name in ("days_since_last_order", "complaints_90d", "orders_365d")
+    ]
+    expect(page.locator("#action-steps li").first).to_have_text(zh.texts("action.vip_rescue_call.steps")[0])
     _shot(page, "05-customer-zh")
 
     page.click("#back-to-portfolio")

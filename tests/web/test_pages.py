@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_sample import API_KEY, expected_rows, prediction, sample_app, write_sample
+from web_sample import API_KEY, CATALOGUES, LANGUAGES, expected_rows, prediction, sample_app, write_sample
 
 from serving.app import create_app
 from serving.engine import ModelNotReadyError
@@ -166,10 +166,32 @@ def test_customer_page_and_unknown_customer(signed_in: TestClient) -> None:
     assert "C999" in response.text
 
 
+def test_customer_page_shows_the_page_languages_reasons_and_action(signed_in: TestClient) -> None:
+    chinese = signed_in.get("/customers/C007?lang=zh").text
+    english = signed_in.get("/customers/C007?lang=en").text
+    zh, en = CATALOGUES["zh"], CATALOGUES["en"]
+
+    assert "已有 97 天未下单" in chinese and "No order for 97 days" not in chinese
+    assert "No order for 97 days" in english and "已有 97 天未下单" not in english
+    assert zh.text("action.mid_value_growth.title") in chinese  # C007: ACTIONS[7 % 4]
+    assert en.text("action.mid_value_growth.title") in english
+
+
+def test_portfolio_shows_action_titles_and_owners_in_the_page_language(signed_in: TestClient) -> None:
+    zh, en = CATALOGUES["zh"], CATALOGUES["en"]
+    chinese = signed_in.get("/portfolio?q=C004&lang=zh").text  # C004: vip_rescue_call, account_manager
+    english = signed_in.get("/portfolio?q=C004&lang=en").text
+
+    assert f'<td class="action-cell">{zh.text("action.vip_rescue_call.title")}</td>' in chinese
+    assert f"<td>{zh.text('owner.account_manager')}</td>" in chinese
+    assert f'<td class="action-cell">{en.text("action.vip_rescue_call.title")}</td>' in english
+    assert f"<td>{en.text('owner.account_manager')}</td>" in english
+
+
 def test_customer_ids_are_escaped(tmp_path: Path) -> None:
     app = sample_app(tmp_path, with_snapshot=False)
-    odd = prediction(1).model_copy(update={"customer_id": "<b>C1</b>"})
-    write_sample(app.state.settings.snapshot_path, [odd])
+    odd = {lang: [prediction(1, lang).model_copy(update={"customer_id": "<b>C1</b>"})] for lang in LANGUAGES}
+    write_sample(app.state.settings.snapshot_path, odd)
     with TestClient(app, follow_redirects=False) as client:
         client.post("/sign-in", data={"api_key": API_KEY})
         html = client.get("/portfolio").text

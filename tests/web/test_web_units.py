@@ -8,10 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from web_sample import prediction
+from web_sample import LANGUAGES, prediction
 
 from serving.explain import Catalogues
-from serving.schemas import ModelInfo, Reason
+from serving.schemas import ModelInfo, Prediction, Reason
 from serving.snapshot_store import SnapshotStore, write_snapshot
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.models_view import RegisteredVersion, challenger_card, key_metrics, run_url
@@ -27,9 +27,17 @@ from serving.web.timeline import (
 CATALOGUES = Catalogues.load()
 
 
-def scored(customer: str, probability: float, value: float, owner: str = "marketing", tier: str = "A"):  # type: ignore[no-untyped-def]
-    base = prediction(4)
-    action = base.recommended_action.model_copy(update={"owner": owner})
+def scored(
+    customer: str,
+    probability: float,
+    value: float,
+    owner: str = "marketing",
+    tier: str = "A",
+    lang: str = "en",
+) -> Prediction:
+    base = prediction(4, lang)
+    owner_label = CATALOGUES[lang].text(f"owner.{owner}")
+    action = base.recommended_action.model_copy(update={"owner": owner, "owner_label": owner_label})
     return base.model_copy(
         update={
             "customer_id": customer,
@@ -42,16 +50,19 @@ def scored(customer: str, probability: float, value: float, owner: str = "market
     )
 
 
+def snapshot_of(*customers: tuple[str, float, float], **options: str) -> dict[str, list[Prediction]]:
+    """`scored` customers (id, probability, value) in every language, as `write_snapshot` takes them."""
+    return {lang: [scored(*customer, **options, lang=lang) for customer in customers] for lang in LANGUAGES}
+
+
 def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> None:
-    path = write_snapshot(
-        [
-            scored("b", 0.5, 100.0),
-            scored("a", 0.25, 200.0, owner="account_manager"),
-            scored("c", 0.9, 100.0, tier="B"),
-            scored("d", 0.1, 100.0),
-        ],
-        tmp_path / "scores.parquet",
-    )
+    four = snapshot_of(("b", 0.5, 100.0), ("c", 0.9, 100.0), ("d", 0.1, 100.0))
+    account_manager = snapshot_of(("a", 0.25, 200.0), owner="account_manager")
+    tier_b = snapshot_of(("c", 0.9, 100.0), tier="B")
+    predictions = {
+        lang: [four[lang][0], account_manager[lang][0], tier_b[lang][0], four[lang][2]] for lang in LANGUAGES
+    }
+    path = write_snapshot(predictions, tmp_path / "scores.parquet")
     index = PortfolioIndex(SnapshotStore(path))
     page = index.page(PortfolioQuery(page_size=3))
     assert [row["customer_id"] for row in page.rows] == ["c", "a", "b"]
@@ -63,11 +74,26 @@ def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> 
     assert ([row["customer_id"] for row in only_a.rows], only_a.page) == (["b", "d"], 1)
 
 
+def test_portfolio_rows_carry_the_texts_of_the_asked_language(tmp_path: Path) -> None:
+    path = write_snapshot(snapshot_of(("a", 0.5, 100.0), owner="account_manager"), tmp_path / "s.parquet")
+    index = PortfolioIndex(SnapshotStore(path))
+
+    [chinese] = index.page(PortfolioQuery(), "zh").rows
+    [english] = index.page(PortfolioQuery()).rows
+
+    assert (chinese["action_title"], chinese["owner_label"]) == ("24 小时内致电高价值客户", "客户经理")
+    assert (english["action_title"], english["owner_label"]) == (
+        "Call the high-value customer within 24 hours",
+        "Account manager",
+    )
+    assert {name for name in chinese if name.endswith(("_en", "_zh"))} == set()
+
+
 def test_portfolio_follows_a_rewritten_snapshot(tmp_path: Path) -> None:
-    path = write_snapshot([scored("a", 0.5, 100.0)], tmp_path / "scores.parquet")
+    path = write_snapshot(snapshot_of(("a", 0.5, 100.0)), tmp_path / "scores.parquet")
     index = PortfolioIndex(SnapshotStore(path))
     assert index.page(PortfolioQuery()).total == 1
-    write_snapshot([scored("a", 0.5, 100.0), scored("b", 0.5, 10.0)], path)
+    write_snapshot(snapshot_of(("a", 0.5, 100.0), ("b", 0.5, 10.0)), path)
     os.utime(path, ns=(1, 1))
     assert [row["customer_id"] for row in index.page(PortfolioQuery()).rows] == ["a", "b"]
 
@@ -161,19 +187,29 @@ def test_reason_bars_scale_to_the_largest_contribution() -> None:
     ]
 
 
-def test_action_is_localised_when_the_catalogue_knows_it_else_kept_as_stored() -> None:
-    known = prediction(4)
-    view = action_view(known, CATALOGUES["zh"])
-    assert view.title == CATALOGUES["zh"].text("action.vip_rescue_call.title")
-    assert (view.owner_label, view.due_date, view.due_within) == ("客户经理", date(2025, 7, 8), "7 天内")
-    unknown = known.model_copy(
-        update={"recommended_action": known.recommended_action.model_copy(update={"id": "house_special"})}
+def test_action_shows_the_stored_texts_of_the_page_language() -> None:
+    chinese = prediction(4, "zh")
+    view = action_view(chinese, CATALOGUES["zh"])
+    assert (view.title, view.owner_label, view.due_date, view.due_within) == (
+        "24 小时内致电高价值客户",
+        "客户经理",
+        date(2025, 7, 8),
+        "7 天内",
     )
-    view = action_view(unknown, CATALOGUES["en"])
-    assert (view.title, view.steps, view.success_metric) == (
-        "stored title of vip_rescue_call",
-        ["stored step"],
-        "stored metric",
+    assert view.steps == CATALOGUES["zh"].texts("action.vip_rescue_call.steps")
+    house = chinese.recommended_action.model_copy(
+        update={
+            "id": "house_special",
+            "title": "Send a postcard",
+            "steps": ["Write it by hand."],
+            "owner_label": None,
+        }
+    )
+    view = action_view(chinese.model_copy(update={"recommended_action": house}), CATALOGUES["zh"])
+    assert (view.title, view.steps, view.owner_label) == (
+        "Send a postcard",
+        ["Write it by hand."],
+        "客户经理",
     )
 
 

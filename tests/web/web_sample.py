@@ -4,8 +4,10 @@ Customer i (1..50, id `C001`..`C050`):
 - tier = "ABCD"[i % 4]; lifecycle stage = STAGES[i % 7]; owner = OWNERS[i % 4];
 - churn probability = ((i * 37) % 100) / 100, risk high >= 0.6, medium >= 0.3, else low;
 - predicted value = 100 * i (EUR over 180 days); value at risk = probability x value;
-- action = ACTIONS[i % 4] (real playbook ids, so titles and steps exist in both catalogues), due 2025-07-08;
-- churn reasons: days_since_last_order +0.12 (raises), complaints_90d +0.04, orders_365d -0.06;
+- action = ACTIONS[i % 4] (real playbook ids), due 2025-07-08, its title, steps, owner label and success
+  metric stored in each language as the catalogues word them (what `clvchurn score` writes);
+- churn reasons: days_since_last_order +0.12 (raises), complaints_90d +0.04, orders_365d -0.06, with
+  the sentences of `SENTENCES` in each language;
 - events: min(i, 12) orders of 10 * i on the 1st of the months of 2024, one refund of -5, one
   email_open on 2024-02-15; customer C050 has no events at all.
 The models come from `PortfolioEngine`, a fixed engine with run ids on both champions.
@@ -13,7 +15,7 @@ The models come from `PortfolioEngine`, a fixed engine with run ids on both cham
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from serving.app import create_app
+from serving.explain import Catalogues
 from serving.schemas import (
     Explanations,
     ModelInfo,
@@ -47,6 +50,24 @@ CUSTOMERS = 50
 NO_EVENTS_CUSTOMER = "C050"
 CHURN_RUN_ID = "0f3c9a1b2d4e4f5a8b7c6d5e4f3a2b1c"
 CHALLENGER_RUN_ID = "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
+LANGUAGES = ("en", "zh")
+CATALOGUES = Catalogues.load()
+SENTENCES = {
+    "en": {
+        "days_since_last_order": "No order for 97 days; customers in tier A usually order every 21 days.",
+        "complaints_90d": "2 complaints in the last 90 days; customers in tier A typically have 0.",
+        "orders_365d": "6 orders in the last 365 days; customers in tier A typically place 4.",
+        "net_spend_365d": "Net spend of 1,200.00 in the last 365 days.",
+        "refund_share_of_spend": "10% of the amount ordered was refunded.",
+    },
+    "zh": {
+        "days_since_last_order": "已有 97 天未下单；A 级客户通常每 21 天下单一次。",
+        "complaints_90d": "近 90 天投诉 2 次；A 级客户通常为 0 次。",
+        "orders_365d": "近 365 天下单 6 次；A 级客户通常为 4 次。",
+        "net_spend_365d": "近 365 天净消费 1,200.00。",
+        "refund_share_of_spend": "订单金额中有 10% 被退款。",
+    },
+}
 
 
 def customer_id(i: int) -> str:
@@ -80,9 +101,11 @@ def expected_rows() -> list[dict[str, object]]:
     return rows
 
 
-def prediction(i: int) -> Prediction:
+def prediction(i: int, lang: str = "en") -> Prediction:
     probability = churn_probability(i)
     action_id = ACTIONS[i % 4]
+    catalogue = CATALOGUES[lang]
+    sentences = SENTENCES[lang]
     return Prediction(
         customer_id=customer_id(i),
         as_of=AS_OF,
@@ -94,50 +117,36 @@ def prediction(i: int) -> Prediction:
         value_at_risk=probability * 100.0 * i,
         explanations=Explanations(
             churn=[
-                _reason(
-                    "days_since_last_order",
-                    97,
-                    0.12,
-                    "No order for 97 days; customers in tier A usually order every 21 days.",
-                ),
-                _reason(
-                    "complaints_90d",
-                    2,
-                    0.04,
-                    "2 complaints in the last 90 days; customers in tier A typically have 0.",
-                ),
-                _reason(
-                    "orders_365d",
-                    6,
-                    -0.06,
-                    "6 orders in the last 365 days; customers in tier A typically place 4.",
-                ),
+                _reason("days_since_last_order", 97, 0.12, sentences),
+                _reason("complaints_90d", 2, 0.04, sentences),
+                _reason("orders_365d", 6, -0.06, sentences),
             ],
             value=[
-                _reason("net_spend_365d", 1200.0, 85.5, "Net spend of 1,200.00 in the last 365 days."),
-                _reason("refund_share_of_spend", 0.1, -12.25, "10% of the amount ordered was refunded."),
+                _reason("net_spend_365d", 1200.0, 85.5, sentences),
+                _reason("refund_share_of_spend", 0.1, -12.25, sentences),
             ],
         ),
         recommended_action=RecommendedAction(
             id=action_id,
-            title=f"stored title of {action_id}",
-            steps=["stored step"],
+            title=catalogue.text(f"action.{action_id}.title"),
+            steps=catalogue.texts(f"action.{action_id}.steps"),
             owner=OWNERS[i % 4],
+            owner_label=catalogue.text(f"owner.{OWNERS[i % 4]}"),
             due_within_days=7,
             due_date=date(2025, 7, 8),
-            success_metric="stored metric",
+            success_metric=catalogue.text(f"action.{action_id}.success_metric"),
         ),
         model_versions=ModelVersions(churn="3", value="5"),
     )
 
 
-def _reason(feature: str, value: float, contribution: float, sentence: str) -> Reason:
+def _reason(feature: str, value: float, contribution: float, sentences: dict[str, str]) -> Reason:
     return Reason(
         feature=feature,
         value=value,
         contribution=contribution,
         direction="increases" if contribution > 0 else "decreases",
-        sentence=sentence,
+        sentence=sentences[feature],
     )
 
 
@@ -159,9 +168,14 @@ def events_frame() -> pl.DataFrame:
     )
 
 
-def write_sample(snapshot_path: Path, predictions: Sequence[Prediction] | None = None) -> Path:
+def sample_predictions() -> dict[str, list[Prediction]]:
+    """The 50 customers in every language, as `score_base` returns a scored base."""
+    return {lang: [prediction(i, lang) for i in range(1, CUSTOMERS + 1)] for lang in LANGUAGES}
+
+
+def write_sample(snapshot_path: Path, predictions: Mapping[str, Sequence[Prediction]] | None = None) -> Path:
     """Write the snapshot and, beside it, the events file; returns the snapshot path."""
-    write_snapshot(predictions or [prediction(i) for i in range(1, CUSTOMERS + 1)], snapshot_path)
+    write_snapshot(predictions or sample_predictions(), snapshot_path)
     events_frame().write_parquet(events_path_for(snapshot_path))
     return snapshot_path
 
