@@ -81,9 +81,19 @@ def local_artifact_root(tracking_uri: str) -> Path | None:
     return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
 
 
+def client_for(tracking_uri: str | None = None) -> MlflowClient:
+    """A client whose tracking and registry stores are both `tracking_uri`.
+
+    Naming the registry explicitly matters: otherwise MLflow takes it from the process-wide
+    MLFLOW_REGISTRY_URI, which an earlier call in the same process may have pointed elsewhere.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def ensure_experiment(tracking_uri: str) -> str:
     """The clvchurn experiment, created (or restored from MLflow's trash) on first use."""
-    client = MlflowClient(tracking_uri)
+    client = client_for(tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
@@ -104,7 +114,7 @@ class AliasedVersion:
 
 def aliased_version(name: str, alias: str, tracking_uri: str | None = None) -> AliasedVersion | None:
     """The version that carries `alias`, or None when the model or alias does not exist yet."""
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    client = client_for(tracking_uri)
     try:
         found: ModelVersion = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -114,12 +124,13 @@ def aliased_version(name: str, alias: str, tracking_uri: str | None = None) -> A
 
 def register(model_uri: str, name: str, tracking_uri: str | None = None) -> str:
     """Register a logged model as a new version of `name`; returns the version number."""
-    version = mlflow.register_model(model_uri, name)
+    with tracking_to(tracking_uri):
+        version = mlflow.register_model(model_uri, name)
     return str(version.version)
 
 
 def set_alias(name: str, alias: str, version: str, tracking_uri: str | None = None) -> None:
-    MlflowClient(resolve_tracking_uri(tracking_uri)).set_registered_model_alias(name, alias, version)
+    client_for(tracking_uri).set_registered_model_alias(name, alias, version)
 
 
 def load_bundle(name: str, alias: str = CHAMPION, tracking_uri: str | None = None) -> ModelBundle:
@@ -130,9 +141,8 @@ def load_bundle(name: str, alias: str = CHAMPION, tracking_uri: str | None = Non
             f"no version of model '{name}' has the alias '{alias}' in {uri}; "
             "train one with `clvchurn train --data DIR`"
         )
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    with tracking_to(uri):
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
     bundle = loaded.unwrap_python_model()
     if not isinstance(bundle, ModelBundle):
         raise ModelNotRegisteredError(f"model '{name}@{alias}' is not a clvchurn model bundle")

@@ -66,16 +66,14 @@ def mlflow_challenger_lookup(tracking_uri: str) -> ChallengerLookup:
     """Looks up the `challenger` alias of a registered model, and its run, in the MLflow store."""
 
     def lookup(name: str) -> RegisteredVersion | None:
-        from mlflow import MlflowClient
-
-        from training.registry import CHALLENGER, aliased_version
+        from training.registry import CHALLENGER, aliased_version, client_for
 
         found = aliased_version(name, CHALLENGER, tracking_uri)
         if found is None:
             return None
         trained_at, metrics = None, {}
         if found.run_id:
-            run = MlflowClient(tracking_uri).get_run(found.run_id)
+            run = client_for(tracking_uri).get_run(found.run_id)
             trained_at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).replace(tzinfo=None)
             metrics = dict(run.data.metrics)
         return RegisteredVersion(found.name, found.version, found.run_id, trained_at, metrics)
