@@ -50,9 +50,14 @@ def scored(
     )
 
 
-def snapshot_of(*customers: tuple[str, float, float], **options: str) -> dict[str, list[Prediction]]:
+def snapshot_of(
+    *customers: tuple[str, float, float], owner: str = "marketing", tier: str = "A"
+) -> dict[str, list[Prediction]]:
     """`scored` customers (id, probability, value) in every language, as `write_snapshot` takes them."""
-    return {lang: [scored(*customer, **options, lang=lang) for customer in customers] for lang in LANGUAGES}
+    return {
+        lang: [scored(*customer, owner=owner, tier=tier, lang=lang) for customer in customers]
+        for lang in LANGUAGES
+    }
 
 
 def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> None:
