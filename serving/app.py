@@ -9,6 +9,7 @@ nothing. The champion models load in a background thread at start-up, so /health
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from serving.engine import (
     PredictionInputError,
     StaleEngineWatcher,
 )
+from serving.microbatch import MicroBatcher
 from serving.prediction_log import PredictionLog
 from serving.routes import admin, customers, health, models, predict
 from serving.schemas import ErrorBody
@@ -61,7 +63,12 @@ def load_champion_engine(settings: Settings) -> PredictionEngine:
     """The production loader: the registry's champion models, wrapped by `serving/predictor.py`."""
     from serving.predictor import load_engine
 
+    gc.unfreeze()  # let a replaced engine's objects be collected again
     engine: PredictionEngine = load_engine(settings)
+    # Everything loaded so far (libraries, models) lives as long as the process: moving it out of the
+    # collector's reach turns the ~200 ms full collections that hit request latency into microseconds.
+    gc.collect()
+    gc.freeze()
     return engine
 
 
@@ -82,6 +89,7 @@ def create_app(settings: Settings | None = None, engine_loader: EngineLoader | N
     app.state.telemetry = telemetry
     app.state.api_keys = ApiKeyVerifier.from_settings(settings)
     app.state.snapshots = SnapshotStore(settings.snapshot_path)
+    app.state.microbatcher = MicroBatcher(app.state.engines.get)
     app.state.prediction_log = PredictionLog(settings.prediction_log_path)
     app.state.initial_load = None
 

@@ -33,9 +33,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 async def predict(
     body: PredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
 ) -> Prediction:
+    # `engine` is taken only to answer 503 at once while models load; the micro-batcher scores with
+    # the engine in service when the call runs.
     check_event_count(body, settings, ("body",))
-    predictions = await _score(engine, [body], lang, request)
-    return predictions[0]
+    prediction: Prediction = await request.app.state.microbatcher.predict(body, lang)
+    _observe([prediction], request)
+    return prediction
 
 
 @router.post(
@@ -86,9 +89,14 @@ async def _score(
     predictions = await run_in_threadpool(engine.predict, requests, lang)
     if len(predictions) != len(requests):
         raise RuntimeError(f"engine returned {len(predictions)} predictions for {len(requests)} customers")
+    _observe(predictions, request)
+    return predictions
+
+
+def _observe(predictions: Sequence[Prediction], request: Request) -> None:
+    """Count what was predicted and append it to the prediction log."""
     request.app.state.telemetry.observe_predictions(predictions)
     request.app.state.prediction_log.record(predictions, request_id_of(request))
-    return predictions
 
 
 def _error(loc: tuple[str | int, ...], message: str, kind: str) -> dict[str, object]:
