@@ -18,7 +18,6 @@ from features.build import build_features
 from features.contract import RawData
 from serving.explain import SUPPORTED_LANGUAGES
 from serving.predictor import Predictor
-from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +30,21 @@ def score_base(
     predictor: Predictor,
     langs: Sequence[str] = SUPPORTED_LANGUAGES,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, list[Prediction]]:
-    """Predictions for every customer known at `as_of`, in customer-id order, once per language.
+) -> pl.DataFrame:
+    """Every customer known at `as_of` in the snapshot format, in customer-id order, texts in `langs`.
 
-    The lists differ only in their texts (what `write_snapshot` expects): the models run once.
+    Rows are written as columns (`Predictor.score_snapshot`), never as `Prediction` objects; for each
+    customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound memory.
     """
     features = build_features(raw, as_of)
-    predictions: dict[str, list[Prediction]] = {lang: [] for lang in langs}
+    chunks: list[pl.DataFrame] = []
     for start in range(0, features.height, CHUNK_ROWS):
-        chunk = predictor.score_features_multilingual(features.slice(start, CHUNK_ROWS), langs)
-        for lang, scored in chunk.items():
-            predictions[lang] += scored
+        chunks.append(predictor.score_snapshot(features.slice(start, CHUNK_ROWS), langs))
         if progress is not None:
             progress(min(start + CHUNK_ROWS, features.height), features.height)
+    scored = pl.concat(chunks) if chunks else predictor.score_snapshot(features, langs)
     logger.info("Scored %d customers as of %s in %s", features.height, as_of, ", ".join(langs))
-    return predictions
+    return scored
 
 
 def events_path_for(snapshot_path: Path) -> Path:

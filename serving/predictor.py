@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import polars as pl
 
 from features.build import build_features
 from features.contract import DataContractError, RawData, raw_from_records
 from serving.engine import ModelNotReadyError, PredictionInputError
-from serving.explain import Catalogues, ExplainedKind, ReasonCoder, top_risk_driver
+from serving.explain import Catalogues, ReasonCoder, top_risk_driver
+from serving.explain import Reason as ExplainedReason
+from serving.lifecycle import lifecycle_stages
 from serving.playbook import LocalisedAction, Playbook
 from serving.schemas import (
     Explanations,
@@ -37,6 +40,7 @@ from serving.schemas import (
     RecommendedAction,
 )
 from serving.settings import Settings
+from serving.snapshot_store import SNAPSHOT_SCHEMA, action_column, explanations_column
 from training.bundle import ModelBundle
 from training.dataset import FeatureMatrixError, to_model_frame
 from training.models.boosting import (
@@ -177,11 +181,26 @@ class Predictor:
         makes, reasons from TreeSHAP on the same matrix. Only the reason sentences and the action
         texts differ between languages, so the models and TreeSHAP run once whatever `langs` holds.
         Rows are scored independently of each other, so a customer scored alone (online) and inside
-        the whole base (batch) gets the same prediction.
+        the whole base (batch, `score_snapshot`) gets the same prediction.
         """
-        row_scorer = _RowScorer(self, langs)
+        return self._score(features, langs).predictions(self.model_versions)
+
+    def score_snapshot(self, features: pl.DataFrame, langs: Sequence[str]) -> pl.DataFrame:
+        """Every row's prediction as snapshot columns (`serving.snapshot_store`), in row order.
+
+        The same numbers and texts as `score_features_multilingual`, written straight into columns:
+        assembling and serialising 100,000 pydantic objects cost more than the models themselves.
+        """
+        return self._score(features, langs).snapshot_frame(self.model_versions)
+
+    def _score(self, features: pl.DataFrame, langs: Sequence[str]) -> _Scored:
+        """The models, TreeSHAP, tiers, risk bands and stages once; reasons and actions per language."""
+        langs = tuple(dict.fromkeys(langs))
+        unsupported = [lang for lang in langs if lang not in self.catalogues.by_language]
+        if unsupported:
+            self.catalogues[unsupported[0]]  # raises UnsupportedLanguageError naming the language
         if features.height == 0:
-            return {lang: [] for lang in row_scorer.langs}
+            return _Scored.empty(features, langs)
         features = self._with_absent_attributes(features)
         churn_matrix = self._churn_input.matrix(features)
         value_matrix = (
@@ -192,21 +211,31 @@ class Predictor:
         predicted_value = np.maximum(value_estimator.predict(value_matrix), 0.0)
         _, churn_contributions = churn_estimator.contributions(churn_matrix)
         _, value_contributions = value_estimator.contributions(value_matrix)
-        tiers = assign_tier(self.cutpoints, predicted_value).tolist()
-        by_language: dict[str, list[Prediction]] = {lang: [] for lang in row_scorer.langs}
-        for values, probability, amount, tier, churn_row, value_row in zip(
-            features.iter_rows(named=True),
-            churn_probability,
-            predicted_value.tolist(),
-            tiers,
-            churn_contributions.tolist(),
-            value_contributions.tolist(),
-            strict=True,
-        ):
-            localised = row_scorer.predictions(values, probability, amount, tier, churn_row, value_row)
-            for lang, prediction in zip(row_scorer.langs, localised, strict=True):
-                by_language[lang].append(prediction)
-        return by_language
+        risks = [self.playbook.churn_risk(probability) for probability in churn_probability]
+        lifecycle = self.playbook.lifecycle
+        stages = lifecycle_stages(
+            features.with_columns(pl.Series("churn_risk", risks, dtype=pl.String)),
+            "churn_risk",
+            lifecycle.dormant_after_days,
+            lifecycle.lost_after_days,
+        ).to_list()
+        scored = _Scored(
+            features=features.select("customer_id", "as_of"),
+            langs=langs,
+            churn_probability=churn_probability,
+            predicted_value=predicted_value.tolist(),
+            tiers=assign_tier(self.cutpoints, predicted_value).tolist(),
+            risks=risks,
+            stages=stages,
+            horizon_days=self.value.bundle.metadata.horizon_days,
+        )
+        _TextWriter(self, scored).write(
+            features,
+            _top_contributions(churn_contributions, self.churn.bundle.metadata.feature_names),
+            _top_contributions(value_contributions, self.value.bundle.metadata.feature_names),
+            _top_risk_drivers(churn_contributions, self.churn.bundle.metadata.feature_names),
+        )
+        return scored
 
     def _with_absent_attributes(self, features: pl.DataFrame) -> pl.DataFrame:
         """Profile features the models read but the customers carry no attribute for, as missing values.
@@ -245,77 +274,281 @@ class Predictor:
         )
 
 
-class _RowScorer:
-    """Turns one customer's model outputs into a `Prediction` per language: risk, stage, action, reasons.
+@dataclass
+class _Scored:
+    """One feature table's outputs column by column: numbers once, reasons and actions per language.
 
-    Made once per `score_features_multilingual` call. Risk band, lifecycle stage and the playbook's
-    choice are worked out once per customer; the action of a (language, tier, risk, stage, top driver)
-    combination is looked up and localised once per call. Predictions are assembled with
-    `model_construct`: every value comes from the models, the playbook and the catalogues, already of
-    the schema's types, and validating 100,000 of them would cost seconds.
+    `reasons[lang][i]` holds row i's (churn, value) reasons, `actions[lang][i]` its action; rows
+    sharing an action share one `LocalisedAction` object.
     """
 
-    def __init__(self, predictor: Predictor, langs: Sequence[str]) -> None:
-        self.predictor = predictor
-        self.langs = tuple(dict.fromkeys(langs))
-        self.catalogues = {lang: predictor.catalogues[lang] for lang in self.langs}
-        self.playbook = predictor.playbook
-        self.churn_metadata = predictor.churn.bundle.metadata
-        self.value_metadata = predictor.value.bundle.metadata
-        self.actions: dict[tuple[str, str, str, str, str | None], LocalisedAction] = {}
+    features: pl.DataFrame
+    langs: tuple[str, ...]
+    churn_probability: list[float]
+    predicted_value: list[float]
+    tiers: list[str]
+    risks: list[str]
+    stages: list[str]
+    horizon_days: int
+    reasons: dict[str, list[tuple[list[ExplainedReason], list[ExplainedReason]]]] = field(
+        default_factory=dict
+    )
+    actions: dict[str, list[LocalisedAction]] = field(default_factory=dict)
 
-    def predictions(
-        self,
-        values: dict[str, Any],
-        probability: float,
-        amount: float,
-        tier: str,
-        churn_row: list[float],
-        value_row: list[float],
-    ) -> list[Prediction]:
-        """The customer's prediction in each of `self.langs`, in that order."""
-        churn_ranked = dict(zip(self.churn_metadata.feature_names, churn_row, strict=True))
-        value_ranked = dict(zip(self.value_metadata.feature_names, value_row, strict=True))
-        risk = self.playbook.churn_risk(probability)
-        stage = self.playbook.lifecycle_stage(values, probability)
-        top_driver = top_risk_driver(churn_ranked)
-        as_of: datetime = values["as_of"]
-        predicted_value = PredictedValue.model_construct(
-            amount=amount, currency=None, horizon_days=self.value_metadata.horizon_days
+    @classmethod
+    def empty(cls, features: pl.DataFrame, langs: tuple[str, ...]) -> _Scored:
+        return cls(
+            features.select("customer_id", "as_of"),
+            langs,
+            [],
+            [],
+            [],
+            [],
+            [],
+            0,
+            {lang: [] for lang in langs},
+            {lang: [] for lang in langs},
         )
-        predictions = []
-        for lang in self.langs:
-            churn_reasons = self.reasons(churn_ranked, values, tier, "churn", lang)
-            value_reasons = self.reasons(value_ranked, values, tier, "value", lang)
-            # The next language explains the same features: ranking them again keeps their order.
-            churn_ranked = {reason.feature: reason.contribution for reason in churn_reasons}
-            value_ranked = {reason.feature: reason.contribution for reason in value_reasons}
-            action = self.action(lang, tier, risk, stage, top_driver)
-            predictions.append(
+
+    def value_at_risk(self) -> list[float]:
+        return [p * v for p, v in zip(self.churn_probability, self.predicted_value, strict=True)]
+
+    def predictions(self, versions: ModelVersions) -> dict[str, list[Prediction]]:
+        """`Prediction` objects, assembled with `model_construct`: every value already has the schema's type."""
+        ids = self.features["customer_id"].to_list()
+        as_ofs: list[datetime] = self.features["as_of"].to_list()
+        amounts = [
+            PredictedValue.model_construct(amount=amount, currency=None, horizon_days=self.horizon_days)
+            for amount in self.predicted_value
+        ]
+        columns = zip(
+            ids,
+            as_ofs,
+            self.tiers,
+            self.stages,
+            self.churn_probability,
+            self.risks,
+            amounts,
+            self.value_at_risk(),
+            strict=True,
+        )
+        rows = list(columns)
+        return {
+            lang: [
                 Prediction.model_construct(
-                    customer_id=values["customer_id"],
+                    customer_id=customer_id,
                     as_of=as_of,
                     tier=tier,
                     lifecycle_stage=stage,
                     churn_probability=probability,
                     churn_risk=risk,
-                    predicted_value=predicted_value,
-                    value_at_risk=probability * amount,
-                    explanations=Explanations.model_construct(churn=churn_reasons, value=value_reasons),
-                    recommended_action=RecommendedAction.model_construct(
-                        id=action.id,
-                        title=action.title,
-                        steps=list(action.steps),
-                        owner=action.owner,
-                        owner_label=action.owner_label,
-                        due_within_days=action.due_within_days,
-                        due_date=(as_of + timedelta(days=action.due_within_days)).date(),
-                        success_metric=action.success_metric,
+                    predicted_value=amount,
+                    value_at_risk=at_risk,
+                    explanations=Explanations.model_construct(
+                        churn=[_schema_reason(reason) for reason in churn],
+                        value=[_schema_reason(reason) for reason in value],
                     ),
-                    model_versions=self.predictor.model_versions,
+                    recommended_action=RecommendedAction.model_construct(**_action_fields(action, as_of)),
+                    model_versions=versions,
                 )
+                for (customer_id, as_of, tier, stage, probability, risk, amount, at_risk), (
+                    churn,
+                    value,
+                ), action in zip(rows, self.reasons[lang], self.actions[lang], strict=True)
+            ]
+            for lang in self.langs
+        }
+
+    def snapshot_frame(self, versions: ModelVersions) -> pl.DataFrame:
+        """The rows in the snapshot format (unsorted), texts as the JSON the API would send."""
+        height = self.features.height
+        columns: dict[str, pl.Series | list[Any]] = {
+            "customer_id": self.features["customer_id"],
+            "as_of": self.features["as_of"],
+            "tier": self.tiers,
+            "lifecycle_stage": self.stages,
+            "churn_probability": self.churn_probability,
+            "churn_risk": self.risks,
+            "predicted_value": self.predicted_value,
+            "currency": [None] * height,
+            "horizon_days": [self.horizon_days] * height,
+            "value_at_risk": self.value_at_risk(),
+            "action_id": [action.id for action in self.actions[self.langs[0]]] if self.langs else [],
+            "churn_model_version": [versions.churn] * height,
+            "value_model_version": [versions.value] * height,
+        }
+        as_ofs: list[datetime] = self.features["as_of"].to_list()
+        for lang in self.langs:
+            columns[explanations_column(lang)] = _json_column(
+                orjson.dumps(
+                    {
+                        "churn": [_reason_fields(reason) for reason in churn],
+                        "value": [_reason_fields(reason) for reason in value],
+                    }
+                )
+                for churn, value in self.reasons[lang]
             )
-        return predictions
+            action_json: dict[tuple[int, datetime], bytes] = {}
+            encoded = []
+            for action, as_of in zip(self.actions[lang], as_ofs, strict=True):
+                key = (id(action), as_of)
+                text = action_json.get(key)
+                if text is None:
+                    text = action_json[key] = orjson.dumps(_action_fields(action, as_of))
+                encoded.append(text)
+            columns[action_column(lang)] = _json_column(encoded)
+        schema = {name: SNAPSHOT_SCHEMA[name] for name in columns}
+        return pl.DataFrame(columns, schema=schema)
+
+
+def _json_column(encoded: Iterable[bytes]) -> pl.Series:
+    return pl.Series(list(encoded), dtype=pl.Binary).cast(pl.String)
+
+
+def _reason_fields(reason: ExplainedReason) -> dict[str, Any]:
+    """A reason's fields in the order of `serving.schemas.Reason`, so the JSON matches the API's."""
+    return {
+        "feature": reason.feature,
+        "value": reason.value,
+        "contribution": reason.contribution,
+        "direction": reason.direction,
+        "sentence": reason.sentence,
+        "label": reason.label,
+        "impact": reason.impact,
+    }
+
+
+def _schema_reason(reason: ExplainedReason) -> Reason:
+    return Reason.model_construct(**_reason_fields(reason))
+
+
+def _action_fields(action: LocalisedAction, as_of: datetime) -> dict[str, Any]:
+    """An action's fields in the order of `serving.schemas.RecommendedAction`, due date from `as_of`."""
+    return {
+        "id": action.id,
+        "title": action.title,
+        "steps": list(action.steps),
+        "owner": action.owner,
+        "owner_label": action.owner_label,
+        "due_within_days": action.due_within_days,
+        "due_date": (as_of + timedelta(days=action.due_within_days)).date(),
+        "success_metric": action.success_metric,
+    }
+
+
+REASONS_PER_MODEL = 3
+
+
+def _top_contributions(contributions: np.ndarray, names: Sequence[str]) -> list[dict[str, float]]:
+    """Per row, the contributions `ReasonCoder.reason_codes` would explain, largest first.
+
+    The ranking runs once on the whole matrix: the `REASONS_PER_MODEL` largest absolute finite,
+    non-zero contributions, ties in column order (a stable sort, as `heapq.nlargest` keeps ties).
+    A row holding a non-finite contribution keeps every column, so the reason coder's own rules
+    decide for it.
+    """
+    contributions = np.asarray(contributions, dtype=np.float64)
+    if contributions.shape[1] != len(names):
+        raise ValueError(
+            f"the model gave {contributions.shape[1]} contributions per row for {len(names)} features"
+        )
+    usable = np.isfinite(contributions) & (contributions != 0)
+    ranking_key = np.where(usable, np.abs(np.nan_to_num(contributions)), -1.0)
+    order = np.argsort(-ranking_key, axis=1, kind="stable")[:, :REASONS_PER_MODEL]
+    top_values = np.take_along_axis(contributions, order, axis=1).tolist()
+    top_usable = np.take_along_axis(usable, order, axis=1).tolist()
+    finite_rows = np.isfinite(contributions).all(axis=1).tolist()
+    all_rows = contributions.tolist()
+    name_of = list(names)
+    chosen: list[dict[str, float]] = []
+    for row, columns, values, kept, finite in zip(
+        all_rows, order.tolist(), top_values, top_usable, finite_rows, strict=True
+    ):
+        if not finite:
+            chosen.append(dict(zip(name_of, row, strict=True)))
+            continue
+        chosen.append(
+            {
+                name_of[column]: value
+                for column, value, keep in zip(columns, values, kept, strict=True)
+                if keep
+            }
+        )
+    return chosen
+
+
+def _top_risk_drivers(contributions: np.ndarray, names: Sequence[str]) -> list[str | None]:
+    """`explain.top_risk_driver` of every row, vectorised; ties and non-finite rows go through it."""
+    contributions = np.asarray(contributions, dtype=np.float64)
+    largest = contributions.max(axis=1)
+    simple = np.isfinite(contributions).all(axis=1) & ((contributions == largest[:, None]).sum(axis=1) == 1)
+    leader = contributions.argmax(axis=1)
+    drivers: list[str | None] = []
+    for i, (is_simple, column, value) in enumerate(
+        zip(simple.tolist(), leader.tolist(), largest.tolist(), strict=True)
+    ):
+        if is_simple:
+            drivers.append(names[column] if value > 0 else None)
+        else:
+            drivers.append(top_risk_driver(dict(zip(names, contributions[i].tolist(), strict=True))))
+    return drivers
+
+
+class _TextWriter:
+    """Writes every row's reasons and action in each language of a `_Scored` table.
+
+    The reasons in the second language explain the features the first one chose, in the same
+    order. The action of a (language, tier, risk, stage, top driver) combination is looked up in
+    the playbook and localised once per call.
+    """
+
+    def __init__(self, predictor: Predictor, scored: _Scored) -> None:
+        self.coder = predictor.reasons
+        self.playbook = predictor.playbook
+        self.catalogues = predictor.catalogues
+        self.churn_reference = predictor.churn.bundle.metadata.reference_statistics
+        self.value_reference = predictor.value.bundle.metadata.reference_statistics
+        self.scored = scored
+        self.actions: dict[tuple[str, str, str, str, str | None], LocalisedAction] = {}
+
+    def write(
+        self,
+        features: pl.DataFrame,
+        churn_top: list[dict[str, float]],
+        value_top: list[dict[str, float]],
+        drivers: list[str | None],
+    ) -> None:
+        scored, coder = self.scored, self.coder
+        columns = features.to_dict(as_series=False)
+        reasons: dict[str, list[tuple[list[ExplainedReason], list[ExplainedReason]]]] = {
+            lang: [] for lang in scored.langs
+        }
+        actions: dict[str, list[LocalisedAction]] = {lang: [] for lang in scored.langs}
+        rows = zip(churn_top, value_top, scored.tiers, scored.risks, scored.stages, drivers, strict=True)
+        for row, (churn, value, tier, risk, stage, driver) in enumerate(rows):
+            values = {name: columns[name][row] for name in (*churn, *value) if name in columns}
+            for lang in scored.langs:
+                churn_reasons = coder.reason_codes(
+                    churn,
+                    values,
+                    tier,
+                    self.churn_reference,
+                    "churn",
+                    lang,  # type: ignore[arg-type]
+                )
+                value_reasons = coder.reason_codes(
+                    value,
+                    values,
+                    tier,
+                    self.value_reference,
+                    "value",
+                    lang,  # type: ignore[arg-type]
+                )
+                churn = {reason.feature: reason.contribution for reason in churn_reasons}
+                value = {reason.feature: reason.contribution for reason in value_reasons}
+                reasons[lang].append((churn_reasons, value_reasons))
+                actions[lang].append(self.action(lang, tier, risk, stage, driver))
+        scored.reasons, scored.actions = reasons, actions
 
     def action(self, lang: str, tier: str, risk: str, stage: str, top_driver: str | None) -> LocalisedAction:
         key = (lang, tier, risk, stage, top_driver)
@@ -324,36 +557,6 @@ class _RowScorer:
             found = self.playbook.recommend(tier, risk, stage, top_driver).localised(self.catalogues[lang])
             self.actions[key] = found
         return found
-
-    def reasons(
-        self,
-        contributions: dict[str, float],
-        values: dict[str, Any],
-        tier: str,
-        kind: ExplainedKind,
-        lang: str,
-    ) -> list[Reason]:
-        metadata = self.churn_metadata if kind == "churn" else self.value_metadata
-        explained = self.predictor.reasons.reason_codes(
-            contributions,
-            values,
-            tier,
-            metadata.reference_statistics,
-            kind,
-            lang,  # type: ignore[arg-type]
-        )
-        return [
-            Reason.model_construct(
-                feature=reason.feature,
-                label=reason.label,
-                value=reason.value,
-                contribution=reason.contribution,
-                direction=reason.direction,
-                impact=reason.impact,
-                sentence=reason.sentence,
-            )
-            for reason in explained
-        ]
 
 
 def load_engine(settings: Settings) -> Predictor:

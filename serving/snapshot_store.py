@@ -1,6 +1,6 @@
 """The scored snapshot: every customer's latest prediction in one parquet file, and fast lookups in it.
 
-`clvchurn score` writes the file with `write_snapshot`; GET /v1/customers/{id} and the pages read it
+`clvchurn score` writes the file with `write_snapshot_frame`; GET /v1/customers/{id} and the pages read it
 through a `SnapshotStore`. Format, one row per customer:
 
 - scalar prediction fields as columns: customer_id, as_of, tier, lifecycle_stage, churn_probability,
@@ -88,11 +88,26 @@ def write_snapshot(predictions: Mapping[str, Sequence[Prediction]], path: Path) 
     """Write the predictions (one list per supported language) to `path` atomically; returns the path.
 
     `predictions` maps every language of `SUPPORTED_LANGUAGES` to the same customers in the same
-    order, as `Predictor.score_features_multilingual` and `serving.batch.score_base` return them; the
-    scalar columns are taken from the first language's list.
+    order, as `Predictor.score_features_multilingual` returns them; the scalar columns are taken
+    from the first language's list. The batch scorer writes its columns with `write_snapshot_frame`.
     """
     _check_languages(predictions, path)
-    frame = _snapshot_frame(predictions)
+    return write_snapshot_frame(_snapshot_frame(predictions), path)
+
+
+def write_snapshot_frame(frame: pl.DataFrame, path: Path) -> Path:
+    """Write a frame already in the snapshot format (any row order) to `path` atomically; returns the path.
+
+    What `serving.batch.score_base` returns. Rows are sorted by customer_id, so lookups can bisect.
+    """
+    missing = [column for column in SNAPSHOT_SCHEMA if column not in frame.columns]
+    unknown = [column for column in frame.columns if column not in SNAPSHOT_SCHEMA]
+    if missing or unknown:
+        raise SnapshotFormatError(
+            f"Snapshot {path}: the frame lacks columns {missing} and has unknown columns {unknown}; "
+            f"score every language of {list(SUPPORTED_LANGUAGES)} with `serving.batch.score_base`"
+        )
+    frame = frame.select(list(SNAPSHOT_SCHEMA)).cast(pl.Schema(SNAPSHOT_SCHEMA)).sort("customer_id")
     _check_unique(frame, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -123,7 +138,7 @@ def prediction_from_row(row: Mapping[str, object], lang: str = DEFAULT_LANGUAGE)
 
 
 def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataFrame:
-    """Predictions as a frame in the snapshot format, sorted by customer_id."""
+    """Predictions as a frame in the snapshot format, in their order."""
     first = predictions[SUPPORTED_LANGUAGES[0]]
     rows: dict[str, list[object]] = {
         "customer_id": [p.customer_id for p in first],
@@ -144,7 +159,7 @@ def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataF
         localised = predictions[lang]
         rows[explanations_column(lang)] = [p.explanations.model_dump_json() for p in localised]
         rows[action_column(lang)] = [p.recommended_action.model_dump_json() for p in localised]
-    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA).sort("customer_id")
+    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA)
 
 
 def _check_languages(predictions: Mapping[str, Sequence[Prediction]], path: Path) -> None:

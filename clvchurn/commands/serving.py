@@ -57,7 +57,7 @@ def score(
     from serving.explain import SUPPORTED_LANGUAGES
     from serving.predictor import load_engine
     from serving.settings import Settings
-    from serving.snapshot_store import write_snapshot
+    from serving.snapshot_store import write_snapshot_frame
 
     cutoff = parse_cutoff(as_of)
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
@@ -68,22 +68,19 @@ def score(
         fail(str(error))
     started = time.perf_counter()
     with console.status("Scoring...") as status:
-        predictions = score_base(
+        scored = score_base(
             raw,
             cutoff,
             predictor,
             SUPPORTED_LANGUAGES,
             progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
         )
-        write_snapshot(predictions, out)
+        write_snapshot_frame(scored, out)
         timeline_events(raw, cutoff).write_parquet(events_path_for(out))
-    scored = predictions[SUPPORTED_LANGUAGES[0]]
-    tiers: dict[str, int] = {}
-    for prediction in scored:
-        tiers[prediction.tier] = tiers.get(prediction.tier, 0) + 1
+    tiers = dict(scored["tier"].value_counts().sort("tier").iter_rows())
     console.print(
-        f"Scored {len(scored):,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
+        f"Scored {scored.height:,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
         f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
-        f"tiers {dict(sorted(tiers.items()))}. Snapshot with reasons and actions in "
+        f"tiers {tiers}. Snapshot with reasons and actions in "
         f"{' and '.join(SUPPORTED_LANGUAGES)}: {out}"
     )

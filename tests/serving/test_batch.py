@@ -12,7 +12,14 @@ from trained_models import AS_OF, TrainedModels, request_for, trained_models
 from features.build import build_features
 from serving.batch import score_base, timeline_events
 from serving.schemas import Prediction
-from serving.snapshot_store import SnapshotStore, prediction_from_row, write_snapshot
+from serving.snapshot_store import (
+    SnapshotStore,
+    action_column,
+    explanations_column,
+    prediction_from_row,
+    write_snapshot,
+    write_snapshot_frame,
+)
 
 AGREEMENT_CUSTOMERS = 20
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -24,18 +31,25 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
 
 
 @pytest.fixture(scope="module")
-def scored(models: TrainedModels) -> dict[str, list[Prediction]]:
+def base(models: TrainedModels) -> pl.DataFrame:
     return score_base(models.raw, AS_OF, models.engine)
+
+
+@pytest.fixture(scope="module")
+def snapshot(base: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_snapshot_frame(base, tmp_path_factory.mktemp("snapshot") / "scores.parquet")
+
+
+@pytest.fixture(scope="module")
+def scored(base: pl.DataFrame) -> dict[str, list[Prediction]]:
+    """The batch's rows as the API's predictions, in each language."""
+    rows = list(base.iter_rows(named=True))
+    return {lang: [prediction_from_row(row, lang) for row in rows] for lang in ("en", "zh")}
 
 
 @pytest.fixture(scope="module")
 def batch(scored: dict[str, list[Prediction]]) -> list[Prediction]:
     return scored["en"]
-
-
-@pytest.fixture(scope="module")
-def snapshot(scored: dict[str, list[Prediction]], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_snapshot(scored, tmp_path_factory.mktemp("snapshot") / "scores.parquet")
 
 
 def test_batch_scores_every_customer_of_the_population_once_in_id_order(
@@ -57,10 +71,13 @@ def test_online_prediction_equals_the_snapshot_row_exactly(
 
     for customer_id in chosen:
         online = models.engine.predict([request_for(models.raw, customer_id)], lang)[0]
+        row = rows[customer_id]
 
         assert online == by_id[customer_id], customer_id
         assert online.model_dump_json() == by_id[customer_id].model_dump_json(), customer_id
-        assert online == prediction_from_row(rows[customer_id], lang), customer_id
+        assert online == prediction_from_row(row, lang), customer_id
+        assert online.explanations.model_dump_json() == row[explanations_column(lang)], customer_id
+        assert online.recommended_action.model_dump_json() == row[action_column(lang)], customer_id
 
 
 def test_one_multilingual_pass_equals_one_pass_per_language(
@@ -70,6 +87,17 @@ def test_one_multilingual_pass_equals_one_pass_per_language(
 
     for lang in ("en", "zh"):
         assert models.engine.score_features(features, lang) == scored[lang][:300], lang
+
+
+def test_the_batch_columns_equal_the_predictions_of_the_same_rows(
+    models: TrainedModels, base: pl.DataFrame, tmp_path: Path
+) -> None:
+    """The column writer and the `Prediction` builder give the same bytes, row by row, in each language."""
+    features = build_features(models.raw, AS_OF).head(300)
+    predictions = models.engine.score_features_multilingual(features, ("en", "zh"))
+    expected = write_snapshot(predictions, tmp_path / "scores.parquet")
+
+    assert pl.read_parquet(expected).equals(base.head(300))
 
 
 def test_the_snapshot_holds_every_language_with_the_same_numbers(
