@@ -260,6 +260,8 @@ class ReasonCoder:
             lang: {name: self._wording(name, catalogue) for name in names}
             for lang, catalogue in catalogues.by_language.items()
         }
+        # Which template a situation picks, per language: filled on first use, the same ever after.
+        self._templates: Mapping[str, dict[_Situation, str]] = {lang: {} for lang in catalogues.by_language}
 
     @classmethod
     def load(cls, directory: Path = CATALOGUE_DIR) -> ReasonCoder:
@@ -283,6 +285,7 @@ class ReasonCoder:
         """
         catalogue = self.catalogues[lang]
         wordings = self._wordings[lang]
+        templates = self._templates[lang]
         ranked = _largest(contributions, top_n)
         peers_stats, peers = _peers(reference, tier, catalogue)
         reasons = []
@@ -297,7 +300,7 @@ class ReasonCoder:
                     contribution=contribution,
                     direction="increases" if contribution > 0 else "decreases",
                     impact=_impact(contribution, kind, catalogue),
-                    sentence=_sentence(name, wording, value, peers_stats, peers, catalogue),
+                    sentence=_sentence(wording, value, peers_stats, peers, catalogue, templates),
                 )
             )
         return reasons
@@ -400,12 +403,12 @@ def _impact(contribution: float, kind: ExplainedKind, catalogue: Catalogue) -> s
 
 
 def _sentence(
-    name: str,
     wording: _Wording,
     value: Any,
     peers_stats: Mapping[str, Any],
     peers: str,
     catalogue: Catalogue,
+    templates: dict[_Situation, str],
 ) -> str:
     if wording.categorical:
         if value is None:
@@ -415,13 +418,12 @@ def _sentence(
     if number is None:
         return catalogue.text("reason.missing", label=wording.label)
     median = _median(peers_stats, wording.compared_with)
-    template_key = None
-    if wording.template_key:
-        template_key = _variant(wording.template_key, number, median, wording.trend, catalogue)
+    trend = ("up" if number > 0 else "down" if number < 0 else "flat") if wording.trend else None
+    compared = None if median is None or number == median else "above" if number > median else "below"
+    situation = (wording.template_key, trend, compared, median is None)
+    template_key = templates.get(situation)
     if template_key is None:
-        template_key = "reason.generic"
-    if median is None and "{median}" in str(catalogue.entries[template_key]):
-        template_key = "reason.no_reference"
+        template_key = templates[situation] = _template(*situation, catalogue)
     params = _Params(
         number, median, wording, catalogue, label=wording.label, peers=peers, window=wording.window
     )
@@ -453,13 +455,25 @@ def _has_template(key: str, catalogue: Catalogue) -> bool:
     return any(catalogue.has(f"{key}{suffix}") for suffix in _VARIANT_SUFFIXES)
 
 
-def _variant(key: str, number: float, median: float | None, trend: bool, catalogue: Catalogue) -> str | None:
-    """Most specific wording first: rising/falling trends, then above/below the tier median."""
-    candidates = []
-    if trend:
-        candidates.append(f"{key}.{'up' if number > 0 else 'down' if number < 0 else 'flat'}")
-    if median is not None and number != median:
-        candidates.append(f"{key}.{'above' if number > median else 'below'}")
+# (template key of the feature, trend direction, above/below the median, median missing)
+_Situation = tuple[str | None, str | None, str | None, bool]
+
+
+def _template(
+    key: str | None, trend: str | None, compared: str | None, median_missing: bool, catalogue: Catalogue
+) -> str:
+    """The catalogue entry a sentence uses; the generic one when the feature has none of its own."""
+    template_key = (_variant(key, trend, compared, catalogue) if key else None) or "reason.generic"
+    if median_missing and "{median}" in str(catalogue.entries[template_key]):
+        return "reason.no_reference"
+    return template_key
+
+
+def _variant(key: str, trend: str | None, compared: str | None, catalogue: Catalogue) -> str | None:
+    """Most specific wording first: rising/falling trends (`trend`), then above/below the tier median."""
+    candidates = [f"{key}.{trend}"] if trend else []
+    if compared:
+        candidates.append(f"{key}.{compared}")
     candidates += [f"{key}.text", key]
     return next((candidate for candidate in candidates if catalogue.has(candidate)), None)
 
