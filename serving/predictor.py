@@ -455,25 +455,20 @@ def _top_contributions(contributions: np.ndarray, names: Sequence[str]) -> list[
     usable = np.isfinite(contributions) & (contributions != 0)
     ranking_key = np.where(usable, np.abs(np.nan_to_num(contributions)), -1.0)
     order = np.argsort(-ranking_key, axis=1, kind="stable")[:, :REASONS_PER_MODEL]
+    top_names = np.asarray(names, dtype=object)[order].tolist()
     top_values = np.take_along_axis(contributions, order, axis=1).tolist()
-    top_usable = np.take_along_axis(usable, order, axis=1).tolist()
+    top_usable = np.all(np.take_along_axis(usable, order, axis=1), axis=1).tolist()
     finite_rows = np.isfinite(contributions).all(axis=1).tolist()
-    all_rows = contributions.tolist()
-    name_of = list(names)
     chosen: list[dict[str, float]] = []
-    for row, columns, values, kept, finite in zip(
-        all_rows, order.tolist(), top_values, top_usable, finite_rows, strict=True
+    for row, (row_names, values, all_usable, finite) in enumerate(
+        zip(top_names, top_values, top_usable, finite_rows, strict=True)
     ):
         if not finite:
-            chosen.append(dict(zip(name_of, row, strict=True)))
-            continue
-        chosen.append(
-            {
-                name_of[column]: value
-                for column, value, keep in zip(columns, values, kept, strict=True)
-                if keep
-            }
-        )
+            chosen.append(dict(zip(names, contributions[row].tolist(), strict=True)))
+        elif all_usable:
+            chosen.append(dict(zip(row_names, values, strict=True)))
+        else:
+            chosen.append({name: value for name, value in zip(row_names, values, strict=True) if value != 0})
     return chosen
 
 

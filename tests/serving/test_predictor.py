@@ -12,6 +12,8 @@ import pytest
 from trained_models import AS_OF, TrainedModels, request_for, trained_models
 
 from serving.engine import PredictionInputError
+from serving.explain import top_risk_driver
+from serving.predictor import _top_contributions, _top_risk_drivers
 from serving.schemas import Prediction, PredictRequest
 from training.dataset import to_model_frame
 from training.models.boosting import booster_input, categories_match, model_matrix
@@ -201,3 +203,34 @@ def test_a_transaction_id_repeated_inside_one_history_is_refused_alone_and_in_a_
     with pytest.raises(PredictionInputError, match="1/T-9"):
         models.engine.predict([fine, repeated], "en")
     assert len(models.engine.predict([fine, fine], "en")) == 2
+
+
+CONTRIBUTIONS = np.array(
+    [
+        [0.1, -0.3, 0.3, 0.0],
+        [0.0, 0.0, 0.2, 0.0],
+        [np.nan, 0.5, 0.1, -0.2],
+        [0.2, 0.2, -0.1, 0.05],
+    ]
+)
+NAMES = ["a", "b", "c", "d"]
+
+
+def test_reasons_are_ranked_once_per_matrix_as_the_reason_coder_ranks_them() -> None:
+    top = _top_contributions(CONTRIBUTIONS, NAMES)
+
+    assert [list(row.items()) for row in (top[0], top[1], top[3])] == [
+        [("b", -0.3), ("c", 0.3), ("a", 0.1)],
+        [("c", 0.2)],
+        [("a", 0.2), ("b", 0.2), ("c", -0.1)],
+    ]
+    assert list(top[2]) == ["a", "b", "c", "d"]
+
+
+def test_top_risk_drivers_match_the_reason_coder_on_ties_zeros_and_nans() -> None:
+    drivers = _top_risk_drivers(CONTRIBUTIONS, NAMES)
+    negative = _top_risk_drivers(-np.abs(CONTRIBUTIONS[:2]), NAMES)
+
+    assert drivers[0] == "c" and drivers[1] == "c" and drivers[3] == "b"
+    assert drivers[2] == top_risk_driver(dict(zip(NAMES, CONTRIBUTIONS[2].tolist(), strict=True)))
+    assert negative == [None, None]
