@@ -213,11 +213,11 @@ CONTRIBUTIONS = np.array(
         [0.2, 0.2, -0.1, 0.05],
     ]
 )
-NAMES = ["a", "b", "c", "d"]
+CONTRIBUTION_NAMES = ["a", "b", "c", "d"]
 
 
 def test_reasons_are_ranked_once_per_matrix_as_the_reason_coder_ranks_them() -> None:
-    top = _top_contributions(CONTRIBUTIONS, NAMES)
+    top = _top_contributions(CONTRIBUTIONS, CONTRIBUTION_NAMES)
 
     assert [list(row.items()) for row in (top[0], top[1], top[3])] == [
         [("b", -0.3), ("c", 0.3), ("a", 0.1)],
@@ -228,9 +228,11 @@ def test_reasons_are_ranked_once_per_matrix_as_the_reason_coder_ranks_them() -> 
 
 
 def test_top_risk_drivers_match_the_reason_coder_on_ties_zeros_and_nans() -> None:
-    drivers = _top_risk_drivers(CONTRIBUTIONS, NAMES)
-    negative = _top_risk_drivers(-np.abs(CONTRIBUTIONS[:2]), NAMES)
+    drivers = _top_risk_drivers(CONTRIBUTIONS, CONTRIBUTION_NAMES)
+    negative = _top_risk_drivers(-np.abs(CONTRIBUTIONS[:2]), CONTRIBUTION_NAMES)
 
     assert drivers[0] == "c" and drivers[1] == "c" and drivers[3] == "b"
-    assert drivers[2] == top_risk_driver(dict(zip(NAMES, CONTRIBUTIONS[2].tolist(), strict=True)))
+    assert drivers[2] == top_risk_driver(
+        dict(zip(CONTRIBUTION_NAMES, CONTRIBUTIONS[2].tolist(), strict=True))
+    )
     assert negative == [None, None]
