@@ -333,8 +333,9 @@ class _Scored:
             strict=True,
         )
         rows = list(columns)
-        return {
-            lang: [
+        predictions: dict[str, list[Prediction]] = {}
+        for lang in self.langs:
+            predictions[lang] = [
                 Prediction.model_construct(
                     customer_id=customer_id,
                     as_of=as_of,
@@ -345,19 +346,18 @@ class _Scored:
                     predicted_value=amount,
                     value_at_risk=at_risk,
                     explanations=Explanations.model_construct(
-                        churn=[_schema_reason(reason) for reason in churn],
-                        value=[_schema_reason(reason) for reason in value],
+                        churn=[_schema_reason(reason) for reason in churn_reasons],
+                        value=[_schema_reason(reason) for reason in value_reasons],
                     ),
                     recommended_action=RecommendedAction.model_construct(**_action_fields(action, as_of)),
                     model_versions=versions,
                 )
                 for (customer_id, as_of, tier, stage, probability, risk, amount, at_risk), (
-                    churn,
-                    value,
+                    churn_reasons,
+                    value_reasons,
                 ), action in zip(rows, self.reasons[lang], self.actions[lang], strict=True)
             ]
-            for lang in self.langs
-        }
+        return predictions
 
     def snapshot_frame(self, versions: ModelVersions) -> pl.DataFrame:
         """The rows in the snapshot format (unsorted), texts as the JSON the API would send."""

@@ -13,6 +13,7 @@ from features.build import build_features
 from serving.batch import score_base, timeline_events
 from serving.schemas import Prediction
 from serving.snapshot_store import (
+    SNAPSHOT_SCHEMA,
     SnapshotStore,
     action_column,
     explanations_column,
@@ -152,3 +153,12 @@ def test_timeline_events_keep_only_events_before_the_cutoff(models: TrainedModel
     assert events.height == before
     assert events.filter(pl.col("timestamp") >= AS_OF).height == 0
     assert set(events.filter(pl.col("amount") < 0)["kind"].unique()) == {"refund"}
+
+
+def test_an_empty_feature_table_gives_an_empty_snapshot_with_every_column(models: TrainedModels) -> None:
+    features = build_features(models.raw, AS_OF).head(0)
+
+    empty = models.engine.score_snapshot(features, ("en", "zh"))
+
+    assert empty.height == 0
+    assert dict(empty.schema) == SNAPSHOT_SCHEMA
