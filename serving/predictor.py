@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +26,6 @@ from features.contract import DataContractError, RawData, raw_from_records
 from serving.engine import ModelNotReadyError, PredictionInputError
 from serving.explain import Catalogues, ReasonCoder, top_risk_driver
 from serving.explain import Reason as ExplainedReason
-from serving.lifecycle import lifecycle_stages
 from serving.playbook import LocalisedAction, Playbook
 from serving.schemas import (
     Explanations,
@@ -211,26 +210,23 @@ class Predictor:
         predicted_value = np.maximum(value_estimator.predict(value_matrix), 0.0)
         _, churn_contributions = churn_estimator.contributions(churn_matrix)
         _, value_contributions = value_estimator.contributions(value_matrix)
-        risks = [self.playbook.churn_risk(probability) for probability in churn_probability]
-        lifecycle = self.playbook.lifecycle
-        stages = lifecycle_stages(
-            features.with_columns(pl.Series("churn_risk", risks, dtype=pl.String)),
-            "churn_risk",
-            lifecycle.dormant_after_days,
-            lifecycle.lost_after_days,
-        ).to_list()
+        columns = features.to_dict(as_series=False)
+        stages = [
+            self.playbook.lifecycle_stage(_Row(columns, row), probability)
+            for row, probability in enumerate(churn_probability)
+        ]
         scored = _Scored(
             features=features.select("customer_id", "as_of"),
             langs=langs,
             churn_probability=churn_probability,
             predicted_value=predicted_value.tolist(),
             tiers=assign_tier(self.cutpoints, predicted_value).tolist(),
-            risks=risks,
+            risks=[self.playbook.churn_risk(probability) for probability in churn_probability],
             stages=stages,
             horizon_days=self.value.bundle.metadata.horizon_days,
         )
         _TextWriter(self, scored).write(
-            features,
+            columns,
             _top_contributions(churn_contributions, self.churn.bundle.metadata.feature_names),
             _top_contributions(value_contributions, self.value.bundle.metadata.feature_names),
             _top_risk_drivers(churn_contributions, self.churn.bundle.metadata.feature_names),
@@ -401,6 +397,24 @@ class _Scored:
         return pl.DataFrame(columns, schema=schema)
 
 
+class _Row(Mapping[str, Any]):
+    """Row `index` of a table held as columns, read by name without building the whole row."""
+
+    __slots__ = ("columns", "index")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], index: int) -> None:
+        self.columns, self.index = columns, index
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name][self.index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+
 def _json_column(encoded: Iterable[bytes]) -> pl.Series:
     return pl.Series(list(encoded), dtype=pl.Binary).cast(pl.String)
 
@@ -508,13 +522,12 @@ class _TextWriter:
 
     def write(
         self,
-        features: pl.DataFrame,
+        columns: dict[str, list[Any]],
         churn_top: list[dict[str, float]],
         value_top: list[dict[str, float]],
         drivers: list[str | None],
     ) -> None:
         scored, coder = self.scored, self.coder
-        columns = features.to_dict(as_series=False)
         reasons: dict[str, list[tuple[list[ExplainedReason], list[ExplainedReason]]]] = {
             lang: [] for lang in scored.langs
         }
