@@ -210,13 +210,14 @@ class Predictor:
         predicted_value = np.maximum(value_estimator.predict(value_matrix), 0.0)
         _, churn_contributions = churn_estimator.contributions(churn_matrix)
         _, value_contributions = value_estimator.contributions(value_matrix)
-        columns = features.to_dict(as_series=False)
+        columns = _Columns(features)
         stages = [
             self.playbook.lifecycle_stage(_Row(columns, row), probability)
             for row, probability in enumerate(churn_probability)
         ]
         scored = _Scored(
-            features=features.select("customer_id", "as_of"),
+            customer_ids=features.get_column("customer_id"),
+            as_of=features.get_column("as_of"),
             langs=langs,
             churn_probability=churn_probability,
             predicted_value=predicted_value.tolist(),
@@ -278,7 +279,8 @@ class _Scored:
     sharing an action share one `LocalisedAction` object.
     """
 
-    features: pl.DataFrame
+    customer_ids: pl.Series
+    as_of: pl.Series
     langs: tuple[str, ...]
     churn_probability: list[float]
     predicted_value: list[float]
@@ -294,7 +296,8 @@ class _Scored:
     @classmethod
     def empty(cls, features: pl.DataFrame, langs: tuple[str, ...]) -> _Scored:
         return cls(
-            features.select("customer_id", "as_of"),
+            features.get_column("customer_id"),
+            features.get_column("as_of"),
             langs,
             [],
             [],
@@ -311,8 +314,8 @@ class _Scored:
 
     def predictions(self, versions: ModelVersions) -> dict[str, list[Prediction]]:
         """`Prediction` objects, assembled with `model_construct`: every value already has the schema's type."""
-        ids = self.features["customer_id"].to_list()
-        as_ofs: list[datetime] = self.features["as_of"].to_list()
+        ids = self.customer_ids.to_list()
+        as_ofs: list[datetime] = self.as_of.to_list()
         amounts = [
             PredictedValue.model_construct(amount=amount, currency=None, horizon_days=self.horizon_days)
             for amount in self.predicted_value
@@ -357,10 +360,10 @@ class _Scored:
 
     def snapshot_frame(self, versions: ModelVersions) -> pl.DataFrame:
         """The rows in the snapshot format (unsorted), texts as the JSON the API would send."""
-        height = self.features.height
+        height = self.customer_ids.len()
         columns: dict[str, pl.Series | list[Any]] = {
-            "customer_id": self.features["customer_id"],
-            "as_of": self.features["as_of"],
+            "customer_id": self.customer_ids,
+            "as_of": self.as_of,
             "tier": self.tiers,
             "lifecycle_stage": self.stages,
             "churn_probability": self.churn_probability,
@@ -373,7 +376,7 @@ class _Scored:
             "churn_model_version": [versions.churn] * height,
             "value_model_version": [versions.value] * height,
         }
-        as_ofs: list[datetime] = self.features["as_of"].to_list()
+        as_ofs: list[datetime] = self.as_of.to_list()
         for lang in self.langs:
             columns[explanations_column(lang)] = _json_column(
                 orjson.dumps(
@@ -397,22 +400,38 @@ class _Scored:
         return pl.DataFrame(columns, schema=schema)
 
 
+class _Columns(dict[str, list[Any]]):
+    """A feature table's columns as Python lists, each converted when first read."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        super().__init__()
+        self.frame = frame
+        self.names = tuple(frame.columns)
+        self.known = frozenset(self.names)
+
+    def __missing__(self, name: str) -> list[Any]:
+        if name not in self.known:
+            raise KeyError(name)
+        values = self[name] = self.frame.get_column(name).to_list()
+        return values
+
+
 class _Row(Mapping[str, Any]):
-    """Row `index` of a table held as columns, read by name without building the whole row."""
+    """Row `index` of a feature table, read by name (what the stage rules and reason coder read)."""
 
     __slots__ = ("columns", "index")
 
-    def __init__(self, columns: Mapping[str, Sequence[Any]], index: int) -> None:
+    def __init__(self, columns: _Columns, index: int) -> None:
         self.columns, self.index = columns, index
 
     def __getitem__(self, name: str) -> Any:
         return self.columns[name][self.index]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.columns)
+        return iter(self.columns.names)
 
     def __len__(self) -> int:
-        return len(self.columns)
+        return len(self.columns.names)
 
 
 def _json_column(encoded: Iterable[bytes]) -> pl.Series:
@@ -522,7 +541,7 @@ class _TextWriter:
 
     def write(
         self,
-        columns: dict[str, list[Any]],
+        columns: _Columns,
         churn_top: list[dict[str, float]],
         value_top: list[dict[str, float]],
         drivers: list[str | None],
@@ -534,7 +553,7 @@ class _TextWriter:
         actions: dict[str, list[LocalisedAction]] = {lang: [] for lang in scored.langs}
         rows = zip(churn_top, value_top, scored.tiers, scored.risks, scored.stages, drivers, strict=True)
         for row, (churn, value, tier, risk, stage, driver) in enumerate(rows):
-            values = {name: columns[name][row] for name in (*churn, *value) if name in columns}
+            values = _Row(columns, row)
             for lang in scored.langs:
                 churn_reasons = coder.reason_codes(
                     churn,
