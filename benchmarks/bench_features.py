@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from features.definitions import INTERACTION_TYPES as DEFINED_INTERACTION_TYPES
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.build import build_features
@@ -37,19 +39,7 @@ from features.contract import INTERACTIONS_SCHEMA, TRANSACTIONS_SCHEMA, RawData
 
 AS_OF = datetime(2025, 7, 1)
 HISTORY_DAYS = 3 * 365
-INTERACTION_TYPES = np.array(
-    [
-        "visit",
-        "email_open",
-        "email_click",
-        "call",
-        "meeting",
-        "inquiry",
-        "support_ticket",
-        "complaint",
-        "survey",
-    ]
-)
+INTERACTION_TYPES = np.array(DEFINED_INTERACTION_TYPES)
 TABLES = ("transactions", "customers", "interactions")
 
 

@@ -14,19 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.definitions import INTERACTION_TYPES
 from features.synth.population import Population
 
-INTERACTION_TYPES = (
-    "visit",
-    "email_open",
-    "email_click",
-    "call",
-    "meeting",
-    "inquiry",
-    "support_ticket",
-    "complaint",
-    "survey",
-)
 ACTIVE_RATE_PER_DAY = np.array([0.0056, 0.005, 0.0015, 0.00075, 0.0003, 0.00045, 0.0006, 0.0001, 0.0003])
 """Per-type daily rate of an active buyer with engagement 1, in `INTERACTION_TYPES` order."""
 WARNING_FACTOR = np.array([0.3, 0.35, 0.25, 0.7, 0.3, 0.5, 3.0, 6.0, 1.5])

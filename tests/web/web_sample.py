@@ -169,7 +169,7 @@ def events_frame() -> pl.DataFrame:
 
 
 def sample_predictions() -> dict[str, list[Prediction]]:
-    """The 50 customers in every language, as `score_base` returns a scored base."""
+    """The 50 customers as predictions in every language, the input `write_snapshot` takes."""
     return {lang: [prediction(i, lang) for i in range(1, CUSTOMERS + 1)] for lang in LANGUAGES}
 
 
