@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
@@ -29,16 +29,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     description="Tier, lifecycle stage, churn probability, predicted value, value at risk, reasons and the "
     "recommended retention action for one customer, computed from the history in the body as of `as_of`.",
     responses=ERROR_RESPONSES,
+    response_model=Prediction,
 )
 async def predict(
     body: PredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
-) -> Prediction:
+) -> Response:
     # `engine` is taken only to answer 503 at once while models load; the micro-batcher scores with
     # the engine in service when the call runs.
     check_event_count(body, settings, ("body",))
     prediction: Prediction = await request.app.state.microbatcher.predict(body, lang)
     _observe([prediction], request)
-    return prediction
+    # The engine built a validated Prediction: serialise it once instead of FastAPI validating it again.
+    return Response(prediction.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -46,10 +48,11 @@ async def predict(
     summary="Score up to 1,000 customers",
     description="The same as /v1/predict for many customers at once; predictions come back in request order.",
     responses=ERROR_RESPONSES,
+    response_model=BatchPredictResponse,
 )
 async def predict_batch(
     body: BatchPredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
-) -> BatchPredictResponse:
+) -> Response:
     if len(body.customers) > settings.max_batch:
         raise RequestValidationError(
             [
@@ -63,7 +66,10 @@ async def predict_batch(
         )
     for position, customer in enumerate(body.customers):
         check_event_count(customer, settings, ("body", "customers", position))
-    return BatchPredictResponse(predictions=await _score(engine, body.customers, lang, request))
+    response = BatchPredictResponse.model_construct(
+        predictions=await _score(engine, body.customers, lang, request)
+    )
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 def check_event_count(body: PredictRequest, settings: Settings, loc: tuple[str | int, ...]) -> None:
