@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -40,12 +40,3 @@ def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:
     if written is not None:
         console.print(f"[yellow]{result.rejects.height:,} rejected rows with reasons in {written}[/]")
     return result.raw
-
-
-def data_end(raw: RawData) -> datetime:
-    """The day after the latest event: the earliest cutoff that sees the whole history."""
-    latest = [frame["timestamp"].max() for frame in (raw.transactions, raw.interactions) if frame.height > 0]
-    if not latest:
-        fail("the data holds no transactions or interactions")
-    last = max(value for value in latest if isinstance(value, datetime))
-    return datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
