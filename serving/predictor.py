@@ -42,12 +42,7 @@ from serving.settings import Settings
 from serving.snapshot_store import SNAPSHOT_SCHEMA, action_column, explanations_column
 from training.bundle import ModelBundle
 from training.dataset import FeatureMatrixError, to_model_frame
-from training.models.boosting import (
-    categories_match,
-    fitted_boosters,
-    matrix_from_columns,
-    model_matrix_columns,
-)
+from training.models.boosting import MatrixLayout, categories_match, fitted_boosters
 from training.registry import (
     CHAMPION,
     CHURN_MODEL_NAME,
@@ -81,7 +76,7 @@ class ModelInput:
     feature_names: tuple[str, ...]
     categorical_levels: dict[str, list[str]]
     direct: bool
-    columns: tuple[pl.Expr, ...] = field(compare=False)
+    layout: MatrixLayout = field(compare=False)
 
     @classmethod
     def of(cls, bundle: ModelBundle) -> ModelInput:
@@ -102,7 +97,7 @@ class ModelInput:
                 metadata.kind,
             )
         names = tuple(metadata.feature_names)
-        return cls(names, levels, direct, model_matrix_columns(names, levels))
+        return cls(names, levels, direct, MatrixLayout.of(names, levels))
 
     @property
     def categorical(self) -> tuple[str, ...]:
@@ -111,13 +106,14 @@ class ModelInput:
     def matrix(self, features: pl.DataFrame) -> np.ndarray | pd.DataFrame:
         if not self.direct:
             return to_model_frame(features, self.feature_names, self.categorical_levels)
-        missing = [name for name in self.feature_names if name not in features.columns]
+        present = set(features.columns)
+        missing = [name for name in self.feature_names if name not in present]
         if missing:
             raise FeatureMatrixError(
                 f"the feature table lacks columns {missing} that the models were trained on: the "
                 "feature definitions changed since training; retrain (`clvchurn train`)"
             )
-        return matrix_from_columns(features, self.columns)
+        return self.layout.build(features)
 
 
 class Predictor:
@@ -240,14 +236,18 @@ class Predictor:
         A request without `attributes` (or a customers file without that column) is a customer whose
         attribute is unknown, exactly like a null in the customers file.
         """
+        present = set(features.columns)
         absent = [
             name
             for name in dict.fromkeys(self._churn_input.categorical + self._value_input.categorical)
-            if name not in features.columns
+            if name not in present
         ]
         if not absent:
             return features
-        return features.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in absent)
+        # An eager hstack: a lazy with_columns would plan a query for a few null columns.
+        return features.hstack(
+            [pl.Series(name, [None] * features.height, dtype=pl.String) for name in absent]
+        )
 
     def model_info(self) -> ModelsInfo:
         return ModelsInfo(

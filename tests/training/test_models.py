@@ -1,8 +1,11 @@
+import copy
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.calibration import _SigmoidCalibration
+from sklearn.isotonic import IsotonicRegression
 
 from training.models import (
     CalibrationDataError,
@@ -83,6 +86,16 @@ def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(churn_model)).predict_proba(X), probability)
     assert churn_model.calibration_method_ in ("sigmoid", "isotonic")
     assert set(churn_model.calibration_brier_) == {"sigmoid", "isotonic"}
+
+
+def test_both_calibration_maps_apply_exactly_what_scikit_learn_computes(churn_model: ChurnModel):
+    raw = churn_model.booster_.predict(features(500, 6), raw_score=True)
+    sigmoid = _SigmoidCalibration().fit(raw, (raw > np.median(raw)).astype(int))
+    isotonic = IsotonicRegression(out_of_bounds="clip").fit(raw, (raw > np.median(raw)).astype(float))
+    for mapping in (sigmoid, isotonic):
+        model = copy.copy(churn_model)
+        model.raw_to_probability_ = mapping
+        np.testing.assert_allclose(model.calibrated_from_raw(raw), mapping.predict(raw), rtol=0, atol=1e-15)
 
 
 def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnModel):

@@ -24,8 +24,9 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
 from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
@@ -117,7 +118,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         Applies the one fitted map inside `calibrator_` directly (`raw_to_probability_`), which is
         what `calibrator_.predict_proba(margins)[:, 1]` computes without its per-call validation.
         For the isotonic map that means its clip and interpolation (`IsotonicRegression._transform`
-        minus `check_array`, which costs about 0.1 ms per call, a tenth of a one-customer request).
+        minus `check_array`, which costs about 0.1 ms per call); for the sigmoid map, scikit-learn's
+        `expit(-(a * margin + b))` minus `column_or_1d`, whose dataframe checks cost about 0.4 ms.
         """
         margins = np.asarray(raw_margin, dtype=np.float64).reshape(-1)
         mapping = self.raw_to_probability_
@@ -127,6 +129,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             if mapping.out_of_bounds == "clip":
                 margins = np.clip(margins, mapping.X_min_, mapping.X_max_)
             probabilities = np.asarray(mapping.f_(margins), dtype=np.float64)
+        elif isinstance(mapping, _SigmoidCalibration):
+            probabilities = expit(-(mapping.a_ * margins + mapping.b_))
         else:
             probabilities = np.asarray(mapping.predict(margins), dtype=np.float64)
         return np.clip(probabilities, 0.0, 1.0)
