@@ -34,14 +34,18 @@ def score_base(
     """Every customer known at `as_of` in the snapshot format, in customer-id order, texts in `langs`.
 
     Rows are written as columns (`Predictor.score_snapshot`), never as `Prediction` objects; for each
-    customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound memory.
+    customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound memory, the next chunk's models and TreeSHAP running while this
+    one's texts are written.
     """
     features = build_features(raw, as_of)
+    slices = (features.slice(start, CHUNK_ROWS) for start in range(0, features.height, CHUNK_ROWS))
     chunks: list[pl.DataFrame] = []
-    for start in range(0, features.height, CHUNK_ROWS):
-        chunks.append(predictor.score_snapshot(features.slice(start, CHUNK_ROWS), langs))
+    done = 0
+    for chunk in predictor.score_snapshot_chunks(slices, langs):
+        chunks.append(chunk)
+        done += chunk.height
         if progress is not None:
-            progress(min(start + CHUNK_ROWS, features.height), features.height)
+            progress(done, features.height)
     scored = pl.concat(chunks) if chunks else predictor.score_snapshot(features, langs)
     logger.info("Scored %d customers as of %s in %s", features.height, as_of, ", ".join(langs))
     return scored

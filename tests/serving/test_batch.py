@@ -162,3 +162,21 @@ def test_an_empty_feature_table_gives_an_empty_snapshot_with_every_column(models
 
     assert empty.height == 0
     assert dict(empty.schema) == SNAPSHOT_SCHEMA
+
+
+def test_pipelined_chunks_give_the_rows_of_one_whole_table(
+    models: TrainedModels, base: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small chunks exercise the background thread: every chunk's rows equal the one-chunk table's."""
+    monkeypatch.setattr("serving.batch.CHUNK_ROWS", 7)
+    progress: list[tuple[int, int]] = []
+
+    chunked = score_base(
+        models.raw, AS_OF, models.engine, progress=lambda done, total: progress.append((done, total))
+    )
+
+    assert base.height > 3 * 7
+    assert chunked.equals(base)
+    assert [done for done, _ in progress] == sorted(
+        {min(end, base.height) for end in range(7, base.height + 7, 7)}
+    )
