@@ -276,12 +276,15 @@ class ReasonCoder:
         kind: ExplainedKind,
         lang: Language,
         top_n: int = 3,
+        sentences: dict[tuple[Any, ...], str] | None = None,
     ) -> list[Reason]:
         """The `top_n` features with the largest absolute contribution (ties in input order), as sentences.
 
         Zero and non-finite contributions are skipped. `reference` is the output of
         `training.reference.compute_reference_statistics`; a tier absent from it falls back to the
-        overall statistics, a missing statistic to a sentence without comparison.
+        overall statistics, a missing statistic to a sentence without comparison. A batch passes one
+        `sentences` dictionary to all its calls with the same `reference` for each `kind`: a sentence
+        depends only on (kind, language, tier, feature, value), and customers share most of them.
         """
         catalogue = self.catalogues[lang]
         wordings = self._wordings[lang]
@@ -292,6 +295,12 @@ class ReasonCoder:
         for name, contribution in ranked:
             wording = wordings.get(name) or self._wording(name, catalogue)
             value = feature_values.get(name)
+            key = (kind, lang, tier, name, repr(value))  # repr: 0.0 and -0.0 may read differently
+            sentence = None if sentences is None else sentences.get(key)
+            if sentence is None:
+                sentence = _sentence(wording, value, peers_stats, peers, catalogue, templates)
+                if sentences is not None:
+                    sentences[key] = sentence
             reasons.append(
                 Reason(
                     feature=name,
@@ -300,7 +309,7 @@ class ReasonCoder:
                     contribution=contribution,
                     direction="increases" if contribution > 0 else "decreases",
                     impact=_impact(contribution, kind, catalogue),
-                    sentence=_sentence(wording, value, peers_stats, peers, catalogue, templates),
+                    sentence=sentence,
                 )
             )
         return reasons

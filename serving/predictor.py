@@ -602,6 +602,7 @@ class _TextWriter:
             lang: [] for lang in scored.langs
         }
         actions: dict[str, list[LocalisedAction]] = {lang: [] for lang in scored.langs}
+        sentences: dict[tuple[Any, ...], str] = {}
         rows = zip(churn_top, value_top, scored.tiers, scored.risks, scored.stages, drivers, strict=True)
         for row, (churn, value, tier, risk, stage, driver) in enumerate(rows):
             values = _Row(columns, row)
@@ -613,6 +614,7 @@ class _TextWriter:
                     self.churn_reference,
                     "churn",
                     lang,  # type: ignore[arg-type]
+                    sentences=sentences,
                 )
                 value_reasons = coder.reason_codes(
                     value,
@@ -621,6 +623,7 @@ class _TextWriter:
                     self.value_reference,
                     "value",
                     lang,  # type: ignore[arg-type]
+                    sentences=sentences,
                 )
                 churn = {reason.feature: reason.contribution for reason in churn_reasons}
                 value = {reason.feature: reason.contribution for reason in value_reasons}

@@ -197,3 +197,26 @@ def test_every_defined_feature_has_a_label_and_its_own_sentence(coder: ReasonCod
         (reason,) = coder.reason_codes({spec.name: 0.1}, {spec.name: 2.0}, "B", reference, "churn", lang)  # type: ignore[arg-type]
         assert reason.label == catalogue.text(f"feature.{spec.name}"), spec.name
         assert not reason.sentence.startswith(reason.label + generic), reason.sentence
+
+
+def test_a_shared_sentence_memo_changes_no_reason(coder: ReasonCoder) -> None:
+    """A batch reuses sentences across customers; each reason must still be the one computed afresh."""
+    contributions = {"orders_90d": -0.05, "days_since_last_order": 0.042, "orders_trend_90d": 0.01}
+    customers = [
+        VALUES,
+        {**VALUES, "orders_90d": 5.0},
+        {**VALUES, "orders_trend_90d": -0.0},
+        {**VALUES, "orders_trend_90d": 0.0},
+        VALUES,
+    ]
+    memo: dict[tuple[Any, ...], str] = {}
+    for kind in ("churn", "value"):
+        for lang in ("en", "zh"):
+            for tier in ("A", "Z"):
+                for values in customers:
+                    fresh = coder.reason_codes(contributions, values, tier, REFERENCE, kind, lang)  # type: ignore[arg-type]
+                    shared = coder.reason_codes(
+                        contributions, values, tier, REFERENCE, kind, lang, sentences=memo
+                    )  # type: ignore[arg-type]
+                    assert shared == fresh
+    assert 0 < len(memo) < 2 * 2 * 2 * len(customers) * len(contributions)
