@@ -136,12 +136,17 @@ def test_features_as_of_a_cutoff_ignore_everything_after_it(base: RawData, cutof
     )
 
 
-def test_whole_base_equals_one_customer_at_a_time(base: RawData) -> None:
-    cutoff = CUTOFFS[1]
+@pytest.mark.parametrize("cutoff", CUTOFFS)
+def test_whole_base_equals_one_customer_at_a_time(base: RawData, cutoff: datetime) -> None:
+    """Alone, a customer with a record takes the one-customer plan (no grouping, no joins)."""
     whole = build_features(base, cutoff)
     ids = sorted(set(base.customers["customer_id"]) | set(base.transactions["customer_id"]))
-    one_by_one = pl.concat([build_features(only(base, [customer_id]), cutoff) for customer_id in ids])
+    alone = {customer_id: only(base, [customer_id]) for customer_id in ids}
+    one_by_one = pl.concat([build_features(history, cutoff) for history in alone.values()])
     assert_frame_equal(one_by_one, whole, check_exact=True)
+    one_customer_plans = sum(build._is_one_customer(history) for history in alone.values())
+    assert one_customer_plans == base.customers.height < len(ids)
+    assert not build._is_one_customer(only(base, ids[:2]))
 
 
 @pytest.mark.parametrize("optimise_from_rows", [0, build.OPTIMISE_FROM_ROWS])
