@@ -16,8 +16,8 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# Bytecode is compiled at install, as production images do: otherwise every command whose environment
-# sets PYTHONDONTWRITEBYTECODE recompiles mlflow, sklearn and the rest (about 8 s per `clvchurn score`).
+# Bytecode is compiled at install: otherwise every command run with PYTHONDONTWRITEBYTECODE set (as in
+# many containers) recompiles mlflow, sklearn and the rest at start-up (about 8 s per `clvchurn score`).
 install: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 

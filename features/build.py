@@ -236,9 +236,11 @@ def _is_one_customer(raw: RawData) -> bool:
     if raw.customers.height != 1:
         return False
     customer_id = raw.customers.get_column("customer_id")[0]
+    if customer_id is None:  # null keys never join: leave them to the grouped plan
+        return False
     for events in (raw.transactions, raw.interactions):
         ids = events.get_column("customer_id")
-        if ids.len() and (ids.n_unique() != 1 or ids[0] != customer_id):
+        if ids.len() and (ids.null_count() or ids.n_unique() != 1 or ids[0] != customer_id):
             return False
     return True
 

@@ -74,7 +74,9 @@ class FeatureSpec:
     transactions or the interactions before the cutoff, or (`customer`) on the joined
     one-row-per-customer frame, where it reads the aggregates (before `absent_value` filling) and
     `INTERMEDIATE_AGGREGATIONS`. `absent_value` replaces the null that a customer without any event
-    of that source gets (0 for counts and sums; None keeps null).
+    of that source gets (0 for counts and sums; None keeps null). A derived expression must give the
+    same result whether such a customer's counts and sums read null or already 0: the grouped plan
+    gives null, one customer's plan (no grouping) gives 0 (tests compare the two on every customer).
     """
 
     name: str

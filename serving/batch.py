@@ -33,9 +33,9 @@ def score_base(
 ) -> pl.DataFrame:
     """Every customer known at `as_of` in the snapshot format, in customer-id order, texts in `langs`.
 
-    Rows are written as columns (`Predictor.score_snapshot`), never as `Prediction` objects; for each
-    customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound memory, the next chunk's models and TreeSHAP running while this
-    one's texts are written.
+    Rows are written as columns (`Predictor.score_snapshot_chunks`), never as `Prediction` objects;
+    for each customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound
+    memory, the next chunk's models and TreeSHAP running while this one's texts are written.
     """
     features = build_features(raw, as_of)
     slices = (features.slice(start, CHUNK_ROWS) for start in range(0, features.height, CHUNK_ROWS))

@@ -283,8 +283,8 @@ class ReasonCoder:
         Zero and non-finite contributions are skipped. `reference` is the output of
         `training.reference.compute_reference_statistics`; a tier absent from it falls back to the
         overall statistics, a missing statistic to a sentence without comparison. A batch passes one
-        `sentences` dictionary to all its calls with the same `reference` for each `kind`: a sentence
-        depends only on (kind, language, tier, feature, value), and customers share most of them.
+        `sentences` dictionary to all its calls: a sentence depends only on (reference, kind, language,
+        tier, feature, value), and customers share most of them.
         """
         catalogue = self.catalogues[lang]
         wordings = self._wordings[lang]
@@ -295,7 +295,9 @@ class ReasonCoder:
         for name, contribution in ranked:
             wording = wordings.get(name) or self._wording(name, catalogue)
             value = feature_values.get(name)
-            key = (kind, lang, tier, name, repr(value))  # repr: 0.0 and -0.0 may read differently
+            # id(reference): a memo shared by mistake across references still gives right sentences;
+            # repr: 0.0 and -0.0 may read differently.
+            key = (id(reference), kind, lang, tier, name, repr(value))
             sentence = None if sentences is None else sentences.get(key)
             if sentence is None:
                 sentence = _sentence(wording, value, peers_stats, peers, catalogue, templates)

@@ -177,7 +177,7 @@ class Predictor:
         makes, reasons from TreeSHAP on the same matrix. Only the reason sentences and the action
         texts differ between languages, so the models and TreeSHAP run once whatever `langs` holds.
         Rows are scored independently of each other, so a customer scored alone (online) and inside
-        the whole base (batch, `score_snapshot`) gets the same prediction.
+        the whole base (batch, `score_snapshot_chunks`) gets the same prediction.
         """
         return self._score(features, langs).predictions(self.model_versions)
 
@@ -200,7 +200,8 @@ class Predictor:
         The rows are the same as `score_snapshot` gives chunk by chunk.
         """
         langs = self._checked_languages(langs)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvchurn-numbers") as numbers_pool:
+        numbers_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvchurn-numbers")
+        try:
             pending: Future[_Scored] | None = None
             for chunk in chunks:
                 upcoming = numbers_pool.submit(self._numbers, chunk, langs)
@@ -209,6 +210,9 @@ class Predictor:
                 pending = upcoming
             if pending is not None:
                 yield self._with_texts(pending.result()).snapshot_frame(self.model_versions)
+        finally:
+            # On an error or an early close, a chunk not started yet is dropped, not computed.
+            numbers_pool.shutdown(wait=True, cancel_futures=True)
 
     def _score(self, features: pl.DataFrame, langs: Sequence[str]) -> _Scored:
         """The models, TreeSHAP, tiers, risk bands and stages once; reasons and actions per language."""

@@ -27,7 +27,15 @@ from features.build import (
     snapshot_dates,
 )
 from features.contract import INTERACTIONS_SCHEMA, TRANSACTIONS_SCHEMA, RawData
-from features.definitions import FEATURES, INTERACTION_TYPES, UnknownFeatureError, describe
+from features.definitions import (
+    FEATURES,
+    INTERACTION_TYPES,
+    INTERMEDIATE_AGGREGATIONS,
+    UnknownFeatureError,
+    describe,
+    event_columns,
+    features_from,
+)
 
 AS_OF = datetime(2025, 7, 1)
 CUSTOMERS_SCHEMA = {"customer_id": pl.String(), "signup_date": pl.Datetime("us"), "region": pl.String()}
@@ -638,3 +646,26 @@ def test_snapshot_dates_end_at_the_cutoff_oldest_first() -> None:
     assert snapshot_dates(AS_OF, snapshots=1, step_days=30) == [AS_OF]
     with pytest.raises(InvalidCutoffError, match="snapshots"):
         snapshot_dates(AS_OF, snapshots=0, step_days=30)
+
+
+@pytest.mark.parametrize(
+    ("source", "schema"), [("transactions", TRANSACTIONS_SCHEMA), ("interactions", INTERACTIONS_SCHEMA)]
+)
+def test_aggregations_over_no_events_give_what_a_customer_without_events_gets(
+    source: str, schema: dict[str, pl.DataType]
+) -> None:
+    """One customer's plan aggregates without grouping, so over no events it must yield the absent values.
+
+    A grouped plan has no group for such a customer: after the join its aggregates are null, then
+    filled with `absent_value`. So every feature must be exactly its absent value (0, not -0, or null)
+    and the intermediates, which derived features read unfilled, null.
+    """
+    cutoff = pl.lit(datetime(2025, 1, 1), dtype=pl.Datetime("us"))
+    no_events = pl.DataFrame(schema=schema).lazy().with_columns(*event_columns(source, cutoff))  # type: ignore[arg-type]
+    row = no_events.select(*build._AGGREGATIONS[source]).collect().row(0, named=True)
+
+    for spec in features_from(source):  # type: ignore[arg-type]
+        assert row[spec.name] == spec.absent_value, spec.name
+        assert row[spec.name] is None or not math.copysign(1.0, row[spec.name]) < 0, spec.name
+    for intermediate in INTERMEDIATE_AGGREGATIONS[source]:  # type: ignore[index]
+        assert row[intermediate.meta.output_name()] is None

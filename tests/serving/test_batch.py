@@ -177,6 +177,32 @@ def test_pipelined_chunks_give_the_rows_of_one_whole_table(
 
     assert base.height > 3 * 7
     assert chunked.equals(base)
+    whole = models.engine.score_snapshot(build_features(models.raw, AS_OF), ("en", "zh"))
+    assert chunked.equals(whole)
     assert [done for done, _ in progress] == sorted(
         {min(end, base.height) for end in range(7, base.height + 7, 7)}
     )
+
+
+def test_a_failure_while_computing_a_chunk_reaches_the_caller_and_stops_the_work(
+    models: TrainedModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = build_features(models.raw, AS_OF)
+    chunks = [features.slice(start, 5) for start in range(0, 25, 5)]
+    computed: list[int] = []
+    numbers = models.engine._numbers
+
+    def failing_on_the_second(chunk: pl.DataFrame, langs: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        computed.append(len(computed))
+        if len(computed) == 2:
+            raise RuntimeError("TreeSHAP failed")
+        return numbers(chunk, langs)
+
+    monkeypatch.setattr(models.engine, "_numbers", failing_on_the_second)
+    written = []
+    with pytest.raises(RuntimeError, match="TreeSHAP failed"):
+        for frame in models.engine.score_snapshot_chunks(chunks, ("en",)):
+            written.append(frame)
+
+    assert len(written) == 1
+    assert len(computed) <= 3  # at most the chunk already queued after the failing one, never all five

@@ -209,14 +209,19 @@ def test_a_shared_sentence_memo_changes_no_reason(coder: ReasonCoder) -> None:
         {**VALUES, "orders_trend_90d": 0.0},
         VALUES,
     ]
+    other_peers = {"overall": {"customers": 4, "features": {"orders_90d": {"median": 9.0}}}}
+    references = [("churn", REFERENCE), ("value", REFERENCE), ("churn", other_peers), ("value", other_peers)]
     memo: dict[tuple[Any, ...], str] = {}
-    for kind in ("churn", "value"):
+    sentences = set()
+    for kind, reference in references:
         for lang in ("en", "zh"):
             for tier in ("A", "Z"):
                 for values in customers:
-                    fresh = coder.reason_codes(contributions, values, tier, REFERENCE, kind, lang)  # type: ignore[arg-type]
+                    fresh = coder.reason_codes(contributions, values, tier, reference, kind, lang)  # type: ignore[arg-type]
                     shared = coder.reason_codes(
-                        contributions, values, tier, REFERENCE, kind, lang, sentences=memo
+                        contributions, values, tier, reference, kind, lang, sentences=memo
                     )  # type: ignore[arg-type]
                     assert shared == fresh
-    assert 0 < len(memo) < 2 * 2 * 2 * len(customers) * len(contributions)
+                    sentences.update(reason.sentence for reason in fresh)
+    assert 0 < len(memo) < len(references) * 2 * 2 * len(customers) * len(contributions)
+    assert any("9 orders" in sentence for sentence in sentences)

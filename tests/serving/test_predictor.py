@@ -154,6 +154,22 @@ def test_model_matrix_holds_floats_and_category_positions() -> None:
     assert np.array_equal(matrix, expected, equal_nan=True)
 
 
+def test_model_matrix_casts_other_numeric_types_and_leaves_an_absent_attribute_missing() -> None:
+    table = pl.DataFrame(
+        {
+            "orders_90d": pl.Series([1, None, 3], dtype=pl.Int64),
+            "net_spend_365d": pl.Series([True, False, None], dtype=pl.Boolean),
+        }
+    )
+
+    matrix = model_matrix(table, NAMES, LEVELS)
+
+    expected = np.array([[1.0, np.nan, 1.0], [np.nan, np.nan, 0.0], [3.0, np.nan, np.nan]])
+    assert np.array_equal(matrix, expected, equal_nan=True)
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):
+        model_matrix(table.drop("orders_90d"), NAMES, LEVELS)
+
+
 def test_model_matrix_equals_lightgbms_input_and_predictions() -> None:
     booster = tiny_booster()
     table = pl.DataFrame(

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
@@ -46,6 +46,13 @@ CalibrationMethod = Literal["sigmoid", "isotonic"]
 MIN_CALIBRATION_MINORITY = 10
 MIN_ISOTONIC_MINORITY = 100
 CROSS_FIT_FOLDS = 5
+
+
+def _is_sigmoid_map(mapping: Any) -> bool:
+    """Whether `mapping` is scikit-learn's fitted Platt map (a private class: matched by name and fields)."""
+    return (
+        type(mapping).__name__ == "_SigmoidCalibration" and hasattr(mapping, "a_") and hasattr(mapping, "b_")
+    )
 
 
 class CalibrationDataError(ValueError):
@@ -129,7 +136,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             if mapping.out_of_bounds == "clip":
                 margins = np.clip(margins, mapping.X_min_, mapping.X_max_)
             probabilities = np.asarray(mapping.f_(margins), dtype=np.float64)
-        elif isinstance(mapping, _SigmoidCalibration):
+        elif _is_sigmoid_map(mapping):
             probabilities = expit(-(mapping.a_ * margins + mapping.b_))
         else:
             probabilities = np.asarray(mapping.predict(margins), dtype=np.float64)
