@@ -268,9 +268,7 @@ class Predictor:
         """Writes the reasons and actions of `_numbers`' output in each of its languages."""
         pending = scored.pending_texts
         if pending is not None:
-            _TextWriter(self, scored).write(
-                pending.columns, pending.churn_top, pending.value_top, pending.drivers
-            )
+            _TextWriter(self, scored).write(pending)
             scored.pending_texts = None
         return scored
 
@@ -594,14 +592,14 @@ class _TextWriter:
         self.scored = scored
         self.actions: dict[tuple[str, str, str, str, str | None], LocalisedAction] = {}
 
-    def write(
-        self,
-        columns: _Columns,
-        churn_top: list[dict[str, float]],
-        value_top: list[dict[str, float]],
-        drivers: list[str | None],
-    ) -> None:
+    def write(self, pending: _PendingTexts) -> None:
         scored, coder = self.scored, self.coder
+        columns, churn_top, value_top, drivers = (
+            pending.columns,
+            pending.churn_top,
+            pending.value_top,
+            pending.drivers,
+        )
         reasons: dict[str, list[tuple[list[ExplainedReason], list[ExplainedReason]]]] = {
             lang: [] for lang in scored.langs
         }
