@@ -32,8 +32,9 @@ from features.definitions import (
     INTERMEDIATE_AGGREGATIONS,
     SIGNUP_AGE_DAYS,
     age_in_days,
-    event_columns,
+    events_before,
     features_from,
+    moment_literal,
     profile_column,
 )
 
@@ -169,7 +170,7 @@ def _checked(as_of: datetime) -> datetime:
 
 
 def _cutoff(moment: datetime) -> pl.Expr:
-    return pl.lit(moment, dtype=pl.Datetime("us"))
+    return moment_literal(moment)
 
 
 def _population(raw: RawData, cutoff: pl.Expr) -> pl.LazyFrame:
@@ -188,18 +189,13 @@ def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
     A history of one customer (an API request) runs the same aggregations in a `select` and puts the
     three one-row results side by side: grouping and joining one row cost polars about a fifth of the
     call in fixed overhead. Over an empty source the aggregations give what a missing group gives after
-    `absent_value` filling (counts and sums 0, the rest null), so the rows are identical
-    (tests/features/test_point_in_time.py builds every customer alone and compares).
+    `absent_value` filling (counts and sums 0, the rest null), so the rows are identical without that
+    filling (tests/features/test_point_in_time.py builds every customer alone and compares).
     """
     cutoff = _cutoff(as_of)
-    before = pl.col("timestamp") < cutoff
     events = {
-        "transactions": raw.transactions.lazy()
-        .filter(before)
-        .with_columns(*event_columns("transactions", cutoff)),
-        "interactions": raw.interactions.lazy()
-        .filter(before)
-        .with_columns(*event_columns("interactions", cutoff)),
+        "transactions": events_before(raw.transactions.lazy(), "transactions", as_of),
+        "interactions": events_before(raw.interactions.lazy(), "interactions", as_of),
     }
     signup = pl.col("signup_date")
     attributes = raw.attribute_columns
@@ -214,17 +210,19 @@ def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
             [profiles, *(frame.select(*_AGGREGATIONS[source]) for source, frame in events.items())],
             how="horizontal",
         )
+        features = _ONE_CUSTOMER_FEATURE_COLUMNS
     else:
         customers = profiles
         for source, frame in events.items():
             aggregates = frame.group_by("customer_id").agg(*_AGGREGATIONS[source])
             customers = customers.join(aggregates, on="customer_id", how="full", coalesce=True)
+        features = _FEATURE_COLUMNS
     return (
         customers.filter(_IN_POPULATION)
         .select(
             "customer_id",
             cutoff.alias("as_of"),
-            *_FEATURE_COLUMNS,
+            *features,
             *(profile_column(attribute) for attribute in attributes),
         )
         .sort("customer_id")
@@ -265,4 +263,8 @@ _FEATURE_COLUMNS = tuple(
     if spec.absent_value is not None
     else pl.col(spec.name)
     for spec in FEATURES
+)
+# One customer's aggregates are never missing: over no events they already are the absent values.
+_ONE_CUSTOMER_FEATURE_COLUMNS = tuple(
+    spec.expression if spec.source == "customer" else pl.col(spec.name) for spec in FEATURES
 )

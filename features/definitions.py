@@ -22,6 +22,7 @@ iso-value curves for customer base analysis", Journal of Marketing Research 42(4
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
@@ -44,11 +45,15 @@ INTERACTION_TYPES = (
 )
 TRAILING_WINDOWS_DAYS = (30, 90, 180, 365)
 
-# Columns that `event_columns` adds to every event before aggregating.
+# Columns that `events_before` adds to every event before aggregating.
 AGE_DAYS = "age_days"
 ORDER_DAY = "order_day"
 EXACT_AMOUNT = "amount_exact"
 EXACT_VALUE = "value_exact"
+IS_ORDER = "_is_order"
+IS_REFUND = "_is_refund"
+IS_VALUED_SURVEY = "_is_valued_survey"
+IN_PREVIOUS_90_DAYS = "_in_previous_90d"
 # Money and scores are summed as fixed-point decimals (to the millionth): integer sums are exact, so a
 # total does not depend on the order rows arrive in, and a customer's features are the same bit for bit
 # whether computed alone, in a partition or in the whole base (floating-point addition is not
@@ -57,6 +62,8 @@ EXACT = pl.Decimal(38, 6)
 # A product, not a quotient: polars divides a column by a scalar through its reciprocal, except for a
 # one-row column, which it divides exactly; a one-customer call would then differ in the last bit.
 _DAYS_PER_MICROSECOND = 1 / 86_400_000_000
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 # Column that `features.build` derives from the customer record: age of a signup before the cutoff.
 SIGNUP_AGE_DAYS = "_signup_age_days"
 # Per-customer intermediate aggregates that derived features use; they are not features themselves.
@@ -97,16 +104,50 @@ def age_in_days(column: str, cutoff: pl.Expr) -> pl.Expr:
     return (cutoff - pl.col(column)).dt.total_microseconds() * _DAYS_PER_MICROSECOND
 
 
-def event_columns(source: Source, cutoff: pl.Expr) -> tuple[pl.Expr, ...]:
-    """Columns the aggregations of `source` read besides the raw ones, for events before `cutoff`."""
-    age = age_in_days("timestamp", cutoff).alias(AGE_DAYS)
+def moment_literal(moment: datetime) -> pl.Expr:
+    """A naive microsecond datetime literal, built from its integer: `pl.lit(datetime)` costs ~0.1 ms."""
+    return pl.lit((moment - _EPOCH) // _MICROSECOND).cast(pl.Datetime("us"))
+
+
+def events_before(events: pl.LazyFrame, source: Source, as_of: datetime) -> pl.LazyFrame:
+    """The events of `source` strictly before `as_of`, with the columns its aggregations read.
+
+    Conditions that several features share (an order, a trailing window, a valued survey) become one
+    boolean column per event here instead of being re-evaluated inside every aggregation: one
+    customer's call costs polars a few microseconds per expression node, so sharing them is what keeps
+    the API path fast; over a large base the flags are cheap vectorised columns. The window flags
+    compare timestamps with exact moments (``age_days <= N`` is ``timestamp >= as_of - N days``: the
+    float age of exactly N days is exactly N, tested), so they need no second pass over `AGE_DAYS`.
+    """
+    cutoff = moment_literal(as_of)
+    timestamp = pl.col("timestamp")
+    since = {
+        days: timestamp >= moment_literal(as_of - timedelta(days=days)) for days in TRAILING_WINDOWS_DAYS
+    }
+    shared = (
+        age_in_days("timestamp", cutoff).alias(AGE_DAYS),
+        *(since[days].alias(in_last_column(days)) for days in TRAILING_WINDOWS_DAYS),
+        (since[180] & ~since[90]).alias(IN_PREVIOUS_90_DAYS),
+    )
+    columns: tuple[pl.Expr, ...]
     if source == "transactions":
-        return (
-            age,
+        columns = (
             pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
             pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
+            (pl.col("amount") > 0).alias(IS_ORDER),
+            (pl.col("amount") < 0).alias(IS_REFUND),
         )
-    return (age, pl.col("value").cast(EXACT).alias(EXACT_VALUE))
+    else:
+        columns = (
+            pl.col("value").cast(EXACT).alias(EXACT_VALUE),
+            ((pl.col("type") == "survey") & pl.col("value").is_not_null()).alias(IS_VALUED_SURVEY),
+        )
+    return events.filter(timestamp < cutoff).with_columns(*shared, *columns)
+
+
+def in_last_column(days: int) -> str:
+    """Name of the event flag: the event is in the trailing window of `days` days."""
+    return f"_in_last_{days}d"
 
 
 def _age() -> pl.Expr:
@@ -114,19 +155,19 @@ def _age() -> pl.Expr:
 
 
 def _in_last(days: int) -> pl.Expr:
-    return _age() <= days
+    return pl.col(in_last_column(days))
 
 
 def _in_previous_90_days() -> pl.Expr:
-    return (_age() > 90) & (_age() <= 180)
+    return pl.col(IN_PREVIOUS_90_DAYS)
 
 
 def _is_order() -> pl.Expr:
-    return pl.col("amount") > 0
+    return pl.col(IS_ORDER)
 
 
 def _is_refund() -> pl.Expr:
-    return pl.col("amount") < 0
+    return pl.col(IS_REFUND)
 
 
 def _is_type(interaction_type: str) -> pl.Expr:
@@ -150,7 +191,7 @@ def _exact_mean(condition: pl.Expr, column: str = EXACT_AMOUNT) -> pl.Expr:
 
 
 def _is_valued_survey() -> pl.Expr:
-    return _is_type("survey") & pl.col("value").is_not_null()
+    return pl.col(IS_VALUED_SURVEY)
 
 
 def _tx(name: str, description: str, unit: Unit, expression: pl.Expr, absent: float | None) -> FeatureSpec:
@@ -293,20 +334,14 @@ def _assortment() -> list[FeatureSpec]:
             "distinct_categories_lifetime",
             "Different product categories the customer has ordered",
             "count",
-            pl.col("category")
-            .filter(_is_order() & pl.col("category").is_not_null())
-            .n_unique()
-            .cast(pl.Float64),
+            pl.col("category").filter(_is_order()).drop_nulls().n_unique().cast(pl.Float64),
             0.0,
         ),
         _tx(
             "distinct_channels_lifetime",
             "Different sales channels the customer has ordered through",
             "count",
-            pl.col("channel")
-            .filter(_is_order() & pl.col("channel").is_not_null())
-            .n_unique()
-            .cast(pl.Float64),
+            pl.col("channel").filter(_is_order()).drop_nulls().n_unique().cast(pl.Float64),
             0.0,
         ),
     ]

@@ -31,9 +31,10 @@ from features.definitions import (
     FEATURES,
     INTERACTION_TYPES,
     INTERMEDIATE_AGGREGATIONS,
+    TRAILING_WINDOWS_DAYS,
     UnknownFeatureError,
     describe,
-    event_columns,
+    events_before,
     features_from,
 )
 
@@ -207,6 +208,25 @@ def test_recency_counts_and_net_spend_in_trailing_windows() -> None:
         "net_spend_365d": 146.0,
         "net_spend_lifetime": 206.0,
     }
+
+
+@pytest.mark.parametrize("days", TRAILING_WINDOWS_DAYS)
+def test_a_window_holds_events_exactly_its_length_old_but_not_a_microsecond_older(days: int) -> None:
+    """Window flags compare timestamps with the window's start; `age_days <= N` must agree at the edge."""
+    edge, older = before(days), before(days) - timedelta(microseconds=1)
+    raw = history(
+        [("C1", edge, 10), ("C1", older, 1)],
+        [("C1", edge, "complaint"), ("C1", older, "complaint")],
+    )
+    values = features_of(raw)
+
+    assert values["days_since_last_order"] == days
+    assert pick(values, f"orders_{days}d", f"net_spend_{days}d") == {
+        f"orders_{days}d": 1.0,
+        f"net_spend_{days}d": 10.0,
+    }
+    if days in (90, 365):
+        assert values[f"complaints_{days}d"] == 1.0
 
 
 def test_days_are_fractional() -> None:
@@ -660,8 +680,7 @@ def test_aggregations_over_no_events_give_what_a_customer_without_events_gets(
     filled with `absent_value`. So every feature must be exactly its absent value (0, not -0, or null)
     and the intermediates, which derived features read unfilled, null.
     """
-    cutoff = pl.lit(datetime(2025, 1, 1), dtype=pl.Datetime("us"))
-    no_events = pl.DataFrame(schema=schema).lazy().with_columns(*event_columns(source, cutoff))  # type: ignore[arg-type]
+    no_events = events_before(pl.DataFrame(schema=schema).lazy(), source, datetime(2025, 1, 1))  # type: ignore[arg-type]
     row = no_events.select(*build._AGGREGATIONS[source]).collect().row(0, named=True)
 
     for spec in features_from(source):  # type: ignore[arg-type]
