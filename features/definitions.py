@@ -104,6 +104,27 @@ def age_in_days(column: str, cutoff: pl.Expr) -> pl.Expr:
     return (cutoff - pl.col(column)).dt.total_microseconds() * _DAYS_PER_MICROSECOND
 
 
+def in_last_column(days: int) -> str:
+    """Name of the event flag: the event is in the trailing window of `days` days."""
+    return f"_in_last_{days}d"
+
+
+_TRANSACTION_COLUMNS = (
+    pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
+    pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
+    (pl.col("amount") > 0).alias(IS_ORDER),
+    (pl.col("amount") < 0).alias(IS_REFUND),
+)
+_WINDOW_FLAGS = (
+    *((pl.col(AGE_DAYS) <= float(days)).alias(in_last_column(days)) for days in TRAILING_WINDOWS_DAYS),
+    ((pl.col(AGE_DAYS) > 90.0) & (pl.col(AGE_DAYS) <= 180.0)).alias(IN_PREVIOUS_90_DAYS),
+)
+_INTERACTION_COLUMNS = (
+    pl.col("value").cast(EXACT).alias(EXACT_VALUE),
+    ((pl.col("type") == "survey") & pl.col("value").is_not_null()).alias(IS_VALUED_SURVEY),
+)
+
+
 def moment_literal(moment: datetime) -> pl.Expr:
     """A naive microsecond datetime literal, built from its integer: `pl.lit(datetime)` costs ~0.1 ms."""
     return pl.lit((moment - _EPOCH) // _MICROSECOND).cast(pl.Datetime("us"))
@@ -115,39 +136,16 @@ def events_before(events: pl.LazyFrame, source: Source, as_of: datetime) -> pl.L
     Conditions that several features share (an order, a trailing window, a valued survey) become one
     boolean column per event here instead of being re-evaluated inside every aggregation: one
     customer's call costs polars a few microseconds per expression node, so sharing them is what keeps
-    the API path fast; over a large base the flags are cheap vectorised columns. The window flags
-    compare timestamps with exact moments (``age_days <= N`` is ``timestamp >= as_of - N days``: the
-    float age of exactly N days is exactly N, tested), so they need no second pass over `AGE_DAYS`.
+    the API path fast; over a large base they are cheap vectorised columns. Only the age depends on
+    the cutoff; every other column is a module constant, so an API call builds almost no expressions.
     """
     cutoff = moment_literal(as_of)
-    timestamp = pl.col("timestamp")
-    since = {
-        days: timestamp >= moment_literal(as_of - timedelta(days=days)) for days in TRAILING_WINDOWS_DAYS
-    }
-    shared = (
-        age_in_days("timestamp", cutoff).alias(AGE_DAYS),
-        *(since[days].alias(in_last_column(days)) for days in TRAILING_WINDOWS_DAYS),
-        (since[180] & ~since[90]).alias(IN_PREVIOUS_90_DAYS),
+    columns = _TRANSACTION_COLUMNS if source == "transactions" else _INTERACTION_COLUMNS
+    return (
+        events.filter(pl.col("timestamp") < cutoff)
+        .with_columns(age_in_days("timestamp", cutoff).alias(AGE_DAYS), *columns)
+        .with_columns(*_WINDOW_FLAGS)
     )
-    columns: tuple[pl.Expr, ...]
-    if source == "transactions":
-        columns = (
-            pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
-            pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
-            (pl.col("amount") > 0).alias(IS_ORDER),
-            (pl.col("amount") < 0).alias(IS_REFUND),
-        )
-    else:
-        columns = (
-            pl.col("value").cast(EXACT).alias(EXACT_VALUE),
-            ((pl.col("type") == "survey") & pl.col("value").is_not_null()).alias(IS_VALUED_SURVEY),
-        )
-    return events.filter(timestamp < cutoff).with_columns(*shared, *columns)
-
-
-def in_last_column(days: int) -> str:
-    """Name of the event flag: the event is in the trailing window of `days` days."""
-    return f"_in_last_{days}d"
 
 
 def _age() -> pl.Expr:
