@@ -7,9 +7,9 @@ depends on one customer's rows only, and sums are exact (see `definitions.EXACT`
 identical bit for bit whether it is called on the whole base, on any partition of customers (e.g. a
 Spark `mapInArrow` per customer-id partition) or on the history one API request posted.
 
-Speed, measured by benchmarks/bench_features.py: a million customers take tens of seconds; one
-customer's call is almost all polars' fixed cost per query (planning about a hundred expressions), about
-2 ms whatever the size of the history, which is why one customer's plan skips the grouping and joins.
+Speed, measured by benchmarks/bench_features.py: a million customers take seconds to tens of seconds;
+one customer's call (under 2 ms) is almost all polars' cost per expression node, whatever the size of
+the history, which is why one customer's plan skips the grouping, the joins and the absent-value fill.
 
 Labels look forward from the same cutoff (Fader, Hardie & Lee 2005 for the non-contractual setting:
 "churn" means no purchase within a horizon, since customers never announce leaving).
