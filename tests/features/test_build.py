@@ -212,7 +212,7 @@ def test_recency_counts_and_net_spend_in_trailing_windows() -> None:
 
 @pytest.mark.parametrize("days", TRAILING_WINDOWS_DAYS)
 def test_a_window_holds_events_exactly_its_length_old_but_not_a_microsecond_older(days: int) -> None:
-    """Window flags compare timestamps with the window's start; `age_days <= N` must agree at the edge."""
+    """An event exactly N days old is in the N-day window (its float age is exactly N), one older is not."""
     edge, older = before(days), before(days) - timedelta(microseconds=1)
     raw = history(
         [("C1", edge, 10), ("C1", older, 1)],
