@@ -350,9 +350,8 @@ def _purchase_rhythm() -> list[FeatureSpec]:
     order_days = pl.col(ORDER_DAY).filter(_is_order())
     distinct_days = pl.col("order_days_lifetime")
     # The mean of consecutive gaps telescopes to (last day - first day) / (days - 1).
-    mean_gap = pl.when(distinct_days >= 2).then(
-        (pl.col(LAST_ORDER_DAY) - pl.col(FIRST_ORDER_DAY)) / (distinct_days - 1)
-    )
+    gap = (pl.col(LAST_ORDER_DAY) - pl.col(FIRST_ORDER_DAY)) / (distinct_days - 1)
+    mean_gap = pl.when(distinct_days >= 2).then(gap)
     return [
         _tx(
             "order_days_lifetime",
@@ -373,7 +372,8 @@ def _purchase_rhythm() -> list[FeatureSpec]:
             "recency_vs_usual_interval",
             "Days since the last order divided by the usual gap between orders (above 1 = overdue)",
             "ratio",
-            pl.when(mean_gap > 0).then(pl.col("days_since_last_order") / mean_gap),
+            # Two or more distinct order days always make a positive mean gap.
+            pl.when(distinct_days >= 2).then(pl.col("days_since_last_order") / gap),
         ),
     ]
 
