@@ -606,11 +606,11 @@ class _TextWriter:
         actions: dict[str, list[LocalisedAction]] = {lang: [] for lang in scored.langs}
         sentences: dict[tuple[Any, ...], str] = {}
         rows = zip(churn_top, value_top, scored.tiers, scored.risks, scored.stages, drivers, strict=True)
-        for row, (churn, value, tier, risk, stage, driver) in enumerate(rows):
+        for row, (churn_candidates, value_candidates, tier, risk, stage, driver) in enumerate(rows):
             values = _Row(columns, row)
             for lang in scored.langs:
                 churn_reasons = coder.reason_codes(
-                    churn,
+                    churn_candidates,
                     values,
                     tier,
                     self.churn_reference,
@@ -619,7 +619,7 @@ class _TextWriter:
                     sentences=sentences,
                 )
                 value_reasons = coder.reason_codes(
-                    value,
+                    value_candidates,
                     values,
                     tier,
                     self.value_reference,
@@ -627,8 +627,9 @@ class _TextWriter:
                     lang,  # type: ignore[arg-type]
                     sentences=sentences,
                 )
-                churn = {reason.feature: reason.contribution for reason in churn_reasons}
-                value = {reason.feature: reason.contribution for reason in value_reasons}
+                # The next languages explain exactly the features this one chose, in the same order.
+                churn_candidates = {reason.feature: reason.contribution for reason in churn_reasons}
+                value_candidates = {reason.feature: reason.contribution for reason in value_reasons}
                 reasons[lang].append((churn_reasons, value_reasons))
                 actions[lang].append(self.action(lang, tier, risk, stage, driver))
         scored.reasons, scored.actions = reasons, actions
