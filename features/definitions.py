@@ -109,20 +109,32 @@ def in_last_column(days: int) -> str:
     return f"_in_last_{days}d"
 
 
-_TRANSACTION_COLUMNS = (
-    pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
-    pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
-    (pl.col("amount") > 0).alias(IS_ORDER),
-    (pl.col("amount") < 0).alias(IS_REFUND),
-)
-_WINDOW_FLAGS = (
-    *((pl.col(AGE_DAYS) <= float(days)).alias(in_last_column(days)) for days in TRAILING_WINDOWS_DAYS),
-    ((pl.col(AGE_DAYS) > 90.0) & (pl.col(AGE_DAYS) <= 180.0)).alias(IN_PREVIOUS_90_DAYS),
-)
-_INTERACTION_COLUMNS = (
-    pl.col("value").cast(EXACT).alias(EXACT_VALUE),
-    ((pl.col("type") == "survey") & pl.col("value").is_not_null()).alias(IS_VALUED_SURVEY),
-)
+def _window_flags(windows: tuple[int, ...]) -> tuple[pl.Expr, ...]:
+    age = pl.col(AGE_DAYS)
+    return (
+        *((age <= float(days)).alias(in_last_column(days)) for days in windows),
+        ((age > 90.0) & (age <= 180.0)).alias(IN_PREVIOUS_90_DAYS),
+    )
+
+
+# Per source: the columns derived from one event's own fields, then the flags that read its age.
+_EVENT_COLUMNS: dict[Source, tuple[pl.Expr, ...]] = {
+    "transactions": (
+        pl.col("timestamp").dt.date().cast(pl.Int32).alias(ORDER_DAY),
+        pl.col("amount").cast(EXACT).alias(EXACT_AMOUNT),
+        (pl.col("amount") > 0).alias(IS_ORDER),
+        (pl.col("amount") < 0).alias(IS_REFUND),
+    ),
+    "interactions": (
+        pl.col("value").cast(EXACT).alias(EXACT_VALUE),
+        ((pl.col("type") == "survey") & pl.col("value").is_not_null()).alias(IS_VALUED_SURVEY),
+    ),
+}
+# Interaction features look at the last 90 and 365 days only.
+_WINDOW_FLAGS: dict[Source, tuple[pl.Expr, ...]] = {
+    "transactions": _window_flags(TRAILING_WINDOWS_DAYS),
+    "interactions": _window_flags((90, 365)),
+}
 
 
 def moment_literal(moment: datetime) -> pl.Expr:
@@ -140,11 +152,10 @@ def events_before(events: pl.LazyFrame, source: Source, as_of: datetime) -> pl.L
     the cutoff; every other column is a module constant, so an API call builds almost no expressions.
     """
     cutoff = moment_literal(as_of)
-    columns = _TRANSACTION_COLUMNS if source == "transactions" else _INTERACTION_COLUMNS
     return (
         events.filter(pl.col("timestamp") < cutoff)
-        .with_columns(age_in_days("timestamp", cutoff).alias(AGE_DAYS), *columns)
-        .with_columns(*_WINDOW_FLAGS)
+        .with_columns(age_in_days("timestamp", cutoff).alias(AGE_DAYS), *_EVENT_COLUMNS[source])
+        .with_columns(*_WINDOW_FLAGS[source])
     )
 
 
