@@ -9,8 +9,12 @@ DEMO_DIR ?= artifacts/demo
 DEMO_CUSTOMERS ?= 20000
 DEMO_API_KEY ?= demo-key
 CHROMIUM := /usr/bin/chromium
+JAVA := /usr/bin/java
+# Debian installs the server binaries under a versioned folder; any version will do.
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+SUDO := $$( [ "$$(id -u)" = 0 ] || echo sudo )
 
-.PHONY: install browser demo test lint typecheck pytest clean
+.PHONY: install browser java postgres system demo test lint typecheck pytest clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -19,14 +23,26 @@ $(UV):
 # Bytecode is compiled at install: otherwise every command run with PYTHONDONTWRITEBYTECODE set (as in
 # many containers) recompiles mlflow, sklearn and the rest at start-up (about 8 s per `clvchurn score`).
 install: $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON)
 
 # Debian's Chromium (and a CJK font for Chinese pages) for the browser tests; Playwright's own
 # browser download is not available here.
 browser: $(CHROMIUM)
 $(CHROMIUM):
-	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei
+
+# Java for the Spark engine (PySpark starts a JVM), only when missing.
+java: $(JAVA)
+$(JAVA):
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openjdk-17-jre-headless
+
+# PostgreSQL's server binaries for the database tests, which start a throwaway server of their own.
+postgres:
+	@if [ -z "$(PG_INITDB)" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; \
+	fi
+
+system: browser java postgres
 
 demo: install
 	$(RUN) clvchurn data synth --customers $(DEMO_CUSTOMERS) --seed 7 --out $(DEMO_DIR)/raw
@@ -49,7 +65,7 @@ lint: install
 typecheck: install
 	$(RUN) mypy
 
-pytest: install browser
+pytest: install system
 	$(RUN) pytest
 
 test: lint typecheck pytest
