@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from domain.errors import InvalidCutoffError
 from features.contract import RawData
 from features.definitions import (
     EXACT,
@@ -45,10 +46,6 @@ LABEL_COLUMNS = ("churned", "future_value")
 CHURN_LOOKBACK_DAYS = 365
 # Histories with fewer rows than this (all three tables) are computed without the query optimiser.
 OPTIMISE_FROM_ROWS = 50_000
-
-
-class InvalidCutoffError(ValueError):
-    """Raised when a cutoff cannot be compared with the naive timestamps of the raw-data contract."""
 
 
 def build_features(raw: RawData, as_of: datetime) -> pl.DataFrame:

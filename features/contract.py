@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from domain.errors import DataContractError
+
 TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
     "timestamp": pl.Datetime("us"),
@@ -68,10 +70,6 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "record": pl.String(),
 }
-
-
-class DataContractError(ValueError):
-    """A data folder or record set breaks the raw-data contract in a way no row-level reject can fix."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from typing import Literal
 
 import polars as pl
 
+from domain.errors import UnknownFeatureError
+
 Unit = Literal["days", "count", "currency", "ratio", "score", "category"]
 Kind = Literal["numeric", "categorical"]
 Source = Literal["transactions", "interactions", "customer"]
@@ -93,10 +95,6 @@ class FeatureSpec:
     source: Source = "customer"
     expression: pl.Expr | None = field(default=None, compare=False, hash=False, repr=False)
     absent_value: float | None = None
-
-
-class UnknownFeatureError(KeyError):
-    """Raised by `describe` for a name that is neither a defined feature nor a profile attribute."""
 
 
 def age_in_days(column: str, cutoff: pl.Expr) -> pl.Expr:

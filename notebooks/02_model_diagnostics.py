@@ -46,26 +46,14 @@ import pandas as pd
 import polars as pl
 import shap
 
+from domain.errors import MetricInputError, ModelNotRegisteredError
 from features.build import build_features, build_training_table
 from features.contract import load_raw
 from features.synth import generate
 from training.bundle import ModelBundle
 from training.dataset import check_label_window
-from training.metrics import (
-    MetricInputError,
-    calibration_curve_data,
-    churn_metrics,
-    decile_table,
-    value_metrics,
-)
-from training.registry import (
-    CHAMPION,
-    CHURN_MODEL_NAME,
-    VALUE_MODEL_NAME,
-    ModelNotRegisteredError,
-    aliased_version,
-    load_bundle,
-)
+from training.metrics import calibration_curve_data, churn_metrics, decile_table, value_metrics
+from training.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
 from training.tiers import TIERS, TierCutpoints, assign_tier
 from training.train import TrainingConfig, train
 

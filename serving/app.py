@@ -24,21 +24,21 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.engine import (
-    EngineHolder,
-    EngineLoader,
+from domain.errors import (
     ModelNotReadyError,
-    PredictionEngine,
     PredictionInputError,
-    StaleEngineWatcher,
+    ServingError,
+    SnapshotFormatError,
+    SnapshotMissingError,
 )
+from serving.engine import EngineHolder, EngineLoader, PredictionEngine, StaleEngineWatcher
 from serving.microbatch import MicroBatcher
 from serving.prediction_log import PredictionLog
 from serving.routes import admin, customers, health, models, predict
 from serving.schemas import ErrorBody
 from serving.security import ApiKeyVerifier, require_api_key
 from serving.settings import Settings
-from serving.snapshot_store import SnapshotFormatError, SnapshotMissingError, SnapshotStore
+from serving.snapshot_store import SnapshotStore
 from serving.telemetry import (
     REQUEST_ID_HEADER,
     RequestIdMiddleware,
@@ -236,7 +236,7 @@ def _error(
     )
 
 
-class RequestBodyTooLargeError(StarletteHTTPException):
+class RequestBodyTooLargeError(ServingError, StarletteHTTPException):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(
             status_code=status.HTTP_413_CONTENT_TOO_LARGE,

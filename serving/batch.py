@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
+from domain.vocabulary import LANGUAGES
 from features.build import build_features
 from features.contract import RawData
-from serving.explain import SUPPORTED_LANGUAGES
 from serving.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def score_base(
     raw: RawData,
     as_of: datetime,
     predictor: Predictor,
-    langs: Sequence[str] = SUPPORTED_LANGUAGES,
+    langs: Sequence[str] = LANGUAGES,
     progress: Callable[[int, int], None] | None = None,
 ) -> pl.DataFrame:
     """Every customer known at `as_of` in the snapshot format, in customer-id order, texts in `langs`.

@@ -13,20 +13,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from domain.errors import ModelNotReadyError
 from serving.schemas import ModelsInfo, ModelVersions, Prediction, PredictRequest
 
 if TYPE_CHECKING:
     from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-
-class ModelNotReadyError(RuntimeError):
-    """No champion model can be served; the message says how to train or register one."""
-
-
-class PredictionInputError(ValueError):
-    """A request passed schema validation but cannot be scored; the API answers 422 with the message."""
 
 
 class PredictionEngine(Protocol):

@@ -19,18 +19,15 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import yaml
 
-from features.definitions import FEATURES, FeatureSpec, Unit, UnknownFeatureError, describe
+from domain.errors import CatalogueError, MissingTextError, UnknownFeatureError, UnsupportedLanguageError
+from domain.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, Direction, Language
+from domain.vocabulary import ReasonKind as ExplainedKind
+from features.definitions import FEATURES, FeatureSpec, Unit, describe
 
-Language = Literal["en", "zh"]
-ExplainedKind = Literal["churn", "value"]
-Direction = Literal["increases", "decreases"]
-
-SUPPORTED_LANGUAGES: Final[tuple[Language, ...]] = ("en", "zh")
-DEFAULT_LANGUAGE: Final[Language] = "en"
 CATALOGUE_DIR: Final = Path(__file__).parent / "catalogues"
 
 # Which feature's tier median a sentence compares with, when it is not the feature itself:
@@ -62,18 +59,6 @@ _WINDOW_FEATURE = re.compile(r"^(?P<stem>[a-z_]+?)_(?P<days>\d+)d$")
 _LIFETIME_OR_TREND = re.compile(r"^(?P<stem>[a-z_]+?)_(lifetime|trend_\d+d)$")
 _PROFILE_PREFIX: Final = "profile_"
 _VARIANT_SUFFIXES: Final = ("", ".text", ".above", ".below", ".up", ".down", ".flat")
-
-
-class CatalogueError(ValueError):
-    """Raised when a catalogue file is missing, is not YAML, or holds something other than text."""
-
-
-class MissingTextError(KeyError):
-    """Raised when a catalogue has no text for a key or a template lacks one of its parameters."""
-
-
-class UnsupportedLanguageError(ValueError):
-    """Raised when a caller asks for a language without a catalogue."""
 
 
 def negotiate_language(query_lang: str | None, accept_language_header: str | None) -> Language:
@@ -131,10 +116,8 @@ class Catalogue:
 
     @classmethod
     def load(cls, lang: str, directory: Path = CATALOGUE_DIR) -> Catalogue:
-        if lang not in SUPPORTED_LANGUAGES:
-            raise UnsupportedLanguageError(
-                f"no catalogue for language {lang!r}; use one of {SUPPORTED_LANGUAGES}"
-            )
+        if lang not in LANGUAGES:
+            raise UnsupportedLanguageError(f"no catalogue for language {lang!r}; use one of {LANGUAGES}")
         path = directory / f"{lang}.yaml"
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -206,13 +189,11 @@ class Catalogues:
 
     @classmethod
     def load(cls, directory: Path = CATALOGUE_DIR) -> Catalogues:
-        return cls({lang: Catalogue.load(lang, directory) for lang in SUPPORTED_LANGUAGES})
+        return cls({lang: Catalogue.load(lang, directory) for lang in LANGUAGES})
 
     def __getitem__(self, lang: str) -> Catalogue:
         if lang not in self.by_language:
-            raise UnsupportedLanguageError(
-                f"no catalogue for language {lang!r}; use one of {SUPPORTED_LANGUAGES}"
-            )
+            raise UnsupportedLanguageError(f"no catalogue for language {lang!r}; use one of {LANGUAGES}")
         return self.by_language[lang]  # type: ignore[index]
 
 

@@ -20,20 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import polars as pl
 
-LifecycleStage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"]
-LIFECYCLE_STAGES: Final[tuple[LifecycleStage, ...]] = (
-    "prospect",
-    "new",
-    "active",
-    "loyal",
-    "at_risk",
-    "dormant",
-    "lost",
-)
+from domain.vocabulary import LifecycleStage
+
 NEW_CUSTOMER_DAYS: Final = 90
 LOYAL_TENURE_DAYS: Final = 365
 LOYAL_ORDERS_365D: Final = 4

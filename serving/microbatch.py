@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from fastapi.concurrency import run_in_threadpool
 
-from serving.engine import PredictionEngine, PredictionInputError
+from domain.errors import PredictionInputError
+from serving.engine import PredictionEngine
 from serving.schemas import Prediction, PredictRequest
 
 logger = logging.getLogger(__name__)

@@ -27,20 +27,16 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.definitions import UnknownFeatureError, describe
+from domain.errors import PlaybookError, UnknownFeatureError
+from domain.vocabulary import LIFECYCLE_STAGES, RISK_BANDS, TIERS
+from features.definitions import describe
 from serving.explain import Catalogue, Catalogues
-from serving.lifecycle import LIFECYCLE_STAGES, lifecycle_stage
+from serving.lifecycle import lifecycle_stage
 
 DEFAULT_PLAYBOOK: Final = Path(__file__).parent / "playbook.yaml"
-TIERS: Final = ("A", "B", "C", "D")
-RISK_BANDS: Final = ("low", "medium", "high")
 OWNERS: Final = ("account_manager", "sales_representative", "customer_service", "marketing")
 ANY: Final = "any"
 _CATALOGUE_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-
-
-class PlaybookError(ValueError):
-    """Raised when a playbook file is unreadable or breaks a rule; the message names rule and field."""
 
 
 def _one_of(field: str, allowed: Sequence[str], values: list[str]) -> list[str]:

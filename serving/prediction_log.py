@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.errors import PredictionLogError
 from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
@@ -75,10 +76,6 @@ def prediction_row(ts: str, request_id: str | None, prediction: Prediction) -> t
         prediction.model_versions.churn,
         prediction.model_versions.value,
     )
-
-
-class PredictionLogError(RuntimeError):
-    """The prediction log file cannot be created or written."""
 
 
 class PredictionLog:

@@ -22,9 +22,15 @@ import orjson
 import pandas as pd
 import polars as pl
 
+from domain.errors import (
+    DataContractError,
+    FeatureMatrixError,
+    ModelNotReadyError,
+    ModelNotRegisteredError,
+    PredictionInputError,
+)
 from features.build import build_features
-from features.contract import DataContractError, RawData, raw_from_records
-from serving.engine import ModelNotReadyError, PredictionInputError
+from features.contract import RawData, raw_from_records
 from serving.explain import Catalogues, ReasonCoder, top_risk_driver
 from serving.explain import Reason as ExplainedReason
 from serving.playbook import LocalisedAction, Playbook
@@ -42,16 +48,9 @@ from serving.schemas import (
 from serving.settings import Settings
 from serving.snapshot_store import SNAPSHOT_SCHEMA, action_column, explanations_column
 from training.bundle import ModelBundle
-from training.dataset import FeatureMatrixError, to_model_frame
+from training.dataset import to_model_frame
 from training.models.boosting import MatrixLayout, categories_match, fitted_boosters
-from training.registry import (
-    CHAMPION,
-    CHURN_MODEL_NAME,
-    VALUE_MODEL_NAME,
-    ModelNotRegisteredError,
-    aliased_version,
-    load_bundle,
-)
+from training.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
 from training.tiers import TierCutpoints, assign_tier
 
 logger = logging.getLogger(__name__)

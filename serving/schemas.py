@@ -22,10 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-Tier = Literal["A", "B", "C", "D"]
-LifecycleStage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"]
-ChurnRisk = Literal["low", "medium", "high"]
-Language = Literal["en", "zh"]
+from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Tier
 
 
 def utc_now_naive() -> datetime:
@@ -158,7 +155,7 @@ class Reason(BaseModel):
     contribution: float = Field(
         description="SHAP contribution: probability points for churn, currency for value."
     )
-    direction: Literal["increases", "decreases"] = Field(
+    direction: Direction = Field(
         description="Whether the feature pushes the churn risk (or the value) up or down."
     )
     sentence: str = Field(examples=["No order for 97 days, longer than usual for this customer."])

@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from domain.errors import ApiKeyFileError
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,10 +29,6 @@ WWW_AUTHENTICATE = f'APIKey realm="clvchurn", header="{API_KEY_HEADER}"'
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="A key listed in CLVCHURN_API_KEYS or the key file."
 )
-
-
-class ApiKeyFileError(ValueError):
-    """The API key file is missing or holds a line that is not a SHA-256 hex digest."""
 
 
 def hash_api_key(key: str) -> str:

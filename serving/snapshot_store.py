@@ -6,7 +6,7 @@ through a `SnapshotStore`. Format, one row per customer:
 - scalar prediction fields as columns: customer_id, as_of, tier, lifecycle_stage, churn_probability,
   churn_risk, predicted_value, currency, horizon_days, value_at_risk, action_id, churn_model_version,
   value_model_version (analysts can query these directly); they do not depend on the language;
-- the texts once per supported language (`serving.explain.SUPPORTED_LANGUAGES`), as JSON strings
+- the texts once per supported language (`serving.explain.LANGUAGES`), as JSON strings
   exactly as the API serialises them: `explanations_<lang>` ({churn: [Reason], value: [Reason]},
   reason sentences and labels in that language) and `recommended_action_<lang>` (the full action, its
   title, steps, owner label and success metric in that language); e.g. `explanations_en`,
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import polars as pl
 
-from serving.explain import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, UnsupportedLanguageError
+from domain.errors import SnapshotFormatError, SnapshotMissingError, UnsupportedLanguageError
+from domain.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
@@ -70,24 +71,16 @@ SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     **SCALAR_SCHEMA,
     **{
         column: pl.String()
-        for lang in SUPPORTED_LANGUAGES
+        for lang in LANGUAGES
         for column in (explanations_column(lang), action_column(lang))
     },
 }
 
 
-class SnapshotFormatError(ValueError):
-    """The snapshot file does not follow the format above (missing columns, duplicated customers)."""
-
-
-class SnapshotMissingError(FileNotFoundError):
-    """No snapshot has been written yet at the configured path."""
-
-
 def write_snapshot(predictions: Mapping[str, Sequence[Prediction]], path: Path) -> Path:
     """Write the predictions (one list per supported language) to `path` atomically; returns the path.
 
-    `predictions` maps every language of `SUPPORTED_LANGUAGES` to the same customers in the same
+    `predictions` maps every language of `LANGUAGES` to the same customers in the same
     order, as `Predictor.score_features_multilingual` returns them; the scalar columns are taken
     from the first language's list. The batch scorer writes its columns with `write_snapshot_frame`.
     """
@@ -105,7 +98,7 @@ def write_snapshot_frame(frame: pl.DataFrame, path: Path) -> Path:
     if missing or unknown:
         raise SnapshotFormatError(
             f"Snapshot {path}: the frame lacks columns {missing} and has unknown columns {unknown}; "
-            f"score every language of {list(SUPPORTED_LANGUAGES)} with `serving.batch.score_base`"
+            f"score every language of {list(LANGUAGES)} with `serving.batch.score_base`"
         )
     frame = frame.select(list(SNAPSHOT_SCHEMA)).cast(pl.Schema(SNAPSHOT_SCHEMA)).sort("customer_id")
     _check_unique(frame, path)
@@ -113,7 +106,7 @@ def write_snapshot_frame(frame: pl.DataFrame, path: Path) -> Path:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     frame.write_parquet(partial)
     os.replace(partial, path)
-    logger.info("Wrote %d scored customers in %s to %s", frame.height, ", ".join(SUPPORTED_LANGUAGES), path)
+    logger.info("Wrote %d scored customers in %s to %s", frame.height, ", ".join(LANGUAGES), path)
     return path
 
 
@@ -139,7 +132,7 @@ def prediction_from_row(row: Mapping[str, object], lang: str = DEFAULT_LANGUAGE)
 
 def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataFrame:
     """Predictions as a frame in the snapshot format, in their order."""
-    first = predictions[SUPPORTED_LANGUAGES[0]]
+    first = predictions[LANGUAGES[0]]
     rows: dict[str, list[object]] = {
         "customer_id": [p.customer_id for p in first],
         "as_of": [p.as_of for p in first],
@@ -155,7 +148,7 @@ def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataF
         "churn_model_version": [p.model_versions.churn for p in first],
         "value_model_version": [p.model_versions.value for p in first],
     }
-    for lang in SUPPORTED_LANGUAGES:
+    for lang in LANGUAGES:
         localised = predictions[lang]
         rows[explanations_column(lang)] = [p.explanations.model_dump_json() for p in localised]
         rows[action_column(lang)] = [p.recommended_action.model_dump_json() for p in localised]
@@ -164,15 +157,15 @@ def _snapshot_frame(predictions: Mapping[str, Sequence[Prediction]]) -> pl.DataF
 
 def _check_languages(predictions: Mapping[str, Sequence[Prediction]], path: Path) -> None:
     """Every supported language, no other, each listing the same customers in the same order."""
-    missing = [lang for lang in SUPPORTED_LANGUAGES if lang not in predictions]
-    unknown = sorted(lang for lang in predictions if lang not in SUPPORTED_LANGUAGES)
+    missing = [lang for lang in LANGUAGES if lang not in predictions]
+    unknown = sorted(lang for lang in predictions if lang not in LANGUAGES)
     if missing or unknown:
         raise SnapshotFormatError(
-            f"Snapshot {path} needs predictions in exactly {list(SUPPORTED_LANGUAGES)}; missing "
+            f"Snapshot {path} needs predictions in exactly {list(LANGUAGES)}; missing "
             f"{missing}, unknown {unknown}: score with `Predictor.score_features_multilingual`"
         )
-    reference = [p.customer_id for p in predictions[SUPPORTED_LANGUAGES[0]]]
-    for lang in SUPPORTED_LANGUAGES[1:]:
+    reference = [p.customer_id for p in predictions[LANGUAGES[0]]]
+    for lang in LANGUAGES[1:]:
         ids = [p.customer_id for p in predictions[lang]]
         if ids != reference:
             position = next(
@@ -181,15 +174,15 @@ def _check_languages(predictions: Mapping[str, Sequence[Prediction]], path: Path
             )
             raise SnapshotFormatError(
                 f"Snapshot {path}: the {lang!r} predictions list other customers than the "
-                f"{SUPPORTED_LANGUAGES[0]!r} ones ({len(ids)} against {len(reference)}, first "
+                f"{LANGUAGES[0]!r} ones ({len(ids)} against {len(reference)}, first "
                 f"difference at position {position}); score every language in one call"
             )
 
 
 def _check_supported(lang: str) -> None:
-    if lang not in SUPPORTED_LANGUAGES:
+    if lang not in LANGUAGES:
         raise UnsupportedLanguageError(
-            f"the snapshot holds no texts in language {lang!r}; use one of {list(SUPPORTED_LANGUAGES)}"
+            f"the snapshot holds no texts in language {lang!r}; use one of {list(LANGUAGES)}"
         )
 
 
@@ -260,7 +253,7 @@ class SnapshotStore:
             raise SnapshotFormatError(
                 f"Snapshot {self.path} holds reasons and actions in one language only (the format "
                 f"before {explanations_column('<lang>')} columns); run `clvchurn score` again to write "
-                f"every language ({', '.join(SUPPORTED_LANGUAGES)})"
+                f"every language ({', '.join(LANGUAGES)})"
             )
         if missing:
             raise SnapshotFormatError(

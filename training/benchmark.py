@@ -31,6 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
+from domain.errors import CdnowPopulationError, HoldoutLeakError
 from training.cdnow.model import OffsetClvModel
 from training.cdnow.protocol import HOLDOUT_END, HOLDOUT_START, before, score, window_spend
 from training.cdnow.snapshots import EXPECTED_PURCHASES, EXPECTED_SPEND, model_inputs, point_in_time_frame
@@ -42,14 +43,6 @@ CLVCHURN = "clvchurn"
 FIRST_TRAINING_CUTOFF = datetime(1997, 4, 1)
 MIN_WINDOW_SHARE_OF_HORIZON = 0.25
 BACKTEST_START = datetime(1997, 7, 1)
-
-
-class HoldoutLeakError(ValueError):
-    """Rows dated on or after the forecast start reached the forecasting step."""
-
-
-class CdnowPopulationError(ValueError):
-    """The forecast population differs from the customers who bought before the forecast start."""
 
 
 @dataclass(frozen=True)

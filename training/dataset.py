@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from domain.errors import FeatureMatrixError, InsufficientSnapshotsError, LabelLeakError, LabelWindowOpenError
 from features.build import KEY_COLUMNS, LABEL_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -35,22 +36,6 @@ MAX_CATEGORICAL_LEVELS = 50
 CATEGORICAL_PREFIX = "profile_"
 
 Table: TypeAlias = pl.DataFrame | pd.DataFrame
-
-
-class LabelLeakError(ValueError):
-    """A label or key column was asked for as a model feature."""
-
-
-class FeatureMatrixError(ValueError):
-    """The table does not carry the features the model was trained on, or they have the wrong type."""
-
-
-class InsufficientSnapshotsError(ValueError):
-    """Too few as_of snapshots to split training, calibration and validation by time."""
-
-
-class LabelWindowOpenError(ValueError):
-    """A snapshot's label window ends after the data does, so its labels are not yet known."""
 
 
 def check_no_label_leak(feature_names: Sequence[str]) -> None:

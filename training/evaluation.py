@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from domain.errors import ModelFitError
 from features.contract import RawData
 from training.baselines import BgNbdGammaGamma, RfmRules, logistic_churn_pipeline, rfm_summary
-from training.baselines.base import ModelFitError
 from training.metrics import churn_metrics, value_metrics
 from training.schedule import CutoffSchedule
 

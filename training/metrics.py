@@ -17,11 +17,9 @@ from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from domain.errors import MetricInputError
+
 FloatArray = npt.NDArray[np.float64]
-
-
-class MetricInputError(ValueError):
-    """Arrays handed to a metric are empty, of different lengths, or outside the metric's domain."""
 
 
 # --- churn (binary outcome y in {0, 1}, predicted probability p) -------------------------------------

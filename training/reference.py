@@ -24,13 +24,11 @@ from typing import Any
 
 import polars as pl
 
+from domain.errors import ReferenceInputError
+
 SCHEMA_VERSION = 1
 QUANTILES: dict[str, float] = {"p25": 0.25, "median": 0.5, "p75": 0.75}
 _TIER_COLUMN = "__reference_tier__"
-
-
-class ReferenceInputError(ValueError):
-    """Raised when the tiers do not line up with the feature rows or a named feature is missing."""
 
 
 def compute_reference_statistics(

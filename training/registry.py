@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from domain.errors import ModelNotRegisteredError
 from training.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,6 @@ CHURN_MODEL_NAME = "clvchurn-churn"
 VALUE_MODEL_NAME = "clvchurn-value"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-class ModelNotRegisteredError(LookupError):
-    """No version of a registered model carries the requested alias."""
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:

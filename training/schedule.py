@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
-class ScheduleError(ValueError):
-    """The requested cutoffs do not fit in the data; the message says which option to change."""
+from domain.errors import ScheduleError
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-TIERS = ("A", "B", "C", "D")
+from domain.errors import TierError
+from domain.vocabulary import TIERS
+
 DEFAULT_SHARES = (0.10, 0.20, 0.40)
-
-
-class TierError(ValueError):
-    """Tier cut-points cannot be fitted or applied as asked."""
 
 
 class TierCutpoints(BaseModel):

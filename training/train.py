@@ -23,6 +23,7 @@ import polars as pl
 from mlflow.data.polars_dataset import PolarsDataset, from_polars
 from mlflow.exceptions import MlflowException
 
+from domain.errors import ModelNotRegisteredError
 from features.build import build_training_table, feature_columns
 from features.contract import RawData
 from features.definitions import describe
@@ -38,7 +39,6 @@ from training.registry import (
     CHAMPION,
     CHURN_MODEL_NAME,
     VALUE_MODEL_NAME,
-    ModelNotRegisteredError,
     aliased_version,
     ensure_experiment,
     load_bundle,

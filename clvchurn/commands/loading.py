@@ -22,7 +22,8 @@ def parse_cutoff(value: str, option: str = "--as-of") -> datetime:
 
 def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:
     """Load and validate `data_dir`; rejected rows go to `rejects_path`, counts go to the console."""
-    from features.contract import DataContractError, load_raw, write_rejects
+    from domain.errors import DataContractError
+    from features.contract import load_raw, write_rejects
 
     try:
         with console.status(f"Loading {data_dir}..."):

@@ -27,8 +27,8 @@ def serve(
     ),
 ) -> None:
     """Serve the champion models over HTTP (FastAPI under uvicorn); settings from CLVCHURN_* variables."""
+    from domain.errors import ModelNotReadyError
     from serving.app import run
-    from serving.engine import ModelNotReadyError
     from serving.settings import Settings
 
     settings = Settings(host=host, port=port)
@@ -52,9 +52,9 @@ def score(
     The snapshot holds the reasons and actions in every supported language (en and zh); the API and
     the pages serve the one each request asks for.
     """
+    from domain.errors import ModelNotReadyError
+    from domain.vocabulary import LANGUAGES
     from serving.batch import events_path_for, score_base, timeline_events
-    from serving.engine import ModelNotReadyError
-    from serving.explain import SUPPORTED_LANGUAGES
     from serving.predictor import load_engine
     from serving.settings import Settings
     from serving.snapshot_store import write_snapshot_frame
@@ -72,7 +72,7 @@ def score(
             raw,
             cutoff,
             predictor,
-            SUPPORTED_LANGUAGES,
+            LANGUAGES,
             progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
         )
         write_snapshot_frame(scored, out)
@@ -82,5 +82,5 @@ def score(
         f"Scored {scored.height:,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
         f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
         f"tiers {tiers}. Snapshot with reasons and actions in "
-        f"{' and '.join(SUPPORTED_LANGUAGES)}: {out}"
+        f"{' and '.join(LANGUAGES)}: {out}"
     )

@@ -55,7 +55,7 @@ def train_command(
         logging.getLogger("mlflow").setLevel(logging.ERROR)
     import polars as pl
 
-    from training.schedule import ScheduleError
+    from domain.errors import ScheduleError
     from training.tiers import absolute_tiers
     from training.train import TrainingConfig, train
 

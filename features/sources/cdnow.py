@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from features.contract import TRANSACTIONS_SCHEMA, DataContractError
+from domain.errors import DataContractError
+from features.contract import TRANSACTIONS_SCHEMA
 
 logger = logging.getLogger(__name__)
 

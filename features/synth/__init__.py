@@ -4,12 +4,11 @@
 oracles give the best forecasts any model could make from the true parameters.
 """
 
-from features.synth.customer_base import SyntheticBase, SyntheticDataError, generate, write_synthetic
+from features.synth.customer_base import SyntheticBase, generate, write_synthetic
 from features.synth.oracle import oracle_churn_probability, oracle_expected_spend
 
 __all__ = [
     "SyntheticBase",
-    "SyntheticDataError",
     "generate",
     "oracle_churn_probability",
     "oracle_expected_spend",

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from domain.errors import SyntheticDataError
 from features.contract import CUSTOMERS_BASE_SCHEMA, INTERACTIONS_SCHEMA, TRANSACTIONS_SCHEMA, RawData
 from features.synth.calendar import MICROSECONDS_PER_DAY, purchase_seasonality, to_clock_time
 from features.synth.engagement import INTERACTION_TYPES, Interactions, simulate_interactions
@@ -19,10 +20,6 @@ from features.synth.purchases import CATEGORIES, ORDER_CHANNELS, Transactions, s
 logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1)
-
-
-class SyntheticDataError(ValueError):
-    """The generator was asked for something it cannot produce (empty base, reversed period)."""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from domain.vocabulary import Language
 from serving.engine import PredictionEngine
 from serving.explain import negotiate_language
-from serving.schemas import Language
 from serving.settings import Settings
 
 API_PREFIX = "/v1"

@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from serving.explain import SUPPORTED_LANGUAGES, Catalogue, Language, negotiate_language
+from domain.vocabulary import LANGUAGES, Language
+from serving.explain import Catalogue, negotiate_language
 
 LANGUAGE_COOKIE = "clvchurn_lang"
 LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -38,7 +39,7 @@ def remember_language(request: Request, response: Response) -> None:
 
 
 def _exact(value: str | None) -> Language | None:
-    for language in SUPPORTED_LANGUAGES:
+    for language in LANGUAGES:
         if value == language:
             return language
     return None

@@ -21,10 +21,11 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from serving.engine import ModelNotReadyError, PredictionEngine
+from domain.errors import ModelNotReadyError, SignInRequiredError, SnapshotFormatError, SnapshotMissingError
+from serving.engine import PredictionEngine
 from serving.explain import Catalogues
 from serving.security import ApiKeyVerifier
-from serving.snapshot_store import SnapshotFormatError, SnapshotMissingError, SnapshotStore
+from serving.snapshot_store import SnapshotStore
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.language import HTML_LANG, PageText, page_language, remember_language
 from serving.web.models_view import (
@@ -37,7 +38,6 @@ from serving.web.models_view import (
 from serving.web.portfolio import RISKS, STAGES, TIERS, PortfolioIndex, PortfolioQuery
 from serving.web.session import (
     HOME_PATH,
-    SignInRequiredError,
     add_session_middleware,
     is_signed_in,
     local_path,

@@ -15,15 +15,16 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
-from serving.explain import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, UnsupportedLanguageError
-from serving.schemas import ChurnRisk, LifecycleStage, Tier
+from domain.errors import UnsupportedLanguageError
+from domain.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, LIFECYCLE_STAGES, RISK_BANDS
+from domain.vocabulary import TIERS as TIER_CODES
 from serving.snapshot_store import SnapshotStore, action_column
 
 SortKey = Literal["value_at_risk", "churn_probability", "predicted_value"]
 SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
-TIERS: Final[tuple[str, ...]] = get_args(Tier)
-RISKS: Final[tuple[str, ...]] = get_args(ChurnRisk)
-STAGES: Final[tuple[str, ...]] = get_args(LifecycleStage)
+TIERS: Final[tuple[str, ...]] = TIER_CODES
+RISKS: Final[tuple[str, ...]] = RISK_BANDS
+STAGES: Final[tuple[str, ...]] = LIFECYCLE_STAGES
 SEARCH_MAX_CHARS: Final = 100
 LOCALISED_FIELDS: Final = {"action_title": "$.title", "owner_label": "$.owner_label"}
 
@@ -112,10 +113,8 @@ class PortfolioIndex:
 
     def page(self, query: PortfolioQuery, lang: str = DEFAULT_LANGUAGE) -> PortfolioPage:
         """One page of the selection, its texts (action title, owner label) in `lang`."""
-        if lang not in SUPPORTED_LANGUAGES:
-            raise UnsupportedLanguageError(
-                f"no portfolio texts in {lang!r}; use one of {SUPPORTED_LANGUAGES}"
-            )
+        if lang not in LANGUAGES:
+            raise UnsupportedLanguageError(f"no portfolio texts in {lang!r}; use one of {LANGUAGES}")
         ranked, owners = self.ranked()
         selected = ranked.filter(_conditions(query))
         total = selected.height
@@ -137,10 +136,10 @@ class PortfolioIndex:
 
 
 def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
-    first = pl.col(action_column(SUPPORTED_LANGUAGES[0]))
+    first = pl.col(action_column(LANGUAGES[0]))
     localised = [
         pl.col(action_column(lang)).str.json_path_match(path).alias(_localised(name, lang))
-        for lang in SUPPORTED_LANGUAGES
+        for lang in LANGUAGES
         for name, path in LOCALISED_FIELDS.items()
     ]
     return snapshot.select(
@@ -166,7 +165,7 @@ def _localised(name: str, lang: str) -> str:
 def _in_language(rows: pl.DataFrame, lang: str) -> pl.DataFrame:
     """`rows` with the texts of `lang` under their plain names and the other languages' dropped."""
     return rows.with_columns(pl.col(_localised(name, lang)).alias(name) for name in LOCALISED_FIELDS).drop(
-        _localised(name, other) for other in SUPPORTED_LANGUAGES for name in LOCALISED_FIELDS
+        _localised(name, other) for other in LANGUAGES for name in LOCALISED_FIELDS
     )
 
 

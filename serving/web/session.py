@@ -17,20 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
+from domain.errors import SignInRequiredError
 from serving.security import ApiKeyVerifier
 from serving.web.settings import WebSettings
 
 SESSION_COOKIE = "clvchurn_session"
 SIGN_IN_PATH = "/sign-in"
 HOME_PATH = "/portfolio"
-
-
-class SignInRequiredError(Exception):
-    """A page was asked for without a valid session; the handler redirects to the sign-in form."""
-
-    def __init__(self, next_path: str) -> None:
-        super().__init__(f"sign-in required for {next_path}")
-        self.next_path = next_path
 
 
 def add_session_middleware(app: FastAPI, settings: WebSettings) -> None:

@@ -18,6 +18,8 @@ from typing import Final
 
 import polars as pl
 
+from domain.errors import EventsFormatError
+
 logger = logging.getLogger(__name__)
 
 ORDER_KINDS: Final = frozenset({"order", "refund"})
@@ -28,10 +30,6 @@ EVENTS_SCHEMA: Final[dict[str, pl.DataType]] = {
     "kind": pl.String(),
     "amount": pl.Float64(),
 }
-
-
-class EventsFormatError(ValueError):
-    """The events file lacks a column the timeline needs."""
 
 
 def events_path_for(snapshot_path: Path) -> Path:

@@ -15,11 +15,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from domain.errors import InvalidCutoffError, UnknownFeatureError
 from features import build
 from features.build import (
     KEY_COLUMNS,
     LABEL_COLUMNS,
-    InvalidCutoffError,
     build_features,
     build_labels,
     build_training_table,
@@ -32,7 +32,6 @@ from features.definitions import (
     INTERACTION_TYPES,
     INTERMEDIATE_AGGREGATIONS,
     TRAILING_WINDOWS_DAYS,
-    UnknownFeatureError,
     describe,
     events_before,
     features_from,

@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.contract import TRANSACTIONS_SCHEMA, DataContractError, load_raw
+from domain.errors import DataContractError
+from features.contract import TRANSACTIONS_SCHEMA, load_raw
 from features.sources.cdnow import import_cdnow, read_cdnow
 
 # The reference data lives in ../shared/data beside the repository (CI clones it there too).

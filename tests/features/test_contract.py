@@ -9,12 +9,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from domain.errors import DataContractError
 from features.contract import (
     CUSTOMERS_BASE_SCHEMA,
     INTERACTIONS_SCHEMA,
     REJECTS_SCHEMA,
     TRANSACTIONS_SCHEMA,
-    DataContractError,
     FileCounts,
     load_raw,
     raw_from_records,

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from domain.errors import SyntheticDataError
 from features.contract import CUSTOMERS_BASE_SCHEMA, INTERACTIONS_SCHEMA, TRANSACTIONS_SCHEMA, load_raw
 from features.synth import (
     SyntheticBase,
-    SyntheticDataError,
     generate,
     oracle_churn_probability,
     oracle_expected_spend,

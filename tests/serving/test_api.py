@@ -13,11 +13,11 @@ import pytest
 from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of, ready_client
 from fastapi.testclient import TestClient
 
+from domain.errors import ModelNotReadyError, PredictionInputError, SnapshotFormatError
 from serving.app import create_app
-from serving.engine import ModelNotReadyError, PredictionInputError
 from serving.schemas import Prediction, PredictRequest
 from serving.settings import Settings
-from serving.snapshot_store import SnapshotFormatError, write_snapshot
+from serving.snapshot_store import write_snapshot
 
 # --- operations endpoints ---------------------------------------------------------------------------
 

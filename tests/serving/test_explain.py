@@ -6,14 +6,8 @@ from typing import Any
 
 import pytest
 
-from serving.explain import (
-    Catalogue,
-    Catalogues,
-    MissingTextError,
-    ReasonCoder,
-    negotiate_language,
-    top_risk_driver,
-)
+from domain.errors import MissingTextError
+from serving.explain import Catalogue, Catalogues, ReasonCoder, negotiate_language, top_risk_driver
 
 REFERENCE: dict[str, Any] = {
     "overall": {"customers": 10, "features": {"orders_90d": {"median": 2.0}}},

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from serving.engine import PredictionInputError
+from domain.errors import PredictionInputError
 from serving.microbatch import MicroBatcher
 from serving.schemas import PredictRequest
 

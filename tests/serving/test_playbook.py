@@ -7,8 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from domain.errors import PlaybookError
 from serving.explain import Catalogues
-from serving.playbook import Playbook, PlaybookError
+from serving.playbook import Playbook
 
 HEADER = """
 churn_risk: {high: 0.5, medium: 0.25}

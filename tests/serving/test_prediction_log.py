@@ -9,8 +9,9 @@ import pytest
 from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of
 from fastapi.testclient import TestClient
 
+from domain.errors import PredictionLogError
 from serving.app import create_app
-from serving.prediction_log import COLUMNS, PredictionLog, PredictionLogError
+from serving.prediction_log import COLUMNS, PredictionLog
 from serving.schemas import PredictRequest
 from serving.settings import Settings
 

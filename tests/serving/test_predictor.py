@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from trained_models import AS_OF, TrainedModels, request_for, trained_models
 
-from serving.engine import PredictionInputError
+from domain.errors import PredictionInputError
 from serving.explain import top_risk_driver
 from serving.predictor import _top_contributions, _top_risk_drivers
 from serving.schemas import Prediction, PredictRequest

@@ -9,8 +9,9 @@ import pytest
 from fake_engine import AUTH, FakeEngine, customer_body, loader_of, ready_client
 from fastapi.testclient import TestClient
 
+from domain.errors import ModelNotReadyError
 from serving.app import create_app, run
-from serving.engine import EngineHolder, ModelNotReadyError, StaleEngineWatcher
+from serving.engine import EngineHolder, StaleEngineWatcher
 from serving.settings import Settings
 
 

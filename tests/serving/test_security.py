@@ -12,8 +12,9 @@ from fake_engine import API_KEY, AUTH, FakeEngine, customer_body, loader_of, rea
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from domain.errors import ApiKeyFileError
 from serving.app import create_app
-from serving.security import ApiKeyFileError, ApiKeyVerifier, hash_api_key, read_key_file
+from serving.security import ApiKeyVerifier, hash_api_key, read_key_file
 from serving.settings import Settings
 
 OTHER_KEY = "other-key-93b2-do-not-log"

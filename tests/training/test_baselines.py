@@ -12,14 +12,13 @@ import polars as pl
 import pytest
 from scipy import integrate, stats
 
+from domain.errors import BaselineInputError, ModelNotFittedError
 from training.baselines import (
-    BaselineInputError,
     BetaGeoModel,
     BetaGeoParams,
     BgNbdGammaGamma,
     GammaGammaModel,
     GammaGammaParams,
-    ModelNotFittedError,
     RfmRules,
     logistic_churn_pipeline,
     rfm_summary,

@@ -14,12 +14,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from domain.errors import HoldoutLeakError
 from training.benchmark import (
     BASELINE,
     CLVCHURN,
     BenchmarkSettings,
     CdnowBenchmarkResult,
-    HoldoutLeakError,
     forecast,
     run_cdnow_benchmark,
     training_cutoffs,

@@ -5,12 +5,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from domain.errors import FeatureMatrixError, InsufficientSnapshotsError, LabelLeakError, LabelWindowOpenError
 from training.dataset import (
     FeatureMatrix,
-    FeatureMatrixError,
-    InsufficientSnapshotsError,
-    LabelLeakError,
-    LabelWindowOpenError,
     check_label_window,
     learn_categorical_levels,
     out_of_time_split,

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from domain.errors import MetricInputError
 from training.metrics import (
-    MetricInputError,
     brier,
     calibration_curve_data,
     churn_metrics,

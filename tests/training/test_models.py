@@ -7,14 +7,8 @@ import pytest
 from sklearn.calibration import _SigmoidCalibration
 from sklearn.isotonic import IsotonicRegression
 
-from training.models import (
-    CalibrationDataError,
-    ChurnModel,
-    InsufficientBuyersError,
-    TweedieValueModel,
-    TwoPartValueModel,
-    select_value_model,
-)
+from domain.errors import CalibrationDataError, InsufficientBuyersError
+from training.models import ChurnModel, TweedieValueModel, TwoPartValueModel, select_value_model
 from training.models.boosting import booster_input
 from training.models.value import choose_candidate
 

@@ -7,7 +7,8 @@ import json
 import polars as pl
 import pytest
 
-from training.reference import ReferenceInputError, compute_reference_statistics
+from domain.errors import ReferenceInputError
+from training.reference import compute_reference_statistics
 
 
 def _frame() -> pl.DataFrame:

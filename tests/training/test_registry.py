@@ -9,12 +9,12 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from domain.errors import ModelNotRegisteredError
 from training.registry import (
     CHAMPION,
     CHURN_MODEL_NAME,
     DEFAULT_TRACKING_URI,
     EXPERIMENT_NAME,
-    ModelNotRegisteredError,
     aliased_version,
     ensure_experiment,
     load_bundle,

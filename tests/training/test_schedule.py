@@ -2,7 +2,8 @@ from datetime import datetime
 
 import pytest
 
-from training.schedule import ScheduleError, plan_cutoffs
+from domain.errors import ScheduleError
+from training.schedule import plan_cutoffs
 
 START = datetime(2022, 1, 1)
 END = datetime(2026, 1, 1)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from training.tiers import TierCutpoints, TierError, absolute_tiers, assign_tier, fit_tiers
+from domain.errors import TierError
+from training.tiers import TierCutpoints, absolute_tiers, assign_tier, fit_tiers
 
 
 def test_quantile_shares_are_exact_on_100_distinct_values():

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 import training.evaluation as evaluation
 import training.train as train_module
+from domain.errors import ModelFitError
 from features.synth import SyntheticBase, generate, write_synthetic
-from training.baselines.base import ModelFitError
 from training.registry import (
     CHALLENGER,
     CHAMPION,

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_sample import API_KEY, CATALOGUES, LANGUAGES, expected_rows, prediction, sample_app, write_sample
 
+from domain.errors import ModelNotReadyError
 from serving.app import create_app
-from serving.engine import ModelNotReadyError
 from serving.settings import Settings
 from serving.web.language import LANGUAGE_COOKIE
 from serving.web.session import SESSION_COOKIE

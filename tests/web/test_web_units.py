@@ -10,19 +10,14 @@ import polars as pl
 import pytest
 from web_sample import LANGUAGES, prediction
 
+from domain.errors import EventsFormatError
 from serving.explain import Catalogues
 from serving.schemas import ModelInfo, Prediction, Reason
 from serving.snapshot_store import SnapshotStore, write_snapshot
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.models_view import RegisteredVersion, challenger_card, key_metrics, run_url
 from serving.web.portfolio import PortfolioIndex, PortfolioQuery
-from serving.web.timeline import (
-    EventsFormatError,
-    EventsStore,
-    TimelineEvent,
-    events_path_for,
-    timeline_marks,
-)
+from serving.web.timeline import EventsStore, TimelineEvent, events_path_for, timeline_marks
 
 CATALOGUES = Catalogues.load()
 

@@ -1,6 +1,5 @@
 """Classic baselines the learned models are judged against: BG/NBD x Gamma-Gamma, RFM rules, logistic."""
 
-from training.baselines.base import BaselineInputError, ModelFitError, ModelNotFittedError
 from training.baselines.bgnbd import BetaGeoModel, BetaGeoParams
 from training.baselines.clv import BgNbdGammaGamma
 from training.baselines.gamma_gamma import GammaGammaModel, GammaGammaParams
@@ -9,14 +8,11 @@ from training.baselines.rfm import RfmRules
 from training.baselines.summary import rfm_summary
 
 __all__ = [
-    "BaselineInputError",
     "BetaGeoModel",
     "BetaGeoParams",
     "BgNbdGammaGamma",
     "GammaGammaModel",
     "GammaGammaParams",
-    "ModelFitError",
-    "ModelNotFittedError",
     "RfmRules",
     "logistic_churn_pipeline",
     "rfm_summary",

@@ -14,21 +14,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
+from domain.errors import BaselineInputError, ModelFitError
+
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class BaselineInputError(ValueError):
-    """The customer summary handed to a baseline breaks the model's assumptions."""
-
-
-class ModelNotFittedError(RuntimeError):
-    """A prediction was asked of a baseline before `fit` was called."""
-
-
-class ModelFitError(RuntimeError):
-    """Maximum likelihood did not converge to finite parameters."""
 
 
 def as_float_array(values: npt.ArrayLike, name: str) -> FloatArray:

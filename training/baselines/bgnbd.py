@@ -15,14 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from training.baselines.base import (
-    BaselineInputError,
-    FloatArray,
-    ModelNotFittedError,
-    as_float_array,
-    check_same_length,
-    maximise_log_likelihood,
-)
+from domain.errors import BaselineInputError, ModelNotFittedError
+from training.baselines.base import FloatArray, as_float_array, check_same_length, maximise_log_likelihood
 
 
 class BetaGeoParams(NamedTuple):

@@ -12,7 +12,8 @@ import logging
 import numpy as np
 import polars as pl
 
-from training.baselines.base import BaselineInputError, FloatArray, ModelNotFittedError
+from domain.errors import BaselineInputError, ModelNotFittedError
+from training.baselines.base import FloatArray
 from training.baselines.bgnbd import BetaGeoModel
 from training.baselines.gamma_gamma import GammaGammaModel
 from training.baselines.summary import SUMMARY_COLUMNS

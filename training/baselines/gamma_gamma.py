@@ -15,15 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln
 
-from training.baselines.base import (
-    BaselineInputError,
-    FloatArray,
-    ModelFitError,
-    ModelNotFittedError,
-    as_float_array,
-    check_same_length,
-    maximise_log_likelihood,
-)
+from domain.errors import BaselineInputError, ModelFitError, ModelNotFittedError
+from training.baselines.base import FloatArray, as_float_array, check_same_length, maximise_log_likelihood
 
 
 class GammaGammaParams(NamedTuple):

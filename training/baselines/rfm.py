@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from training.baselines.base import BaselineInputError, FloatArray, ModelNotFittedError, as_float_array
+from domain.errors import BaselineInputError, ModelNotFittedError
+from training.baselines.base import FloatArray, as_float_array
 
 _QUINTILES = (0.2, 0.4, 0.6, 0.8)
 _NEEDED = ("frequency", "recency", "T", "monetary_value")

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
-from training.baselines.base import BaselineInputError
+from domain.errors import BaselineInputError
 
 logger = logging.getLogger(__name__)
 

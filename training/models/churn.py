@@ -32,6 +32,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
+from domain.errors import CalibrationDataError
 from training.models.boosting import (
     fit_with_early_stopping,
     lightgbm_params,
@@ -53,10 +54,6 @@ def _is_sigmoid_map(mapping: Any) -> bool:
     return (
         type(mapping).__name__ == "_SigmoidCalibration" and hasattr(mapping, "a_") and hasattr(mapping, "b_")
     )
-
-
-class CalibrationDataError(ValueError):
-    """The calibration fold cannot calibrate: too few churners or stayers."""
 
 
 class RawMarginScore(ClassifierMixin, BaseEstimator):

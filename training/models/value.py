@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from domain.errors import InsufficientBuyersError
 from training.metrics import mae, normalized_gini
 from training.models.boosting import (
     fit_with_early_stopping,
@@ -43,10 +44,6 @@ logger = logging.getLogger(__name__)
 VARIANCE_POWERS = (1.2, 1.5, 1.8)
 GINI_TIE_TOLERANCE = 0.005
 MIN_BUYERS = 20
-
-
-class InsufficientBuyersError(ValueError):
-    """Too few customers with positive spend to fit a value model."""
 
 
 class ValueModel(RegressorMixin, BaseEstimator, ABC):

@@ -1,0 +1,191 @@
+"""Every error clvchurn raises on purpose, in one tree rooted at `ClvchurnError`.
+
+Each package has a family: the data contract (`DataError`), training (`TrainingError`), the model
+contract (`ModelContractError`), the playbook (`PlaybookError`) and the service (`ServingError`).
+The CLI catches `ClvchurnError` once and prints its message as one line (exit code 2); the API maps
+each family to a status code in one place (`serving.errors`). Messages name the file, row, field,
+option or setting at fault and say how to fix it, so they can be shown to the user as they are.
+
+Some classes also derive from the built-in exception a caller would naturally catch (`ValueError`
+for bad values, `KeyError` for unknown names, `FileNotFoundError` for a missing file), so code that
+handles those keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ClvchurnError(Exception):
+    """Root of the tree: anything clvchurn raises on purpose, with a message meant for the user."""
+
+
+# --- Data contract: raw CRM data, cutoffs, features and labels ------------------------------------
+
+
+class DataError(ClvchurnError):
+    """The data (files, records, cutoffs or feature names) break the raw-data contract."""
+
+
+class DataContractError(DataError, ValueError):
+    """A data folder or record set breaks the raw-data contract in a way no row-level reject can fix."""
+
+
+class InvalidCutoffError(DataError, ValueError):
+    """A cutoff cannot be compared with the naive timestamps of the raw-data contract."""
+
+
+class UnknownFeatureError(DataError, KeyError):
+    """A name is neither a defined feature nor a profile attribute."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class LabelWindowOpenError(DataError, ValueError):
+    """A snapshot's label window ends after the data does, so its labels are not yet known."""
+
+
+class SyntheticDataError(DataError, ValueError):
+    """The generator was asked for something it cannot produce (empty base, reversed period)."""
+
+
+# --- Training: schedules, splits, fitting, backtests ----------------------------------------------
+
+
+class TrainingError(ClvchurnError):
+    """A model cannot be trained or backtested honestly on the data and options given."""
+
+
+class ScheduleError(TrainingError, ValueError):
+    """The requested cutoffs do not fit in the data; the message says which option to change."""
+
+
+class InsufficientSnapshotsError(TrainingError, ValueError):
+    """Too few as_of snapshots to split training, calibration and validation by time."""
+
+
+class LabelLeakError(TrainingError, ValueError):
+    """A label or key column was asked for as a model feature."""
+
+
+class CalibrationDataError(TrainingError, ValueError):
+    """The calibration fold cannot calibrate: too few positives or negatives."""
+
+
+class InsufficientBuyersError(TrainingError, ValueError):
+    """Too few customers with positive spend to fit a value model."""
+
+
+class MetricInputError(TrainingError, ValueError):
+    """Arrays handed to a metric are empty, of different lengths, or outside the metric's domain."""
+
+
+class BaselineInputError(TrainingError, ValueError):
+    """The customer summary handed to a baseline breaks the model's assumptions."""
+
+
+class ModelNotFittedError(TrainingError, RuntimeError):
+    """A prediction was asked of a baseline before `fit` was called."""
+
+
+class ModelFitError(TrainingError, RuntimeError):
+    """Maximum likelihood did not converge to finite parameters."""
+
+
+class ReferenceInputError(TrainingError, ValueError):
+    """The tiers do not line up with the feature rows, or a named feature is missing."""
+
+
+class HoldoutLeakError(TrainingError, ValueError):
+    """Rows dated on or after the forecast start reached the forecasting step."""
+
+
+class CdnowPopulationError(TrainingError, ValueError):
+    """The forecast population differs from the customers who bought before the forecast start."""
+
+
+# --- Model contract: what a registered model is and how it runs -----------------------------------
+
+
+class ModelContractError(ClvchurnError):
+    """A registered model cannot be found, loaded or applied to the features at hand."""
+
+
+class ModelNotRegisteredError(ModelContractError, LookupError):
+    """No version of a registered model carries the requested alias."""
+
+
+class FeatureMatrixError(ModelContractError, ValueError):
+    """The table does not carry the features the model was trained on, or they have the wrong type."""
+
+
+class TierError(ModelContractError, ValueError):
+    """Tier cut-points cannot be fitted or applied as asked."""
+
+
+# --- Playbook: the retention policy as data --------------------------------------------------------
+
+
+class PlaybookError(ClvchurnError, ValueError):
+    """A playbook file is unreadable or breaks a rule; the message names the rule and the field."""
+
+
+# --- Serving: the service, its files and its texts ------------------------------------------------
+
+
+class ServingError(ClvchurnError):
+    """The service cannot answer as configured: models, snapshot, texts, keys or settings."""
+
+
+class ModelNotReadyError(ServingError, RuntimeError):
+    """No champion model can be served; the message says how to train or register one."""
+
+
+class PredictionInputError(ServingError, ValueError):
+    """A request passed schema validation but cannot be scored; the API answers 422 with the message."""
+
+
+class SnapshotFormatError(ServingError, ValueError):
+    """The snapshot file does not follow its format (missing columns, duplicated customers)."""
+
+
+class SnapshotMissingError(ServingError, FileNotFoundError):
+    """No snapshot has been written yet at the configured path."""
+
+
+class EventsFormatError(ServingError, ValueError):
+    """The events file lacks a column the timeline needs."""
+
+
+class PredictionLogError(ServingError, RuntimeError):
+    """The prediction log cannot be created or written."""
+
+
+class ApiKeyFileError(ServingError, ValueError):
+    """The API key file is missing or holds a line that is not a SHA-256 hex digest."""
+
+
+class SettingsError(ServingError, ValueError):
+    """A `CLVCHURN_*` setting holds a value the service cannot use."""
+
+
+class CatalogueError(ServingError, ValueError):
+    """A catalogue file is missing, is not YAML, or holds something other than text."""
+
+
+class MissingTextError(ServingError, KeyError):
+    """A catalogue has no text for a key, or a template lacks one of its parameters."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedLanguageError(ServingError, ValueError):
+    """A caller asked for a language without a catalogue."""
+
+
+class SignInRequiredError(ServingError):
+    """A page was asked for without a valid session; the handler redirects to the sign-in form."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(f"sign-in required for {next_path}")
+        self.next_path = next_path
