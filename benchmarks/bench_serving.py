@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from features.build import build_features
 from features.contract import raw_from_records
 from features.synth import generate, write_synthetic
-from training.registry import CHURN_MODEL_NAME, load_bundle
+from model_contract.registry import CHURN_MODEL_NAME, load_bundle
 from training.train import TrainingConfig, train
 
 API_KEY = "bench-key"

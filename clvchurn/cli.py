@@ -1,15 +1,23 @@
 """The `clvchurn` command: one entry point whose groups mirror the packages.
 
 Heavy libraries (polars, LightGBM, MLflow) are imported inside each command so that `--help` is instant.
+Every error clvchurn raises on purpose (`domain.errors.ClvchurnError`) ends the command here, once: one
+line on stderr naming what is wrong and how to fix it, exit code 2, no traceback. `--debug` (or
+CLVCHURN_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 import typer
 
 from clvchurn.commands import data, features, serving, training
+from domain.errors import ClvchurnError
+
+DEBUG_VARIABLE = "CLVCHURN_DEBUG"
 
 app = typer.Typer(
     name="clvchurn",
@@ -24,8 +32,34 @@ serving.register(app)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+def configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    debug: bool = typer.Option(
+        False, "--debug", help=f"Show the traceback of an error (or set {DEBUG_VARIABLE}=1)."
+    ),
+) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; a `ClvchurnError` becomes one line on stderr and exit code 2."""
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=arguments, prog_name="clvchurn")
+    except ClvchurnError as error:
+        if "--debug" in arguments or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        sys.stderr.write(f"error: {one_line(error)}\n")
+        sys.exit(2)
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (a multi-line message, like a playbook's, joined by '; ')."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+if __name__ == "__main__":
+    main()

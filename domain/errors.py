@@ -1,7 +1,8 @@
 """Every error clvchurn raises on purpose, in one tree rooted at `ClvchurnError`.
 
 Each package has a family: the data contract (`DataError`), training (`TrainingError`), the model
-contract (`ModelContractError`), the playbook (`PlaybookError`) and the service (`ServingError`).
+contract (`ModelContractError`), the playbook (`PlaybookError`), the service (`ServingError`) and the
+command line (`CommandOptionError`).
 The CLI catches `ClvchurnError` once and prints its message as one line (exit code 2); the API maps
 each family to a status code in one place (`serving.errors`). Messages name the file, row, field,
 option or setting at fault and say how to fix it, so they can be shown to the user as they are.
@@ -189,3 +190,10 @@ class SignInRequiredError(ServingError):
     def __init__(self, next_path: str) -> None:
         super().__init__(f"sign-in required for {next_path}")
         self.next_path = next_path
+
+
+# --- Command line --------------------------------------------------------------------------------
+
+
+class CommandOptionError(ClvchurnError, ValueError):
+    """A command-line option holds a value the command cannot use; the message names the option."""

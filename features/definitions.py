@@ -34,17 +34,21 @@ Kind = Literal["numeric", "categorical"]
 Source = Literal["transactions", "interactions", "customer"]
 
 PROFILE_PREFIX = "profile_"
-INTERACTION_TYPES = (
-    "visit",
-    "email_open",
-    "email_click",
-    "call",
-    "meeting",
-    "inquiry",
-    "support_ticket",
-    "complaint",
-    "survey",
-)
+# The interaction types the features know, each with the noun of its count features and its words.
+INTERACTION_TYPE_WORDS: dict[str, tuple[str, str]] = {
+    "visit": ("visits", "Website or store visits"),
+    "email_open": ("email_opens", "Marketing emails opened"),
+    "email_click": ("email_clicks", "Links clicked in marketing emails"),
+    "call": ("calls", "Phone calls with the customer"),
+    "meeting": ("meetings", "Meetings with the customer"),
+    "inquiry": ("inquiries", "Inquiries the customer made"),
+    "support_ticket": ("support_tickets", "Support tickets the customer opened"),
+    "complaint": ("complaints", "Complaints the customer made"),
+    "survey": ("surveys", "Surveys the customer answered"),
+}
+INTERACTION_TYPES = tuple(INTERACTION_TYPE_WORDS)
+"""Interaction types that have features of their own; others still count as interactions."""
+INTERACTION_TYPE_NOUNS = {kind: noun for kind, (noun, _) in INTERACTION_TYPE_WORDS.items()}
 TRAILING_WINDOWS_DAYS = (30, 90, 180, 365)
 
 # Columns that `events_before` adds to every event before aggregating.
@@ -214,17 +218,6 @@ def _derived(name: str, description: str, unit: Unit, expression: pl.Expr) -> Fe
 
 
 _WINDOW_WORDS = {30: "30 days", 90: "90 days", 180: "180 days", 365: "365 days"}
-_TYPE_WORDS = {
-    "visit": ("visits", "Website or store visits"),
-    "email_open": ("email_opens", "Marketing emails opened"),
-    "email_click": ("email_clicks", "Links clicked in marketing emails"),
-    "call": ("calls", "Phone calls with the customer"),
-    "meeting": ("meetings", "Meetings with the customer"),
-    "inquiry": ("inquiries", "Inquiries the customer made"),
-    "support_ticket": ("support_tickets", "Support tickets the customer opened"),
-    "complaint": ("complaints", "Complaints the customer made"),
-    "survey": ("surveys", "Surveys the customer answered"),
-}
 
 
 def _recency() -> list[FeatureSpec]:
@@ -390,7 +383,7 @@ def _purchase_rhythm() -> list[FeatureSpec]:
 def _interactions() -> list[FeatureSpec]:
     specs = []
     for interaction_type in INTERACTION_TYPES:
-        plural, words = _TYPE_WORDS[interaction_type]
+        plural, words = INTERACTION_TYPE_WORDS[interaction_type]
         specs.append(
             _ix(
                 f"{plural}_90d",

@@ -50,11 +50,11 @@ from domain.errors import MetricInputError, ModelNotRegisteredError
 from features.build import build_features, build_training_table
 from features.contract import load_raw
 from features.synth import generate
-from training.bundle import ModelBundle
+from model_contract.bundle import ModelBundle
 from training.dataset import check_label_window
 from training.metrics import calibration_curve_data, churn_metrics, decile_table, value_metrics
-from training.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
-from training.tiers import TIERS, TierCutpoints, assign_tier
+from model_contract.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
+from model_contract.tiers import TIERS, TierCutpoints, assign_tier
 from training.train import TrainingConfig, train
 
 
@@ -220,7 +220,7 @@ def global_shap(bundle: ModelBundle, features: pl.DataFrame, title: str) -> pl.D
     """Summary plot and mean |SHAP| per feature, largest first, for a sample of `features`."""
     sample = features.sample(n=min(SHAP_ROWS, features.height), seed=0, shuffle=True).to_pandas()
     frame = bundle.model_frame(sample)
-    base, contributions = bundle.estimator.contributions(frame)
+    base, contributions = bundle.scorer.contributions(frame)
     additivity_gap = np.abs(base + contributions.sum(axis=1) - bundle.predict_frame(sample)).max()
     print(
         f"{title}: base {base:.4g}, largest |base + sum of contributions - prediction| = {additivity_gap:.2e}"

@@ -1,23 +1,27 @@
 """Batch scoring: the whole customer base through the same features and engine as the online endpoint.
 
-`clvchurn score` writes the snapshot that GET /v1/customers/{id} and the portfolio pages serve, and
-beside it the events file the customer page draws its timeline from. The base is scored once and its
-reasons and actions written in every supported language, so each reader picks its own.
+`clvchurn score` writes the snapshot that GET /v1/customers/{id} and the portfolio pages serve (codes
+only: the readers render words in their own language), and beside it the events file the customer
+page draws its timeline from (`serving.events`).
+
+The base is scored in chunks to bound memory. The models and TreeSHAP release the GIL while they run,
+and the reason coding and policy are Python and numpy, so one background thread computing chunk
+i+1's model outputs while chunk i is decided keeps both cores busy.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 
-from domain.vocabulary import LANGUAGES
 from features.build import build_features
 from features.contract import RawData
-from serving.predictor import Predictor
+from serving.predictor import ModelOutputs, Predictor
+from serving.serialise import empty_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -28,52 +32,37 @@ def score_base(
     raw: RawData,
     as_of: datetime,
     predictor: Predictor,
-    langs: Sequence[str] = LANGUAGES,
     progress: Callable[[int, int], None] | None = None,
 ) -> pl.DataFrame:
-    """Every customer known at `as_of` in the snapshot format, in customer-id order, texts in `langs`.
+    """Every customer known at `as_of` in the snapshot format (`serving.serialise`), in id order.
 
-    Rows are written as columns (`Predictor.score_snapshot_chunks`), never as `Prediction` objects;
-    for each customer they hold exactly what POST /v1/predict answers. Scored in chunks to bound
-    memory, the next chunk's models and TreeSHAP running while this one's texts are written.
+    For each customer the rows hold exactly what POST /v1/predict answers for their history.
     """
     features = build_features(raw, as_of)
     slices = (features.slice(start, CHUNK_ROWS) for start in range(0, features.height, CHUNK_ROWS))
     chunks: list[pl.DataFrame] = []
-    done = 0
-    for chunk in predictor.score_snapshot_chunks(slices, langs):
-        chunks.append(chunk)
-        done += chunk.height
+    for frame in score_chunks(predictor, slices):
+        chunks.append(frame)
         if progress is not None:
-            progress(done, features.height)
-    scored = pl.concat(chunks) if chunks else predictor.score_snapshot(features, langs)
-    logger.info("Scored %d customers as of %s in %s", features.height, as_of, ", ".join(langs))
+            progress(sum(chunk.height for chunk in chunks), features.height)
+    scored = pl.concat(chunks) if chunks else empty_snapshot()
+    logger.info("Scored %d customers as of %s", scored.height, as_of)
     return scored
 
 
-def events_path_for(snapshot_path: Path) -> Path:
-    """Where the timeline events of a snapshot live: `<snapshot stem>.events.parquet` beside it."""
-    return snapshot_path.with_name(f"{snapshot_path.stem}.events.parquet")
-
-
-def timeline_events(raw: RawData, as_of: datetime) -> pl.DataFrame:
-    """Orders, refunds and interactions before `as_of`, one row each, for the customer pages.
-
-    Columns: customer_id, timestamp, kind ("order", "refund" or the interaction type), amount (orders
-    and refunds), value (survey scores).
-    """
-    transactions = raw.transactions.filter(pl.col("timestamp") < as_of).select(
-        "customer_id",
-        "timestamp",
-        pl.when(pl.col("amount") < 0).then(pl.lit("refund")).otherwise(pl.lit("order")).alias("kind"),
-        "amount",
-        pl.lit(None, dtype=pl.Float64).alias("value"),
-    )
-    interactions = raw.interactions.filter(pl.col("timestamp") < as_of).select(
-        "customer_id",
-        "timestamp",
-        pl.col("type").alias("kind"),
-        pl.lit(None, dtype=pl.Float64).alias("amount"),
-        "value",
-    )
-    return pl.concat([transactions, interactions]).sort("customer_id", "timestamp")
+def score_chunks(predictor: Predictor, chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The snapshot rows of each feature chunk in order, the next chunk's model outputs computed
+    meanwhile; the same rows as `predictor.score(chunk).to_frame()` chunk by chunk."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvchurn-models")
+    try:
+        pending: Future[ModelOutputs] | None = None
+        for chunk in chunks:
+            upcoming = pool.submit(predictor.model_outputs, chunk)
+            if pending is not None:
+                yield predictor.decide(pending.result()).to_frame()
+            pending = upcoming
+        if pending is not None:
+            yield predictor.decide(pending.result()).to_frame()
+    finally:
+        # On an error or an early close, a chunk not started yet is dropped, not computed.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PACKAGED_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
+from domain.errors import SettingsError
+from model_contract import DEFAULT_TRACKING_URI
+from policy.playbook import DEFAULT_PLAYBOOK
 
 
 class Settings(BaseSettings):
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
         description="File of accepted keys as SHA-256 hex digests, one per line, '#' starts a comment.",
     )
     mlflow_tracking_uri: str = Field(
-        default="sqlite:///mlruns/mlflow.db",
+        default=DEFAULT_TRACKING_URI,
         validation_alias=AliasChoices("CLVCHURN_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
         description="MLflow store holding the champion models; MLFLOW_TRACKING_URI is honoured too.",
     )
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
         description="SQLite file every served prediction is appended to, for audit and monitoring.",
     )
     playbook_path: Path = Field(
-        default=PACKAGED_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
+        default=DEFAULT_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -73,3 +75,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings` from the environment with `overrides` on top (options given on the command line).
+
+    A bad value becomes a `SettingsError` naming the variable, instead of pydantic's report.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CLVCHURN_{'_'.join(str(part) for part in detail['loc']).upper()}: {detail['msg']}"
+            for detail in error.errors()
+        )
+        raise SettingsError(f"invalid setting {problems}") from None

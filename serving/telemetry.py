@@ -1,23 +1,17 @@
-"""Observability: Prometheus metrics per route and per prediction, and a request id on every request.
+"""Observability: Prometheus metrics per route and per prediction.
 
 Each app owns its own `CollectorRegistry` (no process-wide state), exposed at GET /metrics in the
 Prometheus text format (https://prometheus.io/docs/instrumenting/exposition_formats/). Routes are
 labelled by their template (`/v1/customers/{customer_id}`), never by the raw path, to keep the number
-of series bounded. The request id (the client's `X-Request-ID` when it is sane, else a fresh one) is
-echoed in the response header, in error bodies and in the prediction log, to tie the three together.
+of series bounded; `serving.middleware` counts and times the requests.
 """
 
 from __future__ import annotations
 
-import re
-import time
-import uuid
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.engine import PredictionEngine
 from serving.schemas import Prediction
@@ -25,9 +19,6 @@ from serving.schemas import Prediction
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PROBABILITY_BUCKETS = tuple(round(0.1 * step, 1) for step in range(1, 11))
-UNMATCHED_ROUTE = "unmatched"
-REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class Telemetry:
@@ -93,67 +84,3 @@ class Telemetry:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class RequestMetricsMiddleware:
-    """Pure ASGI middleware (no per-request task) counting and timing every HTTP request."""
-
-    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
-        self.app = app
-        self.telemetry = telemetry
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
-            method = scope["method"]
-            self.telemetry.requests.labels(method, route, str(status)).inc()
-            self.telemetry.latency.labels(method, route).observe(time.perf_counter() - started)
-
-
-def request_id_of(request: Request) -> str:
-    """The id `RequestIdMiddleware` gave this request."""
-    return str(request.scope.get("state", {}).get("request_id", "unknown"))
-
-
-class RequestIdMiddleware:
-    """Pure ASGI middleware giving every HTTP request an id, kept in `scope["state"]` and echoed back."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from training.bundle import ModelBundle
+from model_contract.bundle import ModelBundle
 from training.metrics import calibration_curve_data, cumulative_gain_curve, decile_table
 
 # TreeSHAP costs about a millisecond per row for a few hundred trees; a thousand dots already show
@@ -81,7 +81,7 @@ def _shap_summary(path: Path, bundle: ModelBundle, features: pl.DataFrame) -> No
 
     sample = features.sample(n=min(SHAP_SAMPLE_ROWS, features.height), seed=0)
     frame = bundle.model_frame(sample)
-    _, contributions = bundle.estimator.contributions(frame)
+    _, contributions = bundle.scorer.contributions(frame)
     display = frame.apply(
         lambda column: column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column
     )

@@ -17,17 +17,14 @@ never seen in training becomes missing (NaN) at serving time instead of a silent
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple, TypeAlias
+from typing import NamedTuple, TypeAlias
 
-import numpy as np
 import pandas as pd
 import polars as pl
 
-from domain.errors import FeatureMatrixError, InsufficientSnapshotsError, LabelLeakError, LabelWindowOpenError
-from features.build import KEY_COLUMNS, LABEL_COLUMNS
+from domain.errors import InsufficientSnapshotsError, LabelWindowOpenError
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +33,6 @@ MAX_CATEGORICAL_LEVELS = 50
 CATEGORICAL_PREFIX = "profile_"
 
 Table: TypeAlias = pl.DataFrame | pd.DataFrame
-
-
-def check_no_label_leak(feature_names: Sequence[str]) -> None:
-    """Refuse keys, labels and anything that looks like a label (`future_*`, `churned`) as features."""
-    forbidden = {*KEY_COLUMNS, *LABEL_COLUMNS, "churned"}
-    leaks = [name for name in feature_names if name in forbidden or name.startswith("future_")]
-    if leaks:
-        raise LabelLeakError(
-            f"feature_names include key or label columns {leaks}: keys {list(KEY_COLUMNS)}, labels "
-            f"{list(LABEL_COLUMNS)} and any 'future_*' column describe the outcome, never the customer; "
-            "drop them from the feature list"
-        )
 
 
 def learn_categorical_levels(
@@ -71,87 +56,6 @@ def learn_categorical_levels(
         )
         levels[name] = sorted(counts.get_column(name).head(max_levels).to_list())
     return levels
-
-
-def to_model_frame(
-    table: Table, feature_names: Sequence[str], categorical_levels: Mapping[str, Sequence[str]]
-) -> pd.DataFrame:
-    """The model input: `feature_names` in order, floats, and pandas Categoricals with fixed levels.
-
-    `table` may be polars (training) or pandas (serving). Features named in `categorical_levels`
-    become Categoricals whose unknown levels are NaN; every other feature becomes float64 (null -> NaN).
-    """
-    check_no_label_leak(feature_names)
-    missing = [name for name in feature_names if name not in table.columns]
-    if missing:
-        raise FeatureMatrixError(
-            f"the table lacks feature columns {missing}: rebuild it with the same feature definitions "
-            "the model was trained with"
-        )
-    unknown = [name for name in categorical_levels if name not in feature_names]
-    if unknown:
-        raise FeatureMatrixError(f"categorical_levels names {unknown}, which are not in feature_names")
-    columns: dict[str, Any] = {}
-    for name in feature_names:
-        values = _column_values(table, name)
-        if name in categorical_levels:
-            known = set(categorical_levels[name])
-            columns[name] = pd.Categorical(
-                [str(value) if value is not None and str(value) in known else None for value in values],
-                categories=list(categorical_levels[name]),
-            )
-        else:
-            columns[name] = _as_float(values, name)
-    return pd.DataFrame(columns, columns=list(feature_names))
-
-
-@dataclass(frozen=True)
-class FeatureMatrix:
-    """Which columns a model reads and the categorical levels learned on its training rows.
-
-    Stored with the model (`to_dict`) so serving builds exactly the training matrix.
-    """
-
-    feature_names: tuple[str, ...]
-    categorical_levels: dict[str, list[str]]
-
-    @classmethod
-    def learn(cls, training: pl.DataFrame, feature_names: Sequence[str] | None = None) -> FeatureMatrix:
-        """Every non-key, non-label column by default; string columns become categoricals."""
-        if feature_names is None:
-            excluded = {*KEY_COLUMNS, *LABEL_COLUMNS}
-            feature_names = [name for name in training.columns if name not in excluded]
-        check_no_label_leak(feature_names)
-        non_numeric = [
-            name
-            for name in feature_names
-            if name in training.columns
-            and training.schema[name] != pl.String
-            and not training.schema[name].is_numeric()
-            and training.schema[name] != pl.Boolean
-        ]
-        if non_numeric:
-            raise FeatureMatrixError(
-                f"features {non_numeric} are neither numeric nor strings; encode them as numbers "
-                f"or as {CATEGORICAL_PREFIX}<attribute> strings in features/definitions.py"
-            )
-        missing = [name for name in feature_names if name not in training.columns]
-        if missing:
-            raise FeatureMatrixError(f"the training table lacks feature columns {missing}")
-        return cls(tuple(feature_names), learn_categorical_levels(training, feature_names))
-
-    def to_frame(self, table: Table) -> pd.DataFrame:
-        return to_model_frame(table, self.feature_names, self.categorical_levels)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"feature_names": list(self.feature_names), "categorical_levels": self.categorical_levels}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FeatureMatrix:
-        return cls(
-            tuple(data["feature_names"]),
-            {name: list(levels) for name, levels in data["categorical_levels"].items()},
-        )
 
 
 class OutOfTimeSplit(NamedTuple):
@@ -218,27 +122,3 @@ def check_label_window(as_of: datetime | date, horizon_days: int, data_end: date
 
 def _as_datetime(moment: datetime | date) -> datetime:
     return moment if isinstance(moment, datetime) else datetime(moment.year, moment.month, moment.day)
-
-
-def _column_values(table: Table, name: str) -> np.ndarray:
-    if isinstance(table, pl.DataFrame):
-        column = table.get_column(name)
-        if column.dtype == pl.String:
-            return np.asarray(column.to_list(), dtype=object)
-        return column.cast(pl.Float64, strict=False).to_numpy()
-    series = table[name]
-    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray([None if pd.isna(value) else value for value in series], dtype=object)
-
-
-def _as_float(values: np.ndarray, name: str) -> np.ndarray:
-    if values.dtype.kind in "fiub":
-        return values.astype(np.float64, copy=False)
-    try:
-        return np.asarray(pd.to_numeric(pd.Series(values, dtype=object)), dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise FeatureMatrixError(
-            f"feature '{name}' holds non-numeric values ({error}); pass it in categorical_levels or fix "
-            "its definition"
-        ) from error

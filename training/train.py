@@ -27,14 +27,10 @@ from domain.errors import ModelNotRegisteredError
 from features.build import build_training_table, feature_columns
 from features.contract import RawData
 from features.definitions import describe
-from training.artifacts import write_churn_artifacts, write_value_artifacts
-from training.bundle import BundleMetadata, ModelBundle
-from training.dataset import OutOfTimeSplit, learn_categorical_levels, out_of_time_split, to_model_frame
-from training.evaluation import Backtest, ChurnRows, evaluate_baselines
-from training.metrics import churn_metrics, value_metrics
-from training.models import ChurnModel, select_value_model
-from training.reference import compute_reference_statistics
-from training.registry import (
+from model_contract.bundle import BundleMetadata, ModelBundle
+from model_contract.matrix import to_model_frame
+from model_contract.reference import compute_reference_statistics
+from model_contract.registry import (
     CHALLENGER,
     CHAMPION,
     CHURN_MODEL_NAME,
@@ -46,8 +42,13 @@ from training.registry import (
     set_alias,
     tracking_to,
 )
+from model_contract.tiers import TierCutpoints, assign_tier, fit_tiers
+from training.artifacts import write_churn_artifacts, write_value_artifacts
+from training.dataset import OutOfTimeSplit, learn_categorical_levels, out_of_time_split
+from training.evaluation import Backtest, ChurnRows, evaluate_baselines
+from training.metrics import churn_metrics, value_metrics
+from training.models import ChurnModel, select_value_model
 from training.schedule import CutoffSchedule, plan_cutoffs
-from training.tiers import TierCutpoints, assign_tier, fit_tiers
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,10 @@ def _fit(
 
     progress(f"Fitting the churn classifier on {len(train_churn.churned):,} rows")
     churn_model = ChurnModel(n_jobs=config.n_jobs, random_state=config.seed).fit(
-        train_churn.features, train_churn.churned, calibration_churn.features, calibration_churn.churned
+        train_churn.features,
+        train_churn.churned,
+        X_calibration=calibration_churn.features,
+        y_calibration=calibration_churn.churned,
     )
     churn_probability = churn_model.predict_proba(validation_churn.features)[:, 1]
 
@@ -198,8 +202,8 @@ def _fit(
     value_model, comparison = select_value_model(
         train_x,
         parts.train["future_value"].to_numpy(),
-        calibration_x,
-        parts.calibration["future_value"].to_numpy(),
+        X_calibration=calibration_x,
+        y_calibration=parts.calibration["future_value"].to_numpy(),
         n_jobs=config.n_jobs,
         random_state=config.seed,
     )
@@ -232,22 +236,24 @@ def _fit(
         "reference_statistics": compute_reference_statistics(parts.validation, list(tiers), names),
     }
     churn_bundle = ModelBundle(
-        churn_model,
+        churn_model.scorer_,
         BundleMetadata(
             kind="churn",
             horizon_days=config.churn_horizon_days,
             validation_metrics=churn_table["clvchurn"],
             model_family="LightGBM classifier, calibrated out of time",
+            model_params={**churn_model.lgbm_params_, "calibration": churn_model.calibration_method_},
             **common,
         ),
     )
     value_bundle = ModelBundle(
-        value_model,
+        value_model.scorer_,
         BundleMetadata(
             kind="value",
             horizon_days=config.value_horizon_days,
             validation_metrics=value_table["clvchurn"],
             model_family=f"LightGBM value regressor ({value_model.name})",
+            model_params={**value_model.lgbm_params_, "candidate": value_model.name},
             **common,
         ),
     )

@@ -1,17 +1,11 @@
-"""Console output shared by the commands: one rich console and the way errors end a command."""
+"""Console output shared by the commands: one rich console for results and progress.
+
+Errors are not printed here: commands raise `domain.errors.ClvchurnError` and `clvchurn.cli.main`
+turns it into one line on stderr.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
-
-import typer
 from rich.console import Console
 
 console = Console()
-error_console = Console(stderr=True)
-
-
-def fail(message: str) -> NoReturn:
-    """End the command with a readable message instead of a traceback."""
-    error_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=2)

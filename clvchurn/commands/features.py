@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("build")
 def build(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    data: Path = typer.Option(..., "--data", help="Raw CRM data folder."),
     as_of: str = typer.Option(..., "--as-of", help="Cutoff date: features use events strictly before it."),
     horizon_days: int | None = typer.Option(
         None, "--horizon-days", min=1, help="Also compute labels churned and future_value over this window."

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from clvchurn.commands.console import console, fail
+from clvchurn.commands.console import console
+from domain.errors import CommandOptionError
 from features.contract import RawData
 
 
@@ -16,20 +17,16 @@ def parse_cutoff(value: str, option: str = "--as-of") -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        fail(f"{option} '{value}' is not an ISO date such as 2025-07-01")
+        raise CommandOptionError(f"{option} '{value}' is not an ISO date such as 2025-07-01") from None
     return parsed.replace(tzinfo=None)
 
 
 def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:
     """Load and validate `data_dir`; rejected rows go to `rejects_path`, counts go to the console."""
-    from domain.errors import DataContractError
     from features.contract import load_raw, write_rejects
 
-    try:
-        with console.status(f"Loading {data_dir}..."):
-            result = load_raw(data_dir)
-    except DataContractError as error:
-        fail(str(error))
+    with console.status(f"Loading {data_dir}..."):
+        result = load_raw(data_dir)
     table = Table(title=f"Raw data in {data_dir}")
     table.add_column("file")
     table.add_column("accepted", justify="right")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from clvchurn.commands.console import console, fail
+from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
 
 
@@ -17,8 +17,12 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    host: str | None = typer.Option(
+        None, "--host", help="Interface to listen on (default CLVCHURN_HOST or 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="TCP port (default CLVCHURN_PORT or 8000)."
+    ),
     workers: int | None = typer.Option(
         None,
         "--workers",
@@ -26,22 +30,19 @@ def serve(
         help="Server processes (default CLVCHURN_WORKERS or 1); one per core for throughput.",
     ),
 ) -> None:
-    """Serve the champion models over HTTP (FastAPI under uvicorn); settings from CLVCHURN_* variables."""
-    from domain.errors import ModelNotReadyError
-    from serving.app import run
-    from serving.settings import Settings
+    """Serve the champion models over HTTP (FastAPI under uvicorn); settings from CLVCHURN_* variables.
 
-    settings = Settings(host=host, port=port)
-    if workers is not None:
-        settings = settings.model_copy(update={"workers": workers})
-    try:
-        run(settings)
-    except ModelNotReadyError as error:
-        fail(str(error))
+    An option given here overrides its variable; an option left out leaves the variable in force.
+    """
+    from serving.app import run
+    from serving.settings import load_settings
+
+    given = {"host": host, "port": port, "workers": workers}
+    run(load_settings(**{name: value for name, value in given.items() if value is not None}))
 
 
 def score(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    data: Path = typer.Option(..., "--data", help="Raw CRM data folder."),
     as_of: str = typer.Option(..., "--as-of", help="Cutoff date: scores use events strictly before it."),
     out: Path = typer.Option(
         ..., "--out", help="Snapshot Parquet file (what GET /v1/customers/{id} serves)."
@@ -49,38 +50,33 @@ def score(
 ) -> None:
     """Score the whole customer base with the champion models and write the snapshot.
 
-    The snapshot holds the reasons and actions in every supported language (en and zh); the API and
-    the pages serve the one each request asks for.
+    The snapshot stores reason and action codes; the API, the pages and exports render them in the
+    reader's language.
     """
-    from domain.errors import ModelNotReadyError
-    from domain.vocabulary import LANGUAGES
-    from serving.batch import events_path_for, score_base, timeline_events
+    from serving.batch import score_base
+    from serving.events import events_path_for, timeline_events
     from serving.predictor import load_engine
-    from serving.settings import Settings
-    from serving.snapshot_store import write_snapshot_frame
+    from serving.settings import load_settings
+    from serving.snapshot_store import write_snapshot
 
     cutoff = parse_cutoff(as_of)
+    settings = load_settings()
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
-    try:
-        with console.status("Loading the champion models..."):
-            predictor = load_engine(Settings())
-    except ModelNotReadyError as error:
-        fail(str(error))
+    with console.status("Loading the champion models..."):
+        predictor = load_engine(settings)
     started = time.perf_counter()
     with console.status("Scoring...") as status:
         scored = score_base(
             raw,
             cutoff,
             predictor,
-            LANGUAGES,
             progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
         )
-        write_snapshot_frame(scored, out)
+        write_snapshot(scored, out)
         timeline_events(raw, cutoff).write_parquet(events_path_for(out))
     tiers = dict(scored["tier"].value_counts().sort("tier").iter_rows())
     console.print(
         f"Scored {scored.height:,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
         f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
-        f"tiers {tiers}. Snapshot with reasons and actions in "
-        f"{' and '.join(LANGUAGES)}: {out}"
+        f"tiers {tiers}. Snapshot: {out}"
     )

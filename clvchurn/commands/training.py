@@ -7,12 +7,12 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from clvchurn.commands.console import console, fail
+from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
 
 if TYPE_CHECKING:
@@ -29,16 +29,22 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    data: Path = typer.Option(..., "--data", help="Raw CRM data folder."),
     as_of: str | None = typer.Option(
         None, "--as-of", help="Validation cutoff (default: the latest whose label windows close in the data)."
     ),
-    churn_horizon_days: int = typer.Option(180, "--churn-horizon-days", min=1),
-    value_horizon_days: int = typer.Option(365, "--value-horizon-days", min=1),
-    snapshots: int = typer.Option(
-        4, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation."
+    churn_horizon_days: int | None = typer.Option(
+        None, "--churn-horizon-days", min=1, help="Churn label window in days (default 180)."
     ),
-    step_days: int = typer.Option(90, "--step-days", min=1, help="Days between training cutoffs."),
+    value_horizon_days: int | None = typer.Option(
+        None, "--value-horizon-days", min=1, help="Value label window in days (default 365)."
+    ),
+    snapshots: int | None = typer.Option(
+        None, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation (default 4)."
+    ),
+    step_days: int | None = typer.Option(
+        None, "--step-days", min=1, help="Days between training cutoffs (default 90)."
+    ),
     tier_thresholds: str | None = typer.Option(
         None,
         "--tier-thresholds",
@@ -49,14 +55,17 @@ def train_command(
         False, "--force", help="Make the new models champion even if they score worse."
     ),
 ) -> None:
-    """Train the churn classifier and value regressor, backtest them and register them in MLflow."""
+    """Train the churn classifier and value regressor, backtest them and register them in MLflow.
+
+    Options left out take the defaults of `training.train.TrainingConfig`.
+    """
     _prefer_sleeping_openmp_threads()
     if logging.getLogger().getEffectiveLevel() > logging.INFO:  # MLflow's INFO chatter only with --verbose
         logging.getLogger("mlflow").setLevel(logging.ERROR)
     import polars as pl
 
-    from domain.errors import ScheduleError
-    from training.tiers import absolute_tiers
+    from domain.errors import CommandOptionError
+    from model_contract.tiers import absolute_tiers
     from training.train import TrainingConfig, train
 
     cutpoints = None
@@ -64,37 +73,42 @@ def train_command(
         try:
             a, b, c = (float(part) for part in tier_thresholds.split(","))
         except ValueError:
-            fail(f"--tier-thresholds '{tier_thresholds}' must be three numbers 'A,B,C'")
+            raise CommandOptionError(
+                f"--tier-thresholds '{tier_thresholds}' must be three numbers 'A,B,C'"
+            ) from None
         cutpoints = absolute_tiers(a, b, c)
+    given: dict[str, Any] = {
+        "churn_horizon_days": churn_horizon_days,
+        "value_horizon_days": value_horizon_days,
+        "snapshots": snapshots,
+        "step_days": step_days,
+        "validation_as_of": parse_cutoff(as_of) if as_of else None,
+        "tier_cutpoints": cutpoints,
+    }
     config = TrainingConfig(
-        churn_horizon_days=churn_horizon_days,
-        value_horizon_days=value_horizon_days,
-        snapshots=snapshots,
-        step_days=step_days,
-        validation_as_of=parse_cutoff(as_of) if as_of else None,
-        force=force,
-        tier_cutpoints=cutpoints,
+        force=force, **{name: value for name, value in given.items() if value is not None}
     )
     raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
     truth_path = data / GROUND_TRUTH_FILE
     ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
-    try:
-        with console.status("Training...") as status:
-            outcome = train(
-                raw,
-                config,
-                ground_truth=ground_truth,
-                data_source=str(data),
-                progress=lambda message: status.update(f"{message}..."),
-            )
-    except ScheduleError as error:
-        fail(str(error))
+    with console.status("Training...") as status:
+        outcome = train(
+            raw,
+            config,
+            ground_truth=ground_truth,
+            data_source=str(data),
+            progress=lambda message: status.update(f"{message}..."),
+        )
     console.print(
         f"Cutoffs: training {', '.join(c.date().isoformat() for c in outcome.schedule.training)}; "
         f"calibration {outcome.schedule.calibration.date()}; validation {outcome.schedule.validation.date()}"
     )
-    console.print(_metrics_table(f"Churn within {churn_horizon_days} days (validation)", outcome.churn_table))
-    console.print(_metrics_table(f"Value over {value_horizon_days} days (validation)", outcome.value_table))
+    console.print(
+        _metrics_table(f"Churn within {config.churn_horizon_days} days (validation)", outcome.churn_table)
+    )
+    console.print(
+        _metrics_table(f"Value over {config.value_horizon_days} days (validation)", outcome.value_table)
+    )
     for note in outcome.notes:
         console.print(f"[yellow]note:[/] {note}")
     for decision in outcome.decisions:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 
-from serving.engine import EngineHolder
-from serving.routes.deps import API_PREFIX
+from serving.routes.deps import API_PREFIX, EngineHolderDep, EngineLoaderDep, SettingsDep, TelemetryDep
 from serving.schemas import ErrorBody, ReloadResult
 
 logger = logging.getLogger(__name__)
@@ -23,19 +22,19 @@ router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"])
     "service stay.",
     responses={503: {"model": ErrorBody, "description": "Loading failed; previous models kept."}},
 )
-def reload_models(request: Request) -> ReloadResult:
-    state = request.app.state
-    holder: EngineHolder = state.engines
+def reload_models(
+    holder: EngineHolderDep, load: EngineLoaderDep, settings: SettingsDep, telemetry: TelemetryDep
+) -> ReloadResult:
     try:
-        previous, current = holder.reload(lambda: state.engine_loader(state.settings))
+        previous, current = holder.reload(lambda: load(settings))
     except Exception as error:
-        state.telemetry.reloads.labels("failed").inc()
+        telemetry.reloads.labels("failed").inc()
         logger.exception("Reload failed; the models in service stay")
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=f"Reload failed, the models in service stay: {error}",
         ) from error
-    state.telemetry.reloads.labels("succeeded").inc()
+    telemetry.reloads.labels("succeeded").inc()
     return ReloadResult(
         previous=previous.model_versions if previous is not None else None,
         current=current.model_versions,

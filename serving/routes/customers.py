@@ -1,16 +1,16 @@
 """GET /v1/customers/{customer_id}: the customer's latest prediction from the scored snapshot.
 
-The snapshot holds the reasons and the action in every supported language; the response carries the
-one negotiated like POST /v1/predict's (`?lang=`, then Accept-Language, else English).
+The snapshot holds reason and action codes; the response renders them in the language negotiated like
+POST /v1/predict's (`?lang=`, then Accept-Language, else English), from the same templates.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, status
 
-from serving.routes.deps import API_PREFIX, LanguageDep
+from serving.routes.deps import API_PREFIX, LanguageDep, SnapshotsDep, TextsDep
 from serving.schemas import ErrorBody, Prediction
-from serving.snapshot_store import SnapshotStore
+from serving.serialise import prediction_from_record
 
 router = APIRouter(prefix=API_PREFIX, tags=["customers"])
 
@@ -26,14 +26,16 @@ router = APIRouter(prefix=API_PREFIX, tags=["customers"])
     },
 )
 def get_customer(
-    request: Request, lang: LanguageDep, customer_id: str = Path(min_length=1, examples=["C-1042"])
+    store: SnapshotsDep,
+    texts: TextsDep,
+    lang: LanguageDep,
+    customer_id: str = Path(min_length=1, examples=["C-1042"]),
 ) -> Prediction:
-    store: SnapshotStore = request.app.state.snapshots
-    prediction = store.get(customer_id, lang)
-    if prediction is None:
+    record = store.record(customer_id)
+    if record is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND,
             detail=f"Customer {customer_id!r} is not in the scored snapshot {store.path}; "
             "run `clvchurn score` with their data, or POST their history to /v1/predict.",
         )
-    return prediction
+    return prediction_from_record(record, lang, texts)

@@ -1,6 +1,7 @@
-"""Dependencies the routes share: the engine in service, settings, and the response language.
+"""Dependencies the routes declare: everything a request needs from the app, as `Annotated` types.
 
-Everything comes from `app.state`, where `create_app` put it; nothing here keeps state of its own.
+`create_app` puts each resource on `app.state` once; these functions are the only readers of it, so
+routes name what they need (`EngineDep`, `TextsDep`, ...) and never reach into `request.app.state`.
 All are `async def` because they only read attributes: a thread-pool hop would cost more than the work.
 """
 
@@ -11,9 +12,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from domain.vocabulary import Language
-from serving.engine import PredictionEngine
-from serving.explain import negotiate_language
+from serving.engine import EngineHolder, EngineLoader, PredictionEngine
+from serving.microbatch import MicroBatcher
+from serving.prediction_log import PredictionLog
 from serving.settings import Settings
+from serving.snapshot_store import SnapshotStore
+from serving.telemetry import Telemetry
+from serving.text import Texts, negotiate_language
 
 API_PREFIX = "/v1"
 """Every versioned route starts here; each router carries it so metrics see the full route template."""
@@ -25,9 +30,44 @@ async def current_engine(request: Request) -> PredictionEngine:
     return engine
 
 
+async def engine_holder(request: Request) -> EngineHolder:
+    holder: EngineHolder = request.app.state.engines
+    return holder
+
+
+async def engine_loader(request: Request) -> EngineLoader:
+    loader: EngineLoader = request.app.state.engine_loader
+    return loader
+
+
 async def current_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def texts(request: Request) -> Texts:
+    loaded: Texts = request.app.state.texts
+    return loaded
+
+
+async def snapshots(request: Request) -> SnapshotStore:
+    store: SnapshotStore = request.app.state.snapshots
+    return store
+
+
+async def telemetry(request: Request) -> Telemetry:
+    metrics: Telemetry = request.app.state.telemetry
+    return metrics
+
+
+async def prediction_log(request: Request) -> PredictionLog:
+    log: PredictionLog = request.app.state.prediction_log
+    return log
+
+
+async def microbatcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher = request.app.state.microbatcher
+    return batcher
 
 
 async def response_language(
@@ -41,5 +81,12 @@ async def response_language(
 
 
 EngineDep = Annotated[PredictionEngine, Depends(current_engine)]
+EngineHolderDep = Annotated[EngineHolder, Depends(engine_holder)]
+EngineLoaderDep = Annotated[EngineLoader, Depends(engine_loader)]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
+TextsDep = Annotated[Texts, Depends(texts)]
+SnapshotsDep = Annotated[SnapshotStore, Depends(snapshots)]
+TelemetryDep = Annotated[Telemetry, Depends(telemetry)]
+PredictionLogDep = Annotated[PredictionLog, Depends(prediction_log)]
+MicroBatcherDep = Annotated[MicroBatcher, Depends(microbatcher)]
 LanguageDep = Annotated[Language, Depends(response_language)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from serving.engine import EngineHolder
+from serving.routes.deps import EngineHolderDep, TelemetryDep
 from serving.schemas import Health, Readiness
-from serving.telemetry import METRICS_CONTENT_TYPE, Telemetry
+from serving.telemetry import METRICS_CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
@@ -24,8 +24,7 @@ async def healthz() -> Health:
     description="200 once the champion models are in service; 503 while they load or if loading failed.",
     responses={503: {"model": Readiness, "description": "Models loading or failed to load."}},
 )
-async def readyz(request: Request) -> Readiness | JSONResponse:
-    holder: EngineHolder = request.app.state.engines
+async def readyz(holder: EngineHolderDep) -> Readiness | JSONResponse:
     if holder.is_ready:
         return Readiness(status="ready", model_versions=holder.get().model_versions)
     failed = holder.load_error is not None
@@ -34,6 +33,5 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    telemetry: Telemetry = request.app.state.telemetry
+async def metrics(telemetry: TelemetryDep) -> Response:
     return Response(content=telemetry.render(), media_type=METRICS_CONTENT_TYPE)

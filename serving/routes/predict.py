@@ -8,11 +8,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from serving.engine import PredictionEngine
-from serving.routes.deps import API_PREFIX, EngineDep, LanguageDep, SettingsDep
+from serving.middleware import request_id_of
+from serving.routes.deps import (
+    API_PREFIX,
+    EngineDep,
+    LanguageDep,
+    MicroBatcherDep,
+    PredictionLogDep,
+    SettingsDep,
+    TelemetryDep,
+)
 from serving.schemas import BatchPredictRequest, BatchPredictResponse, ErrorBody, Prediction, PredictRequest
 from serving.settings import Settings
-from serving.telemetry import request_id_of
 
 router = APIRouter(prefix=API_PREFIX, tags=["predictions"])
 
@@ -32,13 +39,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     response_model=Prediction,
 )
 async def predict(
-    body: PredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
+    body: PredictRequest,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    lang: LanguageDep,
+    batcher: MicroBatcherDep,
+    telemetry: TelemetryDep,
+    log: PredictionLogDep,
 ) -> Response:
     # `engine` is taken only to answer 503 at once while models load; the micro-batcher scores with
     # the engine in service when the call runs.
     check_event_count(body, settings, ("body",))
-    prediction: Prediction = await request.app.state.microbatcher.predict(body, lang)
-    _observe([prediction], request)
+    prediction: Prediction = await batcher.predict(body, lang)
+    _observe([prediction], request, telemetry, log)
     # The engine built a validated Prediction: serialise it once instead of FastAPI validating it again.
     return Response(prediction.model_dump_json(), media_type="application/json")
 
@@ -51,7 +65,13 @@ async def predict(
     response_model=BatchPredictResponse,
 )
 async def predict_batch(
-    body: BatchPredictRequest, request: Request, engine: EngineDep, settings: SettingsDep, lang: LanguageDep
+    body: BatchPredictRequest,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    lang: LanguageDep,
+    telemetry: TelemetryDep,
+    log: PredictionLogDep,
 ) -> Response:
     if len(body.customers) > settings.max_batch:
         raise RequestValidationError(
@@ -66,9 +86,13 @@ async def predict_batch(
         )
     for position, customer in enumerate(body.customers):
         check_event_count(customer, settings, ("body", "customers", position))
-    response = BatchPredictResponse.model_construct(
-        predictions=await _score(engine, body.customers, lang, request)
-    )
+    predictions = await run_in_threadpool(engine.predict, body.customers, lang)
+    if len(predictions) != len(body.customers):
+        raise RuntimeError(
+            f"engine returned {len(predictions)} predictions for {len(body.customers)} customers"
+        )
+    _observe(predictions, request, telemetry, log)
+    response = BatchPredictResponse.model_construct(predictions=predictions)
     return Response(response.model_dump_json(), media_type="application/json")
 
 
@@ -88,21 +112,12 @@ def check_event_count(body: PredictRequest, settings: Settings, loc: tuple[str |
         )
 
 
-async def _score(
-    engine: PredictionEngine, requests: Sequence[PredictRequest], lang: str, request: Request
-) -> list[Prediction]:
-    """Run the CPU-bound engine in the thread pool, then count and log what it predicted."""
-    predictions = await run_in_threadpool(engine.predict, requests, lang)
-    if len(predictions) != len(requests):
-        raise RuntimeError(f"engine returned {len(predictions)} predictions for {len(requests)} customers")
-    _observe(predictions, request)
-    return predictions
-
-
-def _observe(predictions: Sequence[Prediction], request: Request) -> None:
+def _observe(
+    predictions: Sequence[Prediction], request: Request, telemetry: TelemetryDep, log: PredictionLogDep
+) -> None:
     """Count what was predicted and append it to the prediction log."""
-    request.app.state.telemetry.observe_predictions(predictions)
-    request.app.state.prediction_log.record(predictions, request_id_of(request))
+    telemetry.observe_predictions(predictions)
+    log.record(predictions, request_id_of(request))
 
 
 def _error(loc: tuple[str | int, ...], message: str, kind: str) -> dict[str, object]:

@@ -1,9 +1,7 @@
-"""A scored customer put into the page language: reason bars, and the action with its steps.
+"""A scored customer as the customer page draws it: reason bars, and the action with its steps.
 
-The snapshot holds the reasons (sentences, feature labels, formatted contributions) and the action
-(title, steps, owner label, success metric) in every language, and the page asks it for the page
-language's; only what a stored prediction may lack (a label, an impact, an owner label) and the due
-period are filled in from the page language's catalogue.
+The prediction arrives rendered in the page language (`serving.serialise.prediction_from_record`);
+this module only lays it out: bar geometry and the due period in words.
 """
 
 from __future__ import annotations
@@ -12,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from serving.explain import Catalogue
 from serving.schemas import Prediction, Reason, RecommendedAction
+from serving.text import Catalogue
 
 BAR_HALF_WIDTH = 100.0
 
@@ -42,9 +40,7 @@ class ActionView:
     success_metric: str
 
 
-def reason_bars(
-    reasons: list[Reason], kind: Literal["churn", "value"], catalogue: Catalogue
-) -> list[ReasonBar]:
+def reason_bars(reasons: list[Reason]) -> list[ReasonBar]:
     """Bars scaled so the largest contribution of the list spans half the chart."""
     largest = max((abs(reason.contribution) for reason in reasons), default=0.0) or 1.0
     bars = []
@@ -53,8 +49,8 @@ def reason_bars(
         raises = reason.contribution > 0
         bars.append(
             ReasonBar(
-                label=_feature_label(reason, catalogue),
-                impact=reason.impact or _impact(reason.contribution, kind, catalogue),
+                label=reason.label or reason.feature,
+                impact=reason.impact or "",
                 sentence=reason.sentence,
                 direction="increases" if raises else "decreases",
                 x=BAR_HALF_WIDTH if raises else BAR_HALF_WIDTH - width,
@@ -72,26 +68,8 @@ def action_view(prediction: Prediction, catalogue: Catalogue) -> ActionView:
         title=action.title,
         steps=action.steps,
         owner=action.owner,
-        owner_label=action.owner_label or _owner_label(action, catalogue),
+        owner_label=action.owner_label or action.owner,
         due_date=action.due_date,
         due_within=catalogue.plural("due_within_days", action.due_within_days, str(action.due_within_days)),
         success_metric=action.success_metric,
     )
-
-
-def _owner_label(action: RecommendedAction, catalogue: Catalogue) -> str:
-    key = f"owner.{action.owner}"
-    return catalogue.text(key) if catalogue.has(key) else action.owner
-
-
-def _feature_label(reason: Reason, catalogue: Catalogue) -> str:
-    if reason.label:
-        return reason.label
-    key = f"feature.{reason.feature}"
-    return catalogue.text(key) if catalogue.has(key) else reason.feature.replace("_", " ").capitalize()
-
-
-def _impact(contribution: float, kind: Literal["churn", "value"], catalogue: Catalogue) -> str:
-    """Churn contributions in probability points (0.042 -> +4.2), value ones in currency."""
-    signed = f"{contribution * 100:+.1f}" if kind == "churn" else f"{contribution:+,.2f}"
-    return catalogue.text(f"impact.{kind}", signed=signed)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from domain.vocabulary import LANGUAGES, Language
-from serving.explain import Catalogue, negotiate_language
+from serving.text import Catalogue, negotiate_language
 
 LANGUAGE_COOKIE = "clvchurn_lang"
 LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600

@@ -1,7 +1,7 @@
 """The models page's content: champion models from the engine, challengers from the MLflow registry.
 
 The engine knows the champions it serves (`PredictionEngine.model_info`). Challengers are whatever
-version carries the registry's `challenger` alias (`training.registry`); their training date and
+version carries the registry's `challenger` alias (`model_contract.registry`); their training date and
 metrics come from the MLflow run that registered them. Run links use the MLflow UI's `#/runs/<id>`
 route, which opens the run without knowing its experiment.
 """
@@ -66,7 +66,7 @@ def mlflow_challenger_lookup(tracking_uri: str) -> ChallengerLookup:
     """Looks up the `challenger` alias of a registered model, and its run, in the MLflow store."""
 
     def lookup(name: str) -> RegisteredVersion | None:
-        from training.registry import CHALLENGER, aliased_version, client_for
+        from model_contract.registry import CHALLENGER, aliased_version, client_for
 
         found = aliased_version(name, CHALLENGER, tracking_uri)
         if found is None:

@@ -22,10 +22,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from domain.errors import ModelNotReadyError, SignInRequiredError, SnapshotFormatError, SnapshotMissingError
-from serving.engine import PredictionEngine
-from serving.explain import Catalogues
+from serving.events import events_path_for
+from serving.routes.deps import EngineHolderDep, SnapshotsDep, TextsDep
 from serving.security import ApiKeyVerifier
+from serving.serialise import prediction_from_record
 from serving.snapshot_store import SnapshotStore
+from serving.text import Texts
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.language import HTML_LANG, PageText, page_language, remember_language
 from serving.web.models_view import (
@@ -47,7 +49,7 @@ from serving.web.session import (
     sign_out,
 )
 from serving.web.settings import WebSettings
-from serving.web.timeline import EventsStore, events_path_for, timeline_marks
+from serving.web.timeline import EventsStore, timeline_marks
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,8 @@ class WebContext:
     """Everything the pages need, created once per app by `install_web`."""
 
     settings: WebSettings
-    catalogues: Catalogues
+    texts: Texts
+    api_keys: ApiKeyVerifier
     templates: Jinja2Templates
     portfolio: PortfolioIndex
     events: EventsStore
@@ -78,14 +81,16 @@ class WebContext:
 
 
 def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext:
-    """Add the pages to `app`, whose state already holds settings, snapshots, api_keys and engines."""
+    """Add the pages to `app`, whose state already holds settings, texts, snapshots, api_keys and engines."""
     settings = settings or WebSettings()
     snapshots: SnapshotStore = app.state.snapshots
+    texts: Texts = app.state.texts
     context = WebContext(
         settings=settings,
-        catalogues=Catalogues.load(),
+        texts=texts,
+        api_keys=app.state.api_keys,
         templates=_templates(),
-        portfolio=PortfolioIndex(snapshots),
+        portfolio=PortfolioIndex(snapshots, texts),
         events=EventsStore(events_path_for(snapshots.path)),
         challenger_lookup=mlflow_challenger_lookup(app.state.settings.mlflow_tracking_uri),
     )
@@ -118,8 +123,7 @@ async def sign_in_form(request: Request, next: str | None = None) -> Response:
 async def sign_in_submit(
     request: Request, api_key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = HOME_PATH
 ) -> Response:
-    verifier: ApiKeyVerifier = request.app.state.api_keys
-    if sign_in(request, api_key, verifier):
+    if sign_in(request, api_key, _web(request).api_keys):
         logger.info("Web sign-in accepted")
         return RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
     logger.info("Web sign-in refused: invalid API key")
@@ -156,21 +160,22 @@ def portfolio_page(request: Request) -> Response:
 
 
 @router.get("/customers/{customer_id}", dependencies=[SignedIn])
-def customer_page(request: Request, customer_id: str) -> Response:
+def customer_page(request: Request, customer_id: str, store: SnapshotsDep, texts: TextsDep) -> Response:
     web = _web(request)
     text = _page_text(request)
     try:
-        prediction = request.app.state.snapshots.get(customer_id, text.language)
+        record = store.record(customer_id)
     except (SnapshotMissingError, SnapshotFormatError) as error:
         return _no_snapshot(request, error)
-    if prediction is None:
+    if record is None:
         message = text("customer.not_found", customer_id=customer_id)
         return _render(request, "message.html", {"message": message}, status.HTTP_404_NOT_FOUND)
+    prediction = prediction_from_record(record, text.language, texts)
     events = web.events.events(customer_id)
     context = {
         "p": prediction,
-        "churn_bars": reason_bars(prediction.explanations.churn, "churn", text.catalogue),
-        "value_bars": reason_bars(prediction.explanations.value, "value", text.catalogue),
+        "churn_bars": reason_bars(prediction.explanations.churn),
+        "value_bars": reason_bars(prediction.explanations.value),
         "action": action_view(prediction, text.catalogue),
         "events": events,
         "recent_events": list(reversed(events[-TIMELINE_ROWS_SHOWN:])),
@@ -182,10 +187,10 @@ def customer_page(request: Request, customer_id: str) -> Response:
 
 
 @router.get("/models", dependencies=[SignedIn])
-def models_page(request: Request) -> Response:
+def models_page(request: Request, engines: EngineHolderDep) -> Response:
     web = _web(request)
     try:
-        engine: PredictionEngine = request.app.state.engines.get()
+        engine = engines.get()
     except ModelNotReadyError as error:
         context = {"message": _page_text(request)("models.not_ready"), "detail": str(error)}
         return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -206,7 +211,7 @@ def _web(request: Request) -> WebContext:
 
 
 def _page_text(request: Request) -> PageText:
-    return PageText(_web(request).catalogues[page_language(request)])
+    return PageText(_web(request).texts.catalogues[page_language(request)])
 
 
 def _no_snapshot(request: Request, error: Exception) -> Response:

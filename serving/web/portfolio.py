@@ -1,10 +1,9 @@
 """The portfolio: scored customers filtered, ranked and paged on the server with polars.
 
 The snapshot frame comes from the service's `SnapshotStore`, which re-reads the file when it changes;
-the columns the page needs (the action's owner and due date, and its title and owner label in every
-language, out of the JSON) are derived once per loaded frame, and the frame is pre-sorted by value at
-risk, so the default page of a 100,000-row base is a filter and a slice, not a sort. A page's rows
-carry the texts of the page language as `action_title` and `owner_label`.
+the columns the page needs are selected once per loaded frame, and the frame is pre-sorted by value at
+risk, so the default page of a 100,000-row base is a filter and a slice, not a sort. Only the rows of
+the page shown are put into words: their action title and owner label in the page language.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
-from domain.errors import UnsupportedLanguageError
-from domain.vocabulary import DEFAULT_LANGUAGE, LANGUAGES, LIFECYCLE_STAGES, RISK_BANDS
+from domain.vocabulary import DEFAULT_LANGUAGE, LIFECYCLE_STAGES, RISK_BANDS, Language
 from domain.vocabulary import TIERS as TIER_CODES
-from serving.snapshot_store import SnapshotStore, action_column
+from serving.snapshot_store import SnapshotStore
+from serving.text import Texts
 
 SortKey = Literal["value_at_risk", "churn_probability", "predicted_value"]
 SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
@@ -26,7 +25,6 @@ TIERS: Final[tuple[str, ...]] = TIER_CODES
 RISKS: Final[tuple[str, ...]] = RISK_BANDS
 STAGES: Final[tuple[str, ...]] = LIFECYCLE_STAGES
 SEARCH_MAX_CHARS: Final = 100
-LOCALISED_FIELDS: Final = {"action_title": "$.title", "owner_label": "$.owner_label"}
 
 
 @dataclass(frozen=True)
@@ -91,8 +89,9 @@ class PortfolioPage:
 class PortfolioIndex:
     """The snapshot as the portfolio page needs it, rebuilt only when the store loads a new file."""
 
-    def __init__(self, store: SnapshotStore) -> None:
+    def __init__(self, store: SnapshotStore, texts: Texts) -> None:
         self.store = store
+        self.texts = texts
         self._source: pl.DataFrame | None = None
         self._ranked = pl.DataFrame()
         self._owners: tuple[str, ...] = ()
@@ -111,10 +110,8 @@ class PortfolioIndex:
     def owners(self) -> tuple[str, ...]:
         return self.ranked()[1]
 
-    def page(self, query: PortfolioQuery, lang: str = DEFAULT_LANGUAGE) -> PortfolioPage:
+    def page(self, query: PortfolioQuery, lang: Language = DEFAULT_LANGUAGE) -> PortfolioPage:
         """One page of the selection, its texts (action title, owner label) in `lang`."""
-        if lang not in LANGUAGES:
-            raise UnsupportedLanguageError(f"no portfolio texts in {lang!r}; use one of {LANGUAGES}")
         ranked, owners = self.ranked()
         selected = ranked.filter(_conditions(query))
         total = selected.height
@@ -124,7 +121,7 @@ class PortfolioIndex:
             selected = selected.sort([query.sort, "customer_id"], descending=[True, False])
         shown = selected.slice((page - 1) * query.page_size, query.page_size)
         return PortfolioPage(
-            rows=_in_language(shown, lang).to_dicts(),
+            rows=[self._in_words(row, lang) for row in shown.to_dicts()],
             total=total,
             page=page,
             pages=pages,
@@ -134,14 +131,16 @@ class PortfolioIndex:
             owners=owners,
         )
 
+    def _in_words(self, row: dict[str, object], lang: Language) -> dict[str, object]:
+        actions = self.texts.actions
+        return {
+            **row,
+            "action_title": actions.text(str(row["action_id"]), lang).title,
+            "owner_label": actions.owner_label(str(row["owner"]), lang),
+        }
+
 
 def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
-    first = pl.col(action_column(LANGUAGES[0]))
-    localised = [
-        pl.col(action_column(lang)).str.json_path_match(path).alias(_localised(name, lang))
-        for lang in LANGUAGES
-        for name, path in LOCALISED_FIELDS.items()
-    ]
     return snapshot.select(
         "customer_id",
         "tier",
@@ -152,21 +151,9 @@ def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
         "currency",
         "value_at_risk",
         "action_id",
-        first.str.json_path_match("$.owner").alias("owner"),
-        first.str.json_path_match("$.due_date").alias("due_date"),
-        *localised,
+        pl.col("action_owner").alias("owner"),
+        pl.col("action_due_date").dt.to_string("%Y-%m-%d").alias("due_date"),
     ).sort(["value_at_risk", "customer_id"], descending=[True, False], nulls_last=True)
-
-
-def _localised(name: str, lang: str) -> str:
-    return f"{name}_{lang}"
-
-
-def _in_language(rows: pl.DataFrame, lang: str) -> pl.DataFrame:
-    """`rows` with the texts of `lang` under their plain names and the other languages' dropped."""
-    return rows.with_columns(pl.col(_localised(name, lang)).alias(name) for name in LOCALISED_FIELDS).drop(
-        _localised(name, other) for other in LANGUAGES for name in LOCALISED_FIELDS
-    )
 
 
 def _conditions(query: PortfolioQuery) -> pl.Expr:

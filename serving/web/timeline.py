@@ -1,8 +1,6 @@
 """A customer's orders, refunds and interactions over time, for the timeline on the customer page.
 
-`clvchurn score` writes the events it scored from beside the snapshot as
-`<snapshot stem>.events.parquet`: customer_id, timestamp, kind ("order", "refund" or an interaction
-type such as "email_open") and amount (orders and refunds) or value (survey scores). The file is
+`clvchurn score` writes the events it scored from beside the snapshot (`serving.events`). The file is
 optional: without it the page says there are no events. It is read once per file change, sorted by
 customer, so one customer's events are a binary search and a slice.
 """
@@ -24,17 +22,12 @@ logger = logging.getLogger(__name__)
 
 ORDER_KINDS: Final = frozenset({"order", "refund"})
 CHART_WIDTH: Final = 1000.0
-EVENTS_SCHEMA: Final[dict[str, pl.DataType]] = {
+SHOWN_COLUMNS: Final[dict[str, pl.DataType]] = {
     "customer_id": pl.String(),
     "timestamp": pl.Datetime("us"),
     "kind": pl.String(),
     "amount": pl.Float64(),
 }
-
-
-def events_path_for(snapshot_path: Path) -> Path:
-    """`artifacts/scores.parquet` -> `artifacts/scores.events.parquet`."""
-    return snapshot_path.with_name(f"{snapshot_path.stem}.events.parquet")
 
 
 @dataclass(frozen=True)
@@ -96,13 +89,13 @@ class EventsStore:
             frame = frame.rename({"value": "amount"})
         if "amount" not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.Float64()).alias("amount"))
-        missing = [column for column in EVENTS_SCHEMA if column not in frame.columns]
+        missing = [column for column in SHOWN_COLUMNS if column not in frame.columns]
         if missing:
             raise EventsFormatError(
                 f"Events file {self.path} lacks columns {missing}; rewrite it with `clvchurn score`"
             )
         frame = (
-            frame.select(list(EVENTS_SCHEMA)).cast(pl.Schema(EVENTS_SCHEMA)).sort("customer_id", "timestamp")
+            frame.select(list(SHOWN_COLUMNS)).cast(pl.Schema(SHOWN_COLUMNS)).sort("customer_id", "timestamp")
         )
         logger.info("Loaded %d customer events from %s", frame.height, self.path)
         return frame

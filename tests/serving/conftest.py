@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_engine import API_KEY, FakeEngine, loader_of, ready_client
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from support.fake_engine import API_KEY, FakeEngine, loader_of, ready_client
 
 from serving.app import create_app
 from serving.settings import Settings

@@ -7,28 +7,23 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from trained_models import AS_OF, TrainedModels, request_for, trained_models
+from support.trained import AS_OF, TrainedModels, request_for
 
 from features.build import build_features
-from serving.batch import score_base, timeline_events
+from serving.batch import score_base, score_chunks
+from serving.events import timeline_events
+from serving.predictor import Predictor
 from serving.schemas import Prediction
-from serving.snapshot_store import (
-    SNAPSHOT_SCHEMA,
-    SnapshotStore,
-    action_column,
-    explanations_column,
-    prediction_from_row,
-    write_snapshot,
-    write_snapshot_frame,
-)
+from serving.serialise import SNAPSHOT_SCHEMA, prediction_from_record
+from serving.snapshot_store import SnapshotStore, write_snapshot
 
 AGREEMENT_CUSTOMERS = 20
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
-    return trained_models(tmp_path_factory)
+def models(trained: TrainedModels) -> TrainedModels:
+    return trained
 
 
 @pytest.fixture(scope="module")
@@ -38,78 +33,56 @@ def base(models: TrainedModels) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def snapshot(base: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_snapshot_frame(base, tmp_path_factory.mktemp("snapshot") / "scores.parquet")
+    return write_snapshot(base, tmp_path_factory.mktemp("snapshot") / "scores.parquet")
 
 
 @pytest.fixture(scope="module")
-def scored(base: pl.DataFrame) -> dict[str, list[Prediction]]:
-    """The batch's rows as the API's predictions, in each language."""
+def scored(models: TrainedModels, base: pl.DataFrame) -> dict[str, list[Prediction]]:
+    """The batch's rows as the API renders them, in each language."""
+    texts = models.engine.texts
     rows = list(base.iter_rows(named=True))
-    return {lang: [prediction_from_row(row, lang) for row in rows] for lang in ("en", "zh")}
-
-
-@pytest.fixture(scope="module")
-def batch(scored: dict[str, list[Prediction]]) -> list[Prediction]:
-    return scored["en"]
+    return {lang: [prediction_from_record(row, lang, texts) for row in rows] for lang in ("en", "zh")}
 
 
 def test_batch_scores_every_customer_of_the_population_once_in_id_order(
-    models: TrainedModels, batch: list[Prediction]
+    models: TrainedModels, base: pl.DataFrame
 ) -> None:
     population = build_features(models.raw, AS_OF)["customer_id"].to_list()
 
-    assert [prediction.customer_id for prediction in batch] == population
+    assert base["customer_id"].to_list() == population
+    assert dict(base.schema) == SNAPSHOT_SCHEMA
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_online_prediction_equals_the_snapshot_row_exactly(
+def test_online_prediction_equals_the_snapshot_answer_exactly(
     models: TrainedModels, scored: dict[str, list[Prediction]], snapshot: Path, lang: str
 ) -> None:
-    rows = {row["customer_id"]: row for row in pl.read_parquet(snapshot).iter_rows(named=True)}
-    by_id = {prediction.customer_id: prediction for prediction in scored[lang]}
+    store = SnapshotStore(snapshot)
     step = len(scored[lang]) // AGREEMENT_CUSTOMERS
-    chosen = [scored[lang][i * step].customer_id for i in range(AGREEMENT_CUSTOMERS)]
+    chosen = [scored[lang][i * step] for i in range(AGREEMENT_CUSTOMERS)]
 
-    for customer_id in chosen:
+    for from_batch in chosen:
+        customer_id = from_batch.customer_id
         online = models.engine.predict([request_for(models.raw, customer_id)], lang)[0]
-        row = rows[customer_id]
+        record = store.record(customer_id)
 
-        assert online == by_id[customer_id], customer_id
-        assert online.model_dump_json() == by_id[customer_id].model_dump_json(), customer_id
-        assert online == prediction_from_row(row, lang), customer_id
-        assert online.explanations.model_dump_json() == row[explanations_column(lang)], customer_id
-        assert online.recommended_action.model_dump_json() == row[action_column(lang)], customer_id
-
-
-def test_one_multilingual_pass_equals_one_pass_per_language(
-    models: TrainedModels, scored: dict[str, list[Prediction]]
-) -> None:
-    features = build_features(models.raw, AS_OF).head(300)
-
-    for lang in ("en", "zh"):
-        assert models.engine.score_features(features, lang) == scored[lang][:300], lang
+        assert record is not None
+        assert online == from_batch, customer_id
+        assert online.model_dump_json() == from_batch.model_dump_json(), customer_id
+        assert online == prediction_from_record(record, lang, models.engine.texts), customer_id
 
 
-def test_the_batch_columns_equal_the_predictions_of_the_same_rows(
-    models: TrainedModels, base: pl.DataFrame, tmp_path: Path
-) -> None:
-    """The column writer and the `Prediction` builder give the same bytes, row by row, in each language."""
-    features = build_features(models.raw, AS_OF).head(300)
-    predictions = models.engine.score_features_multilingual(features, ("en", "zh"))
-    expected = write_snapshot(predictions, tmp_path / "scores.parquet")
-
-    assert pl.read_parquet(expected).equals(base.head(300))
-
-
-def test_the_snapshot_holds_every_language_with_the_same_numbers(
-    scored: dict[str, list[Prediction]], snapshot: Path
+def test_the_snapshot_stores_codes_and_renders_every_language_with_the_same_numbers(
+    models: TrainedModels, scored: dict[str, list[Prediction]], snapshot: Path
 ) -> None:
     store = SnapshotStore(snapshot)
     customer_id = max(scored["en"], key=lambda p: len(p.explanations.churn)).customer_id
+    record = store.record(customer_id)
+    assert record is not None
 
-    english, chinese = store.get(customer_id, "en"), store.get(customer_id, "zh")
+    english = prediction_from_record(record, "en", models.engine.texts)
+    chinese = prediction_from_record(record, "zh", models.engine.texts)
 
-    assert english is not None and chinese is not None
     assert chinese.model_dump(exclude={"explanations", "recommended_action"}) == english.model_dump(
         exclude={"explanations", "recommended_action"}
     )
@@ -121,15 +94,14 @@ def test_the_snapshot_holds_every_language_with_the_same_numbers(
     assert chinese.recommended_action.id == english.recommended_action.id
     assert CHINESE.search(chinese.recommended_action.title)
     assert not CHINESE.search(english.recommended_action.title)
-    assert set(pl.read_parquet_schema(snapshot)) >= {
-        "explanations_en",
-        "explanations_zh",
-        "recommended_action_en",
-        "recommended_action_zh",
-    }
+    # Words are never stored: no column holds a sentence or a title.
+    text_columns = [name for name, dtype in pl.read_parquet_schema(snapshot).items() if dtype == pl.String]
+    assert not any(CHINESE.search(str(value)) for name in text_columns for value in record.values())
+    assert "explanations_en" not in pl.read_parquet_schema(snapshot)
 
 
-def test_the_agreement_sample_covers_several_tiers_and_stages(batch: list[Prediction]) -> None:
+def test_the_agreement_sample_covers_several_tiers_and_stages(scored: dict[str, list[Prediction]]) -> None:
+    batch = scored["en"]
     step = len(batch) // AGREEMENT_CUSTOMERS
     chosen = [batch[i * step] for i in range(AGREEMENT_CUSTOMERS)]
 
@@ -137,9 +109,9 @@ def test_the_agreement_sample_covers_several_tiers_and_stages(batch: list[Predic
     assert len({prediction.lifecycle_stage for prediction in chosen}) >= 3
 
 
-def test_batch_predictions_are_valid_responses(batch: list[Prediction]) -> None:
+def test_rendered_predictions_are_valid_responses(scored: dict[str, list[Prediction]]) -> None:
     """Predictions are assembled without validation; validating them again must change nothing."""
-    for prediction in batch[:200]:
+    for prediction in scored["en"][:200] + scored["zh"][:200]:
         assert Prediction.model_validate(prediction.model_dump()) == prediction
 
 
@@ -158,7 +130,7 @@ def test_timeline_events_keep_only_events_before_the_cutoff(models: TrainedModel
 def test_an_empty_feature_table_gives_an_empty_snapshot_with_every_column(models: TrainedModels) -> None:
     features = build_features(models.raw, AS_OF).head(0)
 
-    empty = models.engine.score_snapshot(features, ("en", "zh"))
+    empty = models.engine.score(features).to_frame()
 
     assert empty.height == 0
     assert dict(empty.schema) == SNAPSHOT_SCHEMA
@@ -177,7 +149,7 @@ def test_pipelined_chunks_give_the_rows_of_one_whole_table(
 
     assert base.height > 3 * 7
     assert chunked.equals(base)
-    whole = models.engine.score_snapshot(build_features(models.raw, AS_OF), ("en", "zh"))
+    whole = models.engine.score(build_features(models.raw, AS_OF)).to_frame()
     assert chunked.equals(whole)
     assert [done for done, _ in progress] == sorted(
         {min(end, base.height) for end in range(7, base.height + 7, 7)}
@@ -190,18 +162,18 @@ def test_a_failure_while_computing_a_chunk_reaches_the_caller_and_stops_the_work
     features = build_features(models.raw, AS_OF)
     chunks = [features.slice(start, 5) for start in range(0, 25, 5)]
     computed: list[int] = []
-    numbers = models.engine._numbers
+    model_outputs = Predictor.model_outputs
 
-    def failing_on_the_second(chunk: pl.DataFrame, langs: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def failing_on_the_second(engine: Predictor, chunk: pl.DataFrame):  # type: ignore[no-untyped-def]
         computed.append(len(computed))
         if len(computed) == 2:
             raise RuntimeError("TreeSHAP failed")
-        return numbers(chunk, langs)
+        return model_outputs(engine, chunk)
 
-    monkeypatch.setattr(models.engine, "_numbers", failing_on_the_second)
+    monkeypatch.setattr(Predictor, "model_outputs", failing_on_the_second)
     written = []
     with pytest.raises(RuntimeError, match="TreeSHAP failed"):
-        for frame in models.engine.score_snapshot_chunks(chunks, ("en",)):
+        for frame in score_chunks(models.engine, chunks):
             written.append(frame)
 
     assert len(written) == 1

@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of
 from fastapi.testclient import TestClient
+from support.fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of
 
 from domain.errors import PredictionLogError
 from serving.app import create_app

@@ -1,35 +1,21 @@
-"""The prediction engine on real trained models, and the model matrix it builds for LightGBM."""
+"""The prediction engine on real trained models: batches, cutoffs, populations, languages, attributes."""
 
 from __future__ import annotations
 
 import re
 
-import lightgbm as lgb
-import numpy as np
-import pandas as pd
-import polars as pl
 import pytest
-from trained_models import AS_OF, TrainedModels, request_for, trained_models
+from support.trained import AS_OF, TrainedModels, busiest_customer, request_for
 
 from domain.errors import PredictionInputError
-from serving.explain import top_risk_driver
-from serving.predictor import _top_contributions, _top_risk_drivers
 from serving.schemas import Prediction, PredictRequest
-from training.dataset import to_model_frame
-from training.models.boosting import booster_input, categories_match, model_matrix
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
-    return trained_models(tmp_path_factory)
-
-
-def busiest_customer(models: TrainedModels) -> str:
-    before = models.raw.transactions.filter(pl.col("timestamp") < AS_OF)
-    counts = before.group_by("customer_id").len().sort(["len", "customer_id"], descending=[True, False])
-    return str(counts["customer_id"][0])
+def models(trained: TrainedModels) -> TrainedModels:
+    return trained
 
 
 def test_duplicate_customer_ids_in_one_batch_are_scored_independently(models: TrainedModels) -> None:
@@ -118,89 +104,6 @@ def test_a_customer_without_attributes_scores_like_one_with_unseen_attributes(mo
     assert bare.predicted_value == odd.predicted_value
 
 
-# --- The model matrix: what `model_matrix` builds from polars equals LightGBM's own pandas input ----
-
-LEVELS = {"profile_region": ["asia", "europe"]}
-NAMES = ["orders_90d", "profile_region", "net_spend_365d"]
-
-
-def tiny_booster() -> lgb.Booster:
-    """Six hand-made rows; region decides the target, so the trees split on the categorical."""
-    training = pl.DataFrame(
-        {
-            "orders_90d": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] * 5,
-            "profile_region": ["asia", "europe", "asia", "europe", "asia", None] * 5,
-            "net_spend_365d": [10.0, 0.0, 30.0, None, 50.0, 60.0] * 5,
-        }
-    )
-    frame = to_model_frame(training, NAMES, LEVELS)
-    target = np.array([1.0, 5.0, 1.5, 6.0, 2.0, 3.0] * 5)
-    params = {"min_data_in_leaf": 1, "min_data_in_bin": 1, "verbose": -1, "num_threads": 1}
-    return lgb.train(params, lgb.Dataset(frame, target), num_boost_round=5)
-
-
-def test_model_matrix_holds_floats_and_category_positions() -> None:
-    table = pl.DataFrame(
-        {
-            "customer_id": ["a", "b", "c", "d"],
-            "net_spend_365d": [12.5, None, 0.0, -3.0],
-            "profile_region": ["europe", "asia", "mars", None],
-            "orders_90d": [1.0, 2.0, None, 0.0],
-        }
-    )
-
-    matrix = model_matrix(table, NAMES, LEVELS)
-
-    expected = np.array([[1.0, 1.0, 12.5], [2.0, 0.0, np.nan], [np.nan, np.nan, 0.0], [0.0, np.nan, -3.0]])
-    assert matrix.dtype == np.float64
-    assert np.array_equal(matrix, expected, equal_nan=True)
-
-
-def test_model_matrix_casts_other_numeric_types_and_leaves_an_absent_attribute_missing() -> None:
-    table = pl.DataFrame(
-        {
-            "orders_90d": pl.Series([1, None, 3], dtype=pl.Int64),
-            "net_spend_365d": pl.Series([True, False, None], dtype=pl.Boolean),
-        }
-    )
-
-    matrix = model_matrix(table, NAMES, LEVELS)
-
-    expected = np.array([[1.0, np.nan, 1.0], [np.nan, np.nan, 0.0], [3.0, np.nan, np.nan]])
-    assert np.array_equal(matrix, expected, equal_nan=True)
-    with pytest.raises(pl.exceptions.ColumnNotFoundError):
-        model_matrix(table.drop("orders_90d"), NAMES, LEVELS)
-
-
-def test_model_matrix_equals_lightgbms_input_and_predictions() -> None:
-    booster = tiny_booster()
-    table = pl.DataFrame(
-        {
-            "orders_90d": [0.0, 3.0, None, 5.0],
-            "profile_region": ["asia", "europe", "mars", None],
-            "net_spend_365d": [10.0, None, 30.0, 60.0],
-        }
-    )
-    frame = to_model_frame(table, NAMES, LEVELS)
-    matrix = model_matrix(table, NAMES, LEVELS)
-
-    assert categories_match(booster, list(LEVELS.values()))
-    assert np.array_equal(matrix, booster_input(booster, frame), equal_nan=True)
-    assert np.array_equal(booster.predict(matrix), booster.predict(frame))
-    assert np.array_equal(
-        booster.predict(matrix, pred_contrib=True), booster.predict(frame, pred_contrib=True)
-    )
-    assert len(np.unique(np.asarray(booster.predict(matrix)))) > 1
-
-
-def test_categories_match_only_the_training_levels_in_order() -> None:
-    booster = tiny_booster()
-
-    assert not categories_match(booster, [["europe", "asia"]])
-    assert not categories_match(booster, [])
-    assert booster_input(booster, pd.DataFrame({"x": [1.0]})).shape == (1, 1)
-
-
 def test_a_transaction_id_repeated_inside_one_history_is_refused_alone_and_in_a_batch(
     models: TrainedModels,
 ) -> None:
@@ -221,36 +124,3 @@ def test_a_transaction_id_repeated_inside_one_history_is_refused_alone_and_in_a_
     with pytest.raises(PredictionInputError, match="1/T-9"):
         models.engine.predict([fine, repeated], "en")
     assert len(models.engine.predict([fine, fine], "en")) == 2
-
-
-CONTRIBUTIONS = np.array(
-    [
-        [0.1, -0.3, 0.3, 0.0],
-        [0.0, 0.0, 0.2, 0.0],
-        [np.nan, 0.5, 0.1, -0.2],
-        [0.2, 0.2, -0.1, 0.05],
-    ]
-)
-CONTRIBUTION_NAMES = ["a", "b", "c", "d"]
-
-
-def test_reasons_are_ranked_once_per_matrix_as_the_reason_coder_ranks_them() -> None:
-    top = _top_contributions(CONTRIBUTIONS, CONTRIBUTION_NAMES)
-
-    assert [list(row.items()) for row in (top[0], top[1], top[3])] == [
-        [("b", -0.3), ("c", 0.3), ("a", 0.1)],
-        [("c", 0.2)],
-        [("a", 0.2), ("b", 0.2), ("c", -0.1)],
-    ]
-    assert list(top[2]) == ["a", "b", "c", "d"]
-
-
-def test_top_risk_drivers_match_the_reason_coder_on_ties_zeros_and_nans() -> None:
-    drivers = _top_risk_drivers(CONTRIBUTIONS, CONTRIBUTION_NAMES)
-    negative = _top_risk_drivers(-np.abs(CONTRIBUTIONS[:2]), CONTRIBUTION_NAMES)
-
-    assert drivers[0] == "c" and drivers[1] == "c" and drivers[3] == "b"
-    assert drivers[2] == top_risk_driver(
-        dict(zip(CONTRIBUTION_NAMES, CONTRIBUTIONS[2].tolist(), strict=True))
-    )
-    assert negative == [None, None]

@@ -6,8 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fake_engine import AUTH, FakeEngine, customer_body, loader_of, ready_client
 from fastapi.testclient import TestClient
+from support.fake_engine import AUTH, FakeEngine, customer_body, loader_of, ready_client
 
 from domain.errors import ModelNotReadyError
 from serving.app import create_app, run

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from fake_engine import API_KEY, AUTH, FakeEngine, customer_body, loader_of, ready_client
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from support.fake_engine import API_KEY, AUTH, FakeEngine, customer_body, loader_of, ready_client
 
 from domain.errors import ApiKeyFileError
 from serving.app import create_app

@@ -1,15 +1,20 @@
-import copy
+"""The churn and value estimators: calibration, contributions, selection and scikit-learn's contract."""
+
+import dataclasses
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.calibration import _SigmoidCalibration
+from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
+from sklearn.utils._param_validation import InvalidParameterError
 
 from domain.errors import CalibrationDataError, InsufficientBuyersError
+from model_contract.matrix import booster_input
 from training.models import ChurnModel, TweedieValueModel, TwoPartValueModel, select_value_model
-from training.models.boosting import booster_input
+from training.models.boosting import DEFAULT_LIGHTGBM_PARAMS
 from training.models.value import choose_candidate
 
 REGIONS = ["north", "south", "east"]
@@ -47,7 +52,9 @@ def churn_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 def churn_model() -> ChurnModel:
     X_train, y_train = churn_sample(4000, 1)
     X_cal, y_cal = churn_sample(4000, 2)
-    return ChurnModel(n_jobs=1, random_state=0).fit(X_train, y_train, X_cal, y_cal)
+    return ChurnModel(n_jobs=1, random_state=0).fit(
+        X_train, y_train, X_calibration=X_cal, y_calibration=y_cal
+    )
 
 
 def test_calibrated_probabilities_match_the_known_truth(churn_model: ChurnModel):
@@ -72,7 +79,7 @@ def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel
     raw = churn_model.booster_.predict(X, raw_score=True)
     probability = churn_model.predict_proba(X)
     np.testing.assert_allclose(probability.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(probability[:, 1], churn_model.calibrated_from_raw(raw))
+    np.testing.assert_array_equal(probability[:, 1], churn_model.scorer_.calibrated_from_raw(raw))
     via_sklearn = churn_model.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
     np.testing.assert_allclose(probability[:, 1], via_sklearn, rtol=0, atol=1e-12)
     order = np.argsort(raw)
@@ -87,9 +94,8 @@ def test_both_calibration_maps_apply_exactly_what_scikit_learn_computes(churn_mo
     sigmoid = _SigmoidCalibration().fit(raw, (raw > np.median(raw)).astype(int))
     isotonic = IsotonicRegression(out_of_bounds="clip").fit(raw, (raw > np.median(raw)).astype(float))
     for mapping in (sigmoid, isotonic):
-        model = copy.copy(churn_model)
-        model.raw_to_probability_ = mapping
-        np.testing.assert_allclose(model.calibrated_from_raw(raw), mapping.predict(raw), rtol=0, atol=1e-15)
+        scorer = dataclasses.replace(churn_model.scorer_, calibration=mapping)
+        np.testing.assert_allclose(scorer.calibrated_from_raw(raw), mapping.predict(raw), rtol=0, atol=1e-15)
 
 
 def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnModel):
@@ -98,8 +104,8 @@ def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnM
     assert isinstance(booster_input(churn_model.booster_, X), np.ndarray)
     assert booster_input(churn_model.booster_, reordered) is reordered  # LightGBM remaps it itself
     expected = churn_model.booster_.predict(X, raw_score=True)
-    np.testing.assert_array_equal(churn_model.raw_margin(X), expected)
-    np.testing.assert_array_equal(churn_model.raw_margin(reordered), expected)
+    np.testing.assert_array_equal(churn_model.scorer_.raw_margin(X), expected)
+    np.testing.assert_array_equal(churn_model.scorer_.raw_margin(reordered), expected)
 
 
 def test_churn_contributions_sum_to_probability_minus_base(churn_model: ChurnModel):
@@ -119,9 +125,9 @@ def test_calibration_fold_without_enough_churners_is_refused():
     y_cal = np.zeros(300, dtype=int)
     y_cal[:5] = 1
     with pytest.raises(CalibrationDataError, match="5 churners and 295 stayers"):
-        ChurnModel().fit(X, y, X, y_cal)
+        ChurnModel().fit(X, y, X_calibration=X, y_calibration=y_cal)
     with pytest.raises(ValueError, match="1 missing churn labels"):
-        ChurnModel().fit(X, np.where(np.arange(300) == 7, np.nan, y), X, y)
+        ChurnModel().fit(X, np.where(np.arange(300) == 7, np.nan, y), X_calibration=X, y_calibration=y)
 
 
 def spend_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -138,13 +144,17 @@ def spend_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 def value_selection():
     X_train, y_train = spend_sample(2500, 11)
     X_cal, y_cal = spend_sample(2500, 12)
-    return select_value_model(X_train, y_train, X_cal, y_cal, variance_powers=(1.2, 1.8), n_jobs=1)
+    return select_value_model(
+        X_train, y_train, X_calibration=X_cal, y_calibration=y_cal, variance_powers=(1.2, 1.8), n_jobs=1
+    )
 
 
 def test_value_selection_is_deterministic(value_selection):
     X_train, y_train = spend_sample(2500, 11)
     X_cal, y_cal = spend_sample(2500, 12)
-    again, comparison = select_value_model(X_train, y_train, X_cal, y_cal, variance_powers=(1.2, 1.8))
+    again, comparison = select_value_model(
+        X_train, y_train, X_calibration=X_cal, y_calibration=y_cal, variance_powers=(1.2, 1.8)
+    )
     model, first_comparison = value_selection
     assert comparison == first_comparison
     assert set(comparison["candidates"]) == {"tweedie_1.2", "tweedie_1.8", "two_part"}
@@ -163,7 +173,7 @@ def test_selected_model_follows_the_rule_and_ranks_customers(value_selection):
 def test_value_predictions_are_non_negative_and_contributions_add_up(model_class):
     X_train, y_train = spend_sample(1500, 21)
     X_cal, y_cal = spend_sample(1500, 22)
-    model = model_class(n_jobs=1).fit(X_train, y_train, X_cal, y_cal)
+    model = model_class(n_jobs=1).fit(X_train, y_train, X_calibration=X_cal, y_calibration=y_cal)
     X_test, _ = spend_sample(300, 23)
     predicted = model.predict(X_test)
     assert (predicted >= 0).all()
@@ -180,8 +190,8 @@ def test_two_part_needs_buyers_and_selection_skips_it_with_the_reason():
     y = np.zeros(400)
     y[:10] = 100.0
     with pytest.raises(InsufficientBuyersError, match="10 customers with positive spend"):
-        TwoPartValueModel().fit(X, y, X, y)
-    model, comparison = select_value_model(X, y, X, y, variance_powers=(1.5,))
+        TwoPartValueModel().fit(X, y, X_calibration=X, y_calibration=y)
+    model, comparison = select_value_model(X, y, X_calibration=X, y_calibration=y, variance_powers=(1.5,))
     assert model.name == "tweedie_1.5"
     assert "at least 20" in comparison["candidates"]["two_part"]["skipped"]
 
@@ -198,3 +208,43 @@ def test_candidate_choice_uses_gini_then_mae_within_tolerance():
     assert choose_candidate(scores) == "tweedie_1.2"
     scores["tweedie_1.5"] = {"normalized_gini": 0.500, "mae": 10.0}
     assert choose_candidate(scores) == "tweedie_1.2"  # full tie: first in candidate order
+
+
+@pytest.mark.parametrize("estimator", [ChurnModel(), TweedieValueModel(), TwoPartValueModel()])
+def test_unfitted_estimators_say_so_as_scikit_learn_does(estimator) -> None:
+    with pytest.raises(NotFittedError):
+        estimator.predict(features(3, 0))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        ChurnModel(n_jobs=0),
+        ChurnModel(lgbm_params=[1]),
+        TweedieValueModel(variance_power=2.5),
+        TwoPartValueModel(random_state=-1),
+    ],
+)
+def test_bad_parameters_are_refused_when_fitting(estimator) -> None:
+    X, y = churn_sample(300, 8)
+    with pytest.raises(InvalidParameterError):
+        estimator.fit(X, y, X_calibration=X, y_calibration=y)
+
+
+def test_lightgbm_defaults_can_be_overridden_and_are_recorded():
+    X_train, y_train = churn_sample(1500, 41)
+    X_cal, y_cal = churn_sample(1500, 42)
+
+    model = ChurnModel(lgbm_params={"num_leaves": 7, "learning_rate": 0.3}).fit(
+        X_train, y_train, X_calibration=X_cal, y_calibration=y_cal
+    )
+
+    assert model.lgbm_params_ == {
+        **DEFAULT_LIGHTGBM_PARAMS,
+        "random_state": 0,
+        "n_jobs": 1,
+        "num_leaves": 7,
+        "learning_rate": 0.3,
+    }
+    assert model.classifier_.get_params()["num_leaves"] == 7
+    assert model.get_params()["lgbm_params"] == {"num_leaves": 7, "learning_rate": 0.3}

@@ -22,7 +22,7 @@ import training.evaluation as evaluation
 import training.train as train_module
 from domain.errors import ModelFitError
 from features.synth import SyntheticBase, generate, write_synthetic
-from training.registry import (
+from model_contract.registry import (
     CHALLENGER,
     CHAMPION,
     CHURN_MODEL_NAME,

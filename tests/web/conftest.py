@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_sample import API_KEY, sample_app
+from support.web_sample import API_KEY, sample_app
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from web_sample import (
+from support.web_sample import (
     API_KEY,
     CHALLENGER_RUN_ID,
     CHURN_RUN_ID,
@@ -27,7 +27,7 @@ from web_sample import (
     sample_app,
 )
 
-from serving.explain import Catalogues
+from serving.text import Catalogues
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_sample import API_KEY, CATALOGUES, LANGUAGES, expected_rows, prediction, sample_app, write_sample
+from support.web_sample import (
+    API_KEY,
+    CATALOGUES,
+    expected_rows,
+    record,
+    sample_app,
+    write_sample,
+)
 
 from domain.errors import ModelNotReadyError
 from serving.app import create_app
@@ -171,8 +178,11 @@ def test_customer_page_shows_the_page_languages_reasons_and_action(signed_in: Te
     english = signed_in.get("/customers/C007?lang=en").text
     zh, en = CATALOGUES["zh"], CATALOGUES["en"]
 
-    assert "已有 97 天未下单" in chinese and "No order for 97 days" not in chinese
-    assert "No order for 97 days" in english and "已有 97 天未下单" not in english
+    assert (
+        "已 97 天未下单；A 级客户通常每 21 天下单一次。" in chinese and "No order for 97 days" not in chinese
+    )
+    assert "No order for 97 days; customers in tier A usually order every 21 days." in english
+    assert "已 97 天未下单" not in english
     assert zh.text("action.mid_value_growth.title") in chinese  # C007: ACTIONS[7 % 4]
     assert en.text("action.mid_value_growth.title") in english
 
@@ -190,8 +200,7 @@ def test_portfolio_shows_action_titles_and_owners_in_the_page_language(signed_in
 
 def test_customer_ids_are_escaped(tmp_path: Path) -> None:
     app = sample_app(tmp_path, with_snapshot=False)
-    odd = {lang: [prediction(1, lang).model_copy(update={"customer_id": "<b>C1</b>"})] for lang in LANGUAGES}
-    write_sample(app.state.settings.snapshot_path, odd)
+    write_sample(app.state.settings.snapshot_path, [{**record(1), "customer_id": "<b>C1</b>"}])
     with TestClient(app, follow_redirects=False) as client:
         client.post("/sign-in", data={"api_key": API_KEY})
         html = client.get("/portfolio").text

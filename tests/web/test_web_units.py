@@ -8,62 +8,54 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from web_sample import LANGUAGES, prediction
+from support.web_sample import TEXTS, prediction, record, sample_frame
 
 from domain.errors import EventsFormatError
-from serving.explain import Catalogues
-from serving.schemas import ModelInfo, Prediction, Reason
+from serving.events import events_path_for
+from serving.schemas import ModelInfo, Reason
+from serving.serialise import prediction_from_record
 from serving.snapshot_store import SnapshotStore, write_snapshot
+from serving.text import Catalogues
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.models_view import RegisteredVersion, challenger_card, key_metrics, run_url
 from serving.web.portfolio import PortfolioIndex, PortfolioQuery
-from serving.web.timeline import EventsStore, TimelineEvent, events_path_for, timeline_marks
+from serving.web.timeline import EventsStore, TimelineEvent, timeline_marks
 
 CATALOGUES = Catalogues.load()
 
 
 def scored(
-    customer: str,
-    probability: float,
-    value: float,
-    owner: str = "marketing",
-    tier: str = "A",
-    lang: str = "en",
-) -> Prediction:
-    base = prediction(4, lang)
-    owner_label = CATALOGUES[lang].text(f"owner.{owner}")
-    action = base.recommended_action.model_copy(update={"owner": owner, "owner_label": owner_label})
-    return base.model_copy(
-        update={
-            "customer_id": customer,
-            "tier": tier,
-            "churn_probability": probability,
-            "value_at_risk": probability * value,
-            "predicted_value": base.predicted_value.model_copy(update={"amount": value}),
-            "recommended_action": action,
-        }
-    )
+    customer: str, probability: float, value: float, owner: str = "marketing", tier: str = "A"
+) -> dict:
+    """A snapshot record like the sample's customer 4 (action vip_rescue_call), with these numbers."""
+    return {
+        **record(4),
+        "customer_id": customer,
+        "tier": tier,
+        "churn_probability": probability,
+        "predicted_value": value,
+        "value_at_risk": probability * value,
+        "action_owner": owner,
+    }
 
 
 def snapshot_of(
     *customers: tuple[str, float, float], owner: str = "marketing", tier: str = "A"
-) -> dict[str, list[Prediction]]:
-    """`scored` customers (id, probability, value) in every language, as `write_snapshot` takes them."""
-    return {
-        lang: [scored(*customer, owner=owner, tier=tier, lang=lang) for customer in customers]
-        for lang in LANGUAGES
-    }
+) -> list[dict]:
+    """`scored` customers (id, probability, value) as snapshot records."""
+    return [scored(*customer, owner=owner, tier=tier) for customer in customers]
+
+
+def write(records: list[dict], path: Path) -> Path:
+    return write_snapshot(sample_frame(records), path)
 
 
 def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> None:
     four = snapshot_of(("b", 0.5, 100.0), ("c", 0.9, 100.0), ("d", 0.1, 100.0))
     account_manager = snapshot_of(("a", 0.25, 200.0), owner="account_manager")
     tier_b = snapshot_of(("c", 0.9, 100.0), tier="B")
-    predictions = {
-        lang: [four[lang][0], account_manager[lang][0], tier_b[lang][0], four[lang][2]] for lang in LANGUAGES
-    }
-    path = write_snapshot(predictions, tmp_path / "scores.parquet")
-    index = PortfolioIndex(SnapshotStore(path))
+    path = write([four[0], account_manager[0], tier_b[0], four[2]], tmp_path / "scores.parquet")
+    index = PortfolioIndex(SnapshotStore(path), TEXTS)
     page = index.page(PortfolioQuery(page_size=3))
     assert [row["customer_id"] for row in page.rows] == ["c", "a", "b"]
     assert (page.total, page.pages, page.currency) == (4, 2, "EUR")
@@ -75,8 +67,8 @@ def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> 
 
 
 def test_portfolio_rows_carry_the_texts_of_the_asked_language(tmp_path: Path) -> None:
-    path = write_snapshot(snapshot_of(("a", 0.5, 100.0), owner="account_manager"), tmp_path / "s.parquet")
-    index = PortfolioIndex(SnapshotStore(path))
+    path = write(snapshot_of(("a", 0.5, 100.0), owner="account_manager"), tmp_path / "s.parquet")
+    index = PortfolioIndex(SnapshotStore(path), TEXTS)
 
     [chinese] = index.page(PortfolioQuery(), "zh").rows
     [english] = index.page(PortfolioQuery()).rows
@@ -90,10 +82,10 @@ def test_portfolio_rows_carry_the_texts_of_the_asked_language(tmp_path: Path) ->
 
 
 def test_portfolio_follows_a_rewritten_snapshot(tmp_path: Path) -> None:
-    path = write_snapshot(snapshot_of(("a", 0.5, 100.0)), tmp_path / "scores.parquet")
-    index = PortfolioIndex(SnapshotStore(path))
+    path = write(snapshot_of(("a", 0.5, 100.0)), tmp_path / "scores.parquet")
+    index = PortfolioIndex(SnapshotStore(path), TEXTS)
     assert index.page(PortfolioQuery()).total == 1
-    write_snapshot(snapshot_of(("a", 0.5, 100.0), ("b", 0.5, 10.0)), path)
+    write(snapshot_of(("a", 0.5, 100.0), ("b", 0.5, 10.0)), path)
     os.utime(path, ns=(1, 1))
     assert [row["customer_id"] for row in index.page(PortfolioQuery()).rows] == ["a", "b"]
 
@@ -170,7 +162,15 @@ def test_timeline_marks_span_first_event_to_scoring_date() -> None:
 
 def test_reason_bars_scale_to_the_largest_contribution() -> None:
     reasons = [
-        Reason(feature="orders_90d", value=1, contribution=-0.02, direction="decreases", sentence="s1"),
+        Reason(
+            feature="orders_90d",
+            value=1,
+            contribution=-0.02,
+            direction="decreases",
+            sentence="s1",
+            label="L",
+            impact="-2.0",
+        ),
         Reason(
             feature="mystery_score",
             value=1,
@@ -178,16 +178,17 @@ def test_reason_bars_scale_to_the_largest_contribution() -> None:
             direction="increases",
             sentence="s2",
             label="M",
+            impact="+8.0",
         ),
     ]
-    bars = reason_bars(reasons, "churn", CATALOGUES["zh"])
+    bars = reason_bars(reasons)
     assert [(bar.label, bar.impact, bar.x, bar.width) for bar in bars] == [
-        (CATALOGUES["zh"].text("feature.orders_90d"), "-2.0 个百分点", 75.0, 25.0),
-        ("M", "+8.0 个百分点", 100.0, 100.0),
+        ("L", "-2.0", 75.0, 25.0),
+        ("M", "+8.0", 100.0, 100.0),
     ]
 
 
-def test_action_shows_the_stored_texts_of_the_page_language() -> None:
+def test_action_shows_the_decision_in_the_page_language() -> None:
     chinese = prediction(4, "zh")
     view = action_view(chinese, CATALOGUES["zh"])
     assert (view.title, view.owner_label, view.due_date, view.due_within) == (
@@ -197,18 +198,17 @@ def test_action_shows_the_stored_texts_of_the_page_language() -> None:
         "7 天内",
     )
     assert view.steps == CATALOGUES["zh"].texts("action.vip_rescue_call.steps")
-    house = chinese.recommended_action.model_copy(
-        update={
-            "id": "house_special",
-            "title": "Send a postcard",
-            "steps": ["Write it by hand."],
-            "owner_label": None,
-        }
-    )
-    view = action_view(chinese.model_copy(update={"recommended_action": house}), CATALOGUES["zh"])
-    assert (view.title, view.steps, view.owner_label) == (
-        "Send a postcard",
-        ["Write it by hand."],
+
+
+def test_an_action_the_playbook_no_longer_defines_is_shown_by_its_id() -> None:
+    gone = prediction_from_record({**record(4), "action_id": "house_special"}, "zh", TEXTS)
+
+    view = action_view(gone, CATALOGUES["zh"])
+
+    assert (view.id, view.title, view.steps, view.owner_label) == (
+        "house_special",
+        "house_special",
+        [],
         "客户经理",
     )
 

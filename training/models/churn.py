@@ -19,27 +19,23 @@ untouched validation snapshot instead.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from numbers import Integral
+from typing import Any, ClassVar, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from domain.errors import CalibrationDataError
-from training.models.boosting import (
-    fit_with_early_stopping,
-    lightgbm_params,
-    raw_contributions,
-    raw_score,
-    rescale_to_output,
-)
+from model_contract.scoring import CalibratedProbabilityScorer, raw_score
+from training.models.boosting import fit_with_early_stopping, lightgbm_params
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +43,6 @@ CalibrationMethod = Literal["sigmoid", "isotonic"]
 MIN_CALIBRATION_MINORITY = 10
 MIN_ISOTONIC_MINORITY = 100
 CROSS_FIT_FOLDS = 5
-
-
-def _is_sigmoid_map(mapping: Any) -> bool:
-    """Whether `mapping` is scikit-learn's fitted Platt map (a private class: matched by name and fields)."""
-    return (
-        type(mapping).__name__ == "_SigmoidCalibration" and hasattr(mapping, "a_") and hasattr(mapping, "b_")
-    )
 
 
 class RawMarginScore(ClassifierMixin, BaseEstimator):
@@ -77,67 +66,57 @@ class RawMarginScore(ClassifierMixin, BaseEstimator):
 class ChurnModel(ClassifierMixin, BaseEstimator):
     """P(churn within the horizon) from a LightGBM classifier calibrated out of time.
 
-    Learned: `classifier_` (LGBMClassifier), `booster_` (its raw booster, for TreeSHAP),
-    `calibrator_` (fitted `CalibratedClassifierCV` from raw margin to probability) and its fitted
-    map `raw_to_probability_` (sigmoid or isotonic),
-    `calibration_method_`, `calibration_brier_` (cross-fitted Brier per method, empty when the rule
-    decided) and `feature_names_in_`.
+    Parameters: `lgbm_params` overrides `training.models.boosting.DEFAULT_LIGHTGBM_PARAMS` (the
+    parameters used are kept in `lgbm_params_`), `n_jobs` threads, `random_state` the seed.
+    `fit(X, y, *, X_calibration, y_calibration)`: the calibration fold, the snapshot before the
+    validation one, stops boosting early and fits the calibration map.
+
+    Learned: `classifier_` (LGBMClassifier), `booster_` (its raw booster), `calibrator_` (fitted
+    `CalibratedClassifierCV` from raw margin to probability), `calibration_method_` (sigmoid or
+    isotonic), `calibration_brier_` (cross-fitted Brier per method, empty when the rule decided),
+    `scorer_` (what the registry stores: `model_contract.scoring.CalibratedProbabilityScorer`),
+    `lgbm_params_`, `classes_` and `feature_names_in_`.
     """
 
-    def __init__(self, n_jobs: int = 1, random_state: int = 0) -> None:
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "lgbm_params": [dict, None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, lgbm_params: dict[str, Any] | None = None, n_jobs: int = 1, random_state: int = 0):
+        self.lgbm_params = lgbm_params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X_train: pd.DataFrame, y_train: Any, X_cal: pd.DataFrame, y_cal: Any) -> ChurnModel:
-        y_train_array = _binary(y_train, "y_train")
-        y_cal_array = _binary(y_cal, "y_cal")
-        _check_calibration_fold(y_cal_array)
-        classifier = lgb.LGBMClassifier(objective="binary", **lightgbm_params(self.random_state, self.n_jobs))
-        fit_with_early_stopping(classifier, X_train, y_train_array, X_cal, y_cal_array)
+    def fit(self, X: pd.DataFrame, y: Any, *, X_calibration: pd.DataFrame, y_calibration: Any) -> ChurnModel:
+        self._validate_params()
+        y_train = _binary(y, "y")
+        y_cal = _binary(y_calibration, "y_calibration")
+        _check_calibration_fold(y_cal)
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
+        classifier = lgb.LGBMClassifier(objective="binary", **self.lgbm_params_)
+        fit_with_early_stopping(classifier, X, y_train, X_calibration, y_cal)
         self.classifier_ = classifier
         self.booster_ = classifier.booster_
         self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.asarray(X_train.columns, dtype=object)
-        margins = raw_score(self.booster_, X_cal)
-        method, briers = self._choose_method(margins, y_cal_array)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        margins = raw_score(self.booster_, X_calibration)
+        method, briers = self._choose_method(margins, y_cal)
         self.calibration_method_: CalibrationMethod = method
         self.calibration_brier_ = briers
-        self.calibrator_ = _fit_calibrator(margins, y_cal_array, method)
-        self.raw_to_probability_ = self.calibrator_.calibrated_classifiers_[0].calibrators[0]
+        self.calibrator_ = _fit_calibrator(margins, y_cal, method)
+        self.scorer_ = CalibratedProbabilityScorer(
+            self.booster_, self.calibrator_.calibrated_classifiers_[0].calibrators[0]
+        )
         logger.info(
             "churn model: %d rounds, %s calibration on %d rows (cross-fitted Brier %s)",
             classifier.best_iteration_,
             method,
-            len(y_cal_array),
+            len(y_cal),
             briers or "not compared",
         )
         return self
-
-    def raw_margin(self, X: pd.DataFrame) -> np.ndarray:
-        return raw_score(self.booster_, X)
-
-    def calibrated_from_raw(self, raw_margin: np.ndarray) -> np.ndarray:
-        """Calibrated P(churn) for raw LightGBM margins (log-odds before calibration).
-
-        Applies the one fitted map inside `calibrator_` directly (`raw_to_probability_`), which is
-        what `calibrator_.predict_proba(margins)[:, 1]` computes without its per-call validation.
-        For the isotonic map that means its clip and interpolation (`IsotonicRegression._transform`
-        minus `check_array`, which costs about 0.1 ms per call); for the sigmoid map, scikit-learn's
-        `expit(-(a * margin + b))` minus `column_or_1d`, whose dataframe checks cost about 0.4 ms.
-        """
-        margins = np.asarray(raw_margin, dtype=np.float64).reshape(-1)
-        mapping = self.raw_to_probability_
-        if isinstance(mapping, IsotonicRegression) and mapping.X_thresholds_.dtype == np.float64:
-            if not np.isfinite(margins).all():
-                raise ValueError("raw margins contain NaN or infinity; LightGBM margins are always finite")
-            if mapping.out_of_bounds == "clip":
-                margins = np.clip(margins, mapping.X_min_, mapping.X_max_)
-            probabilities = np.asarray(mapping.f_(margins), dtype=np.float64)
-        elif _is_sigmoid_map(mapping):
-            probabilities = expit(-(mapping.a_ * margins + mapping.b_))
-        else:
-            probabilities = np.asarray(mapping.predict(margins), dtype=np.float64)
-        return np.clip(probabilities, 0.0, 1.0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns [P(stay), P(churn)], scikit-learn's convention."""
@@ -145,22 +124,16 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - churn, churn])
 
     def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrated_from_raw(self.raw_margin(X))
+        check_is_fitted(self, "scorer_")
+        return self.scorer_.predict(X)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.churn_probability(X) >= 0.5).astype(np.int64)
 
     def contributions(self, X: pd.DataFrame) -> tuple[float, np.ndarray]:
-        """(base probability, per-feature contributions in probability points).
-
-        The base is the calibrated probability of the expected raw margin (TreeSHAP's base value),
-        not the mean predicted probability; each row's contributions sum to its calibrated
-        probability minus that base. See `training.models.boosting` for the rescaling.
-        """
-        raw_base, raw_contrib = raw_contributions(self.booster_, X)
-        probability = self.calibrated_from_raw(raw_base + raw_contrib.sum(axis=1))
-        base = float(self.calibrated_from_raw(np.array([raw_base]))[0])
-        return base, rescale_to_output(raw_contrib, raw_base, probability, base)
+        """(base probability, per-feature contributions in probability points); see the scorer."""
+        check_is_fitted(self, "scorer_")
+        return self.scorer_.contributions(X)
 
     def _choose_method(
         self, margins: np.ndarray, y_cal: np.ndarray

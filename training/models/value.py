@@ -22,22 +22,20 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from domain.errors import InsufficientBuyersError
+from model_contract.scoring import LogLinkAmountScorer, Scorer, TwoPartAmountScorer
 from training.metrics import mae, normalized_gini
-from training.models.boosting import (
-    fit_with_early_stopping,
-    lightgbm_params,
-    raw_contributions,
-    raw_score,
-    rescale_to_output,
-)
+from training.models.boosting import fit_with_early_stopping, lightgbm_params
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +45,20 @@ MIN_BUYERS = 20
 
 
 class ValueModel(RegressorMixin, BaseEstimator, ABC):
-    """Expected net spend >= 0 per customer, with per-feature contributions in currency."""
+    """Expected net spend >= 0 per customer, with per-feature contributions in currency.
+
+    `fit(X, y, *, X_calibration, y_calibration)`: the calibration fold stops boosting early.
+    `lgbm_params` overrides the LightGBM defaults; the parameters used are kept in `lgbm_params_`.
+    Learned: `scorer_` (what the registry stores, from `model_contract.scoring`), the fitted
+    LightGBM estimators and boosters, `lgbm_params_` and `feature_names_in_`.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "lgbm_params": [dict, None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+    scorer_: Scorer
 
     @property
     @abstractmethod
@@ -55,21 +66,37 @@ class ValueModel(RegressorMixin, BaseEstimator, ABC):
         """Short identifier used in the model comparison, e.g. "tweedie_1.5"."""
 
     @abstractmethod
-    def fit(self, X_train: pd.DataFrame, y_train: Any, X_cal: pd.DataFrame, y_cal: Any) -> ValueModel: ...
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, X_calibration: pd.DataFrame, y_calibration: Any
+    ) -> ValueModel: ...
 
-    @abstractmethod
-    def predict(self, X: pd.DataFrame) -> np.ndarray: ...
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "scorer_")
+        return self.scorer_.predict(X)
 
-    @abstractmethod
     def contributions(self, X: pd.DataFrame) -> tuple[float, np.ndarray]:
         """(base value, n x features contributions in currency); rows sum to prediction - base."""
+        check_is_fitted(self, "scorer_")
+        return self.scorer_.contributions(X)
 
 
 class TweedieValueModel(ValueModel):
     """One LightGBM Tweedie regressor; `booster_` predicts log expected spend as its raw score."""
 
-    def __init__(self, variance_power: float = 1.5, n_jobs: int = 1, random_state: int = 0) -> None:
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **ValueModel._parameter_constraints,
+        "variance_power": [Interval(Real, 1, 2, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        variance_power: float = 1.5,
+        lgbm_params: dict[str, Any] | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
         self.variance_power = variance_power
+        self.lgbm_params = lgbm_params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -77,39 +104,31 @@ class TweedieValueModel(ValueModel):
     def name(self) -> str:
         return f"tweedie_{self.variance_power}"
 
-    def fit(self, X_train: pd.DataFrame, y_train: Any, X_cal: pd.DataFrame, y_cal: Any) -> TweedieValueModel:
-        target, cal_target = spend_target(y_train, "y_train"), spend_target(y_cal, "y_cal")
-        _require_buyers(target, 1, "y_train")
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, X_calibration: pd.DataFrame, y_calibration: Any
+    ) -> TweedieValueModel:
+        self._validate_params()
+        target, cal_target = spend_target(y, "y"), spend_target(y_calibration, "y_calibration")
+        _require_buyers(target, 1, "y")
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
         regressor = lgb.LGBMRegressor(
-            objective="tweedie",
-            tweedie_variance_power=self.variance_power,
-            **lightgbm_params(self.random_state, self.n_jobs),
+            objective="tweedie", tweedie_variance_power=self.variance_power, **self.lgbm_params_
         )
-        fit_with_early_stopping(regressor, X_train, target, X_cal, cal_target)
+        fit_with_early_stopping(regressor, X, target, X_calibration, cal_target)
         self.regressor_ = regressor
         self.booster_ = regressor.booster_
-        self.feature_names_in_ = np.asarray(X_train.columns, dtype=object)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.scorer_ = LogLinkAmountScorer(self.booster_)
         return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.exp(raw_score(self.booster_, X))
-
-    def contributions(self, X: pd.DataFrame) -> tuple[float, np.ndarray]:
-        """TreeSHAP in log space rescaled to currency: each row sums to exp(raw) - exp(expected raw).
-
-        The base is exp of the expected log prediction (a geometric-mean-like amount, below the mean
-        prediction). See `training.models.boosting` for the proportional rescaling.
-        """
-        raw_base, raw_contrib = raw_contributions(self.booster_, X)
-        base = float(np.exp(raw_base))
-        predicted = np.exp(raw_base + raw_contrib.sum(axis=1))
-        return base, rescale_to_output(raw_contrib, raw_base, predicted, base)
 
 
 class TwoPartValueModel(ValueModel):
     """P(buy) x E[spend | buy]: `purchase_booster_` (logit) and `spend_booster_` (log, gamma)."""
 
-    def __init__(self, n_jobs: int = 1, random_state: int = 0) -> None:
+    def __init__(
+        self, lgbm_params: dict[str, Any] | None = None, n_jobs: int = 1, random_state: int = 0
+    ) -> None:
+        self.lgbm_params = lgbm_params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -117,52 +136,36 @@ class TwoPartValueModel(ValueModel):
     def name(self) -> str:
         return "two_part"
 
-    def fit(self, X_train: pd.DataFrame, y_train: Any, X_cal: pd.DataFrame, y_cal: Any) -> TwoPartValueModel:
-        target, cal_target = spend_target(y_train, "y_train"), spend_target(y_cal, "y_cal")
-        _require_buyers(target, MIN_BUYERS, "y_train")
-        _require_buyers(cal_target, 1, "y_cal")
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, X_calibration: pd.DataFrame, y_calibration: Any
+    ) -> TwoPartValueModel:
+        self._validate_params()
+        target, cal_target = spend_target(y, "y"), spend_target(y_calibration, "y_calibration")
+        _require_buyers(target, MIN_BUYERS, "y")
+        _require_buyers(cal_target, 1, "y_calibration")
         if (target > 0).all():
-            raise InsufficientBuyersError("y_train has no customer without spend; P(buy) cannot be learned")
-        params = lightgbm_params(self.random_state, self.n_jobs)
-        purchase = lgb.LGBMClassifier(objective="binary", **params)
-        fit_with_early_stopping(purchase, X_train, target > 0, X_cal, cal_target > 0)
+            raise InsufficientBuyersError("y has no customer without spend; P(buy) cannot be learned")
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
+        purchase = lgb.LGBMClassifier(objective="binary", **self.lgbm_params_)
+        fit_with_early_stopping(purchase, X, target > 0, X_calibration, cal_target > 0)
         buyers, cal_buyers = target > 0, cal_target > 0
-        spend = lgb.LGBMRegressor(objective="gamma", **params)
+        spend = lgb.LGBMRegressor(objective="gamma", **self.lgbm_params_)
         fit_with_early_stopping(
-            spend, X_train[buyers], target[buyers], X_cal[cal_buyers], cal_target[cal_buyers]
+            spend, X[buyers], target[buyers], X_calibration[cal_buyers], cal_target[cal_buyers]
         )
         self.purchase_classifier_, self.spend_regressor_ = purchase, spend
         self.purchase_booster_, self.spend_booster_ = purchase.booster_, spend.booster_
-        self.feature_names_in_ = np.asarray(X_train.columns, dtype=object)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.scorer_ = TwoPartAmountScorer(self.purchase_booster_, self.spend_booster_)
         return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return _sigmoid(raw_score(self.purchase_booster_, X)) * np.exp(raw_score(self.spend_booster_, X))
-
-    def contributions(self, X: pd.DataFrame) -> tuple[float, np.ndarray]:
-        """Each part's TreeSHAP rescaled to its own units, then combined by the Shapley split of a product.
-
-        With p, s the purchase probability and conditional spend and p0, s0 their bases,
-        p*s - p0*s0 = (p - p0)(s + s0)/2 + (s - s0)(p + p0)/2, so a feature's currency contribution is
-        its probability share times (s + s0)/2 plus its spend share times (p + p0)/2. Base = p0 * s0.
-        """
-        logit_base, logit_contrib = raw_contributions(self.purchase_booster_, X)
-        log_base, log_contrib = raw_contributions(self.spend_booster_, X)
-        p0, s0 = float(_sigmoid(np.array(logit_base))), float(np.exp(log_base))
-        p = _sigmoid(logit_base + logit_contrib.sum(axis=1))
-        s = np.exp(log_base + log_contrib.sum(axis=1))
-        purchase_share = rescale_to_output(logit_contrib, logit_base, p, p0)
-        spend_share = rescale_to_output(log_contrib, log_base, s, s0)
-        combined = purchase_share * ((s + s0) / 2)[:, None] + spend_share * ((p + p0) / 2)[:, None]
-        return p0 * s0, combined
 
 
 def select_value_model(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_cal: pd.DataFrame,
-    y_cal: Any,
+    X: pd.DataFrame,
+    y: Any,
     *,
+    X_calibration: pd.DataFrame,
+    y_calibration: Any,
     variance_powers: Sequence[float] = VARIANCE_POWERS,
     n_jobs: int = 1,
     random_state: int = 0,
@@ -176,18 +179,18 @@ def select_value_model(
         TweedieValueModel(power, n_jobs=n_jobs, random_state=random_state) for power in variance_powers
     ]
     candidates.append(TwoPartValueModel(n_jobs=n_jobs, random_state=random_state))
-    actual = spend_target(y_cal, "y_cal")
-    _require_buyers(actual, 1, "y_cal")
+    actual = spend_target(y_calibration, "y_calibration")
+    _require_buyers(actual, 1, "y_calibration")
     scores: dict[str, dict[str, Any]] = {}
     fitted: dict[str, ValueModel] = {}
     for candidate in candidates:
         try:
-            candidate.fit(X_train, y_train, X_cal, y_cal)
+            candidate.fit(X, y, X_calibration=X_calibration, y_calibration=y_calibration)
         except InsufficientBuyersError as error:
             logger.warning("value candidate %s skipped: %s", candidate.name, error)
             scores[candidate.name] = {"skipped": str(error)}
             continue
-        predicted = candidate.predict(X_cal)
+        predicted = candidate.predict(X_calibration)
         scores[candidate.name] = {
             "normalized_gini": normalized_gini(actual, predicted),
             "mae": mae(actual, predicted),
@@ -233,7 +236,3 @@ def _require_buyers(target: np.ndarray, minimum: int, name: str) -> None:
             f"{name} has {buyers} customers with positive spend; this model needs at least {minimum}: "
             "use more customers or a longer --value-horizon-days"
         )
-
-
-def _sigmoid(raw: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-raw))

@@ -1,114 +1,19 @@
-"""Behaviour of every endpoint on a fake engine: responses, validation, limits, errors, metrics."""
+"""POST /v1/predict and /v1/predict/batch on a fake engine: responses, languages, validation, limits."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from datetime import UTC, datetime
 
-import polars as pl
 import pytest
-from fake_engine import AUTH, FakeEngine, customer_body, fake_prediction, loader_of, ready_client
 from fastapi.testclient import TestClient
+from support.fake_engine import AUTH, FakeEngine, customer_body, loader_of, ready_client
 
-from domain.errors import ModelNotReadyError, PredictionInputError, SnapshotFormatError
+from domain.errors import PredictionInputError
 from serving.app import create_app
-from serving.schemas import Prediction, PredictRequest
+from serving.schemas import PredictRequest
 from serving.settings import Settings
-from serving.snapshot_store import write_snapshot
-
-# --- operations endpoints ---------------------------------------------------------------------------
-
-
-def test_healthz_answers_without_a_key(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-def test_readyz_is_503_until_the_engine_is_loaded(settings: Settings) -> None:
-    release = threading.Event()
-
-    def slow_loader(_settings: Settings) -> FakeEngine:
-        release.wait(timeout=10)
-        return FakeEngine("7")
-
-    app = create_app(settings, engine_loader=slow_loader)
-    with TestClient(app) as client:
-        loading = client.get("/readyz")
-        predict_while_loading = client.post("/v1/predict", json=customer_body(), headers=AUTH)
-        release.set()
-        app.state.initial_load.join(timeout=10)
-        ready = client.get("/readyz")
-
-    assert loading.status_code == 503
-    assert loading.json()["status"] == "loading"
-    assert predict_while_loading.status_code == 503
-    assert ready.status_code == 200
-    assert ready.json() == {
-        "status": "ready",
-        "model_versions": {"churn": "churn-7", "value": "value-7"},
-        "detail": None,
-    }
-
-
-def test_readyz_reports_why_loading_failed(settings: Settings) -> None:
-    message = "No champion model registered in sqlite:///x.db: run `clvchurn train` first"
-
-    def no_champion(_settings: Settings) -> FakeEngine:
-        raise ModelNotReadyError(message)
-
-    app = create_app(settings, engine_loader=no_champion)
-    for client in ready_client(app):
-        readiness = client.get("/readyz")
-        prediction = client.post("/v1/predict", json=customer_body(), headers=AUTH)
-
-    assert readiness.status_code == 503
-    assert readiness.json() == {"status": "failed", "model_versions": None, "detail": message}
-    assert prediction.status_code == 503
-    assert prediction.json()["detail"] == message
-
-
-def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
-    client.post("/v1/predict", json=customer_body("C1", [60.0, 40.0]), headers=AUTH)
-    client.post("/v1/predict/batch", json={"customers": [customer_body("C2", [])]}, headers=AUTH)
-    client.post("/v1/predict", json={"customer": {}}, headers=AUTH)
-
-    response = client.get("/metrics")
-
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert 'clvchurn_http_requests_total{method="POST",route="/v1/predict",status="200"} 1.0' in text
-    assert 'clvchurn_http_requests_total{method="POST",route="/v1/predict",status="422"} 1.0' in text
-    assert 'clvchurn_http_requests_total{method="POST",route="/v1/predict/batch",status="200"} 1.0' in text
-    assert 'clvchurn_http_request_duration_seconds_count{method="POST",route="/v1/predict"} 2.0' in text
-    assert 'clvchurn_predictions_total{tier="C"} 1.0' in text
-    assert 'clvchurn_predictions_total{tier="D"} 1.0' in text
-    assert 'clvchurn_recommended_actions_total{action="thank_you_note"} 1.0' in text
-    assert 'clvchurn_recommended_actions_total{action="winback_call"} 1.0' in text
-    # probabilities 1/3 and 1.0: one in the 0.4 bucket, both in the 1.0 bucket
-    assert 'clvchurn_churn_probability_bucket{le="0.4"} 1.0' in text
-    assert 'clvchurn_churn_probability_bucket{le="1.0"} 2.0' in text
-    assert 'clvchurn_model_info{churn_version="churn-1",value_version="value-1"} 1.0' in text
-
-
-def test_metrics_label_customer_routes_by_template(client: TestClient, settings: Settings) -> None:
-    write_snapshot({"en": [], "zh": []}, settings.snapshot_path)
-    client.get("/v1/customers/abc", headers=AUTH)
-    client.get("/v1/customers/xyz", headers=AUTH)
-    client.get("/no/such/path")
-
-    text = client.get("/metrics").text
-
-    assert 'route="/v1/customers/{customer_id}",status="404"} 2.0' in text
-    assert 'clvchurn_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
-    assert "/v1/customers/abc" not in text
-
-
-# --- predictions ------------------------------------------------------------------------------------
 
 
 def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
@@ -246,14 +151,6 @@ def test_unexpected_engine_error_is_a_json_500_with_request_id(
     assert "boom in the model" in caplog.text  # the traceback is logged, not returned
 
 
-def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
-    echoed = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
-    generated = client.get("/healthz", headers={"X-Request-ID": "not sane; <script>"})
-
-    assert echoed.headers["x-request-id"] == "abc-123"
-    assert len(generated.headers["x-request-id"]) == 32
-
-
 # --- validation -------------------------------------------------------------------------------------
 
 
@@ -389,154 +286,3 @@ def test_streamed_oversize_body_is_refused_while_reading(client: TestClient) -> 
 
     assert response.status_code == 413
     assert "CLVCHURN_MAX_BODY_BYTES" in response.json()["detail"]
-
-
-# --- customers and models ---------------------------------------------------------------------------
-
-
-def _scored(customer_id: str, amounts: list[float], lang: str = "en") -> Prediction:
-    request = PredictRequest.model_validate(customer_body(customer_id, amounts))
-    return fake_prediction(request, lang, FakeEngine("3").model_versions)
-
-
-def _snapshot(*customers: tuple[str, list[float]]) -> dict[str, list[Prediction]]:
-    """What `score_base` returns for these customers: the same predictions in every language."""
-    return {lang: [_scored(*customer, lang=lang) for customer in customers] for lang in ("en", "zh")}
-
-
-def test_customer_lookup_serves_the_snapshot_and_404s_unknown_ids(
-    client: TestClient, settings: Settings
-) -> None:
-    scored = _snapshot(("C2", [500.0]), ("C1", [60.0, 40.0]))
-    write_snapshot(scored, settings.snapshot_path)
-
-    known = client.get("/v1/customers/C1", headers=AUTH)
-    unknown = client.get("/v1/customers/C9", headers=AUTH)
-
-    assert known.status_code == 200
-    assert known.json() == json.loads(scored["en"][1].model_dump_json())
-    assert unknown.status_code == 404
-    assert unknown.json()["detail"].startswith(
-        f"Customer 'C9' is not in the scored snapshot {settings.snapshot_path}"
-    )
-
-
-@pytest.mark.parametrize(
-    ("query", "header", "sentence", "title"),
-    [
-        ("", None, "Placed 2 orders", "thank you note"),
-        ("?lang=zh", None, "下了 2 个订单", "感谢便条"),
-        ("", "zh-CN,zh;q=0.9,en;q=0.5", "下了 2 个订单", "感谢便条"),
-        ("?lang=en", "zh-CN", "Placed 2 orders", "thank you note"),
-        ("?lang=fr", None, "Placed 2 orders", "thank you note"),
-    ],
-)
-def test_customer_lookup_answers_in_the_negotiated_language(
-    client: TestClient, settings: Settings, query: str, header: str | None, sentence: str, title: str
-) -> None:
-    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
-    headers = {**AUTH, **({"Accept-Language": header} if header else {})}
-
-    body = client.get(f"/v1/customers/C1{query}", headers=headers).json()
-
-    assert body["explanations"]["churn"][0]["sentence"] == sentence
-    assert body["recommended_action"]["title"] == title
-    assert (body["tier"], body["churn_probability"], body["predicted_value"]["amount"]) == (
-        "C",
-        1 / 3,
-        100.0,
-    )
-
-
-def test_customer_lookup_rereads_a_changed_snapshot(client: TestClient, settings: Settings) -> None:
-    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
-    first = client.get("/v1/customers/C1", headers=AUTH).json()
-    write_snapshot(_snapshot(("C1", [600.0, 400.0])), settings.snapshot_path)
-    stat = settings.snapshot_path.stat()
-    os.utime(settings.snapshot_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    second = client.get("/v1/customers/C1", headers=AUTH).json()
-
-    assert (first["tier"], first["predicted_value"]["amount"]) == ("C", 100.0)
-    assert (second["tier"], second["predicted_value"]["amount"]) == ("A", 1000.0)
-
-
-def test_customer_lookup_without_snapshot_says_how_to_make_one(
-    client: TestClient, settings: Settings
-) -> None:
-    response = client.get("/v1/customers/C1", headers=AUTH)
-
-    assert response.status_code == 503
-    assert response.json()["detail"] == (
-        f"No scored snapshot at {settings.snapshot_path} (CLVCHURN_SNAPSHOT_PATH): run `clvchurn score` first"
-    )
-
-
-def test_a_snapshot_missing_columns_is_a_503_naming_them(client: TestClient, settings: Settings) -> None:
-    pl.DataFrame({"customer_id": ["C1"], "tier": ["A"]}).write_parquet(settings.snapshot_path)
-
-    response = client.get("/v1/customers/C1", headers=AUTH)
-
-    assert response.status_code == 503
-    assert response.json()["detail"].startswith(f"Snapshot {settings.snapshot_path} lacks columns ['as_of', ")
-
-
-def test_a_single_language_snapshot_asks_for_clvchurn_score_again(
-    client: TestClient, settings: Settings
-) -> None:
-    write_snapshot(_snapshot(("C1", [60.0, 40.0])), settings.snapshot_path)
-    old_format = pl.read_parquet(settings.snapshot_path).select(
-        pl.exclude("^(explanations|recommended_action)_.*$"),
-        pl.col("explanations_en").alias("explanations"),
-        pl.col("recommended_action_en").alias("recommended_action"),
-    )
-    old_format.write_parquet(settings.snapshot_path)
-
-    response = client.get("/v1/customers/C1", headers=AUTH)
-
-    assert response.status_code == 503
-    assert response.json()["detail"] == (
-        f"Snapshot {settings.snapshot_path} holds reasons and actions in one language only (the format "
-        "before explanations_<lang> columns); run `clvchurn score` again to write every language (en, zh)"
-    )
-
-
-def test_a_snapshot_never_holds_a_customer_twice(settings: Settings) -> None:
-    with pytest.raises(SnapshotFormatError, match=r"several rows for customers \['C1'\]"):
-        write_snapshot(_snapshot(("C1", [1.0]), ("C1", [2.0])), settings.snapshot_path)
-    assert not settings.snapshot_path.exists()
-
-
-def test_a_snapshot_needs_every_language_for_the_same_customers(settings: Settings) -> None:
-    english_only = {"en": [_scored("C1", [1.0])]}
-    with pytest.raises(SnapshotFormatError, match=r"exactly \['en', 'zh'\]; missing \['zh'\], unknown \[\]"):
-        write_snapshot(english_only, settings.snapshot_path)
-    mismatched = {"en": [_scored("C1", [1.0])], "zh": [_scored("C2", [1.0], lang="zh")]}
-    with pytest.raises(SnapshotFormatError, match=r"first difference at position 0"):
-        write_snapshot(mismatched, settings.snapshot_path)
-    assert not settings.snapshot_path.exists()
-
-
-def test_models_describes_the_engine_in_service(client: TestClient) -> None:
-    response = client.get("/v1/models", headers=AUTH)
-
-    assert response.status_code == 200
-    body = response.json()
-    assert (body["churn"]["version"], body["value"]["version"]) == ("churn-1", "value-1")
-    assert body["churn"]["trained_at"] == "2025-01-02T03:04:05"
-    assert body["churn"]["validation_metrics"] == {"roc_auc": 0.8, "brier": 0.15}
-    assert body["tier_cut_points"] == {"A": 1000.0, "B": 300.0, "C": 80.0}
-
-
-def test_openapi_documents_versioned_routes_and_the_key(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-
-    assert {"/v1/predict", "/v1/predict/batch", "/v1/customers/{customer_id}", "/v1/models"} <= set(
-        spec["paths"]
-    )
-    assert spec["paths"]["/v1/predict"]["post"]["summary"] == "Score one customer"
-    assert spec["paths"]["/v1/predict"]["post"]["security"] == [{"APIKeyHeader": []}]
-    assert "security" not in spec["paths"]["/healthz"]["get"]
-    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
-    assert (
-        spec["components"]["schemas"]["PredictRequest"]["examples"][0]["customer"]["customer_id"] == "C-1042"
-    )

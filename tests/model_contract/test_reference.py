@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from domain.errors import ReferenceInputError
-from training.reference import compute_reference_statistics
+from model_contract.reference import compute_reference_statistics
 
 
 def _frame() -> pl.DataFrame:

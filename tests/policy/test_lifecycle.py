@@ -1,14 +1,15 @@
-"""Lifecycle stages: each rule's edges, rule precedence, and the scalar and polars versions agreeing."""
+"""Lifecycle stages: each rule's edges, rule precedence, missing values, and thresholds from the caller."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
-from serving.lifecycle import lifecycle_stage, lifecycle_stages
+from policy.lifecycle import DEFAULT_THRESHOLDS, StageThresholds, lifecycle_stages
 
 ACTIVE_BASE: dict[str, Any] = {
     "days_since_last_order": 20.0,
@@ -19,8 +20,9 @@ ACTIVE_BASE: dict[str, Any] = {
 }
 
 
-def _stage(risk: str = "low", **changes: Any) -> str:
-    return lifecycle_stage({**ACTIVE_BASE, **changes}, 0.1, risk)
+def _stage(risk: str = "low", thresholds: StageThresholds = DEFAULT_THRESHOLDS, **changes: Any) -> str:
+    row = {**ACTIVE_BASE, **changes}
+    return str(lifecycle_stages({name: [value] for name, value in row.items()}, [risk], thresholds)[0])
 
 
 @pytest.mark.parametrize(
@@ -50,18 +52,22 @@ def test_stage_rules_and_edges(changes: dict[str, Any], risk: str, expected: str
     assert _stage(risk, **changes) == expected
 
 
-def test_missing_feature_names_count_as_missing() -> None:
-    assert lifecycle_stage({}, 0.9, "high") == "prospect"
-    assert lifecycle_stage({"days_since_last_order": 10.0}, 0.1, "low") == "active"
+def test_absent_feature_columns_count_as_missing() -> None:
+    assert lifecycle_stages({}, ["high"]).tolist() == ["prospect"]
+    assert lifecycle_stages({"days_since_last_order": [10.0]}, ["low"]).tolist() == ["active"]
+    frame = pl.DataFrame({"days_since_last_order": [10.0, None, 200.0]})
+    assert lifecycle_stages(frame, ["low", "low", "low"]).tolist() == ["active", "prospect", "dormant"]
 
 
-def test_thresholds_come_from_the_caller() -> None:
-    features = {**ACTIVE_BASE, "days_since_last_order": 100.0}
-    assert lifecycle_stage(features, 0.1, "low", dormant_after_days=90, lost_after_days=120) == "dormant"
-    assert lifecycle_stage(features, 0.1, "low", dormant_after_days=60, lost_after_days=100) == "lost"
+def test_every_threshold_comes_from_the_caller() -> None:
+    assert _stage("low", StageThresholds(dormant_after_days=10, lost_after_days=30)) == "dormant"
+    assert _stage("low", StageThresholds(dormant_after_days=5, lost_after_days=20)) == "lost"
+    assert _stage("low", StageThresholds(new_customer_days=500)) == "new"
+    assert _stage("low", StageThresholds(loyal_orders_365d=3)) == "loyal"
+    assert _stage("low", StageThresholds(loyal_orders_365d=3, loyal_tenure_days=401)) == "active"
 
 
-def test_polars_version_agrees_with_scalar_version_on_every_combination() -> None:
+def test_a_whole_frame_gets_what_each_row_gets_alone() -> None:
     grid = {
         "days_since_last_order": [None, 5.0, 179.9, 180.0, 364.0, 365.0, float("nan")],
         "days_since_first_order": [None, 10.0, 89.9, 90.0, 364.0, 500.0],
@@ -73,14 +79,11 @@ def test_polars_version_agrees_with_scalar_version_on_every_combination() -> Non
     rows = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     frame = pl.DataFrame(rows, schema={**{name: pl.Float64 for name in grid}, "churn_risk": pl.String})
 
-    vectorised = lifecycle_stages(frame, dormant_after_days=180, lost_after_days=365).to_list()
-    scalar = [lifecycle_stage(row, 0.5, row["churn_risk"] or "") for row in rows]
+    together = lifecycle_stages(frame, frame["churn_risk"].to_numpy()).tolist()
+    alone = [
+        lifecycle_stages(frame.slice(i, 1), np.asarray([row["churn_risk"]], dtype=object))[0]
+        for i, row in enumerate(rows)
+    ]
 
-    assert vectorised == scalar
-    assert set(scalar) == {"prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"}
-
-
-def test_polars_version_treats_absent_columns_as_missing() -> None:
-    frame = pl.DataFrame({"days_since_last_order": [10.0, None, 200.0], "churn_risk": ["low", "low", "low"]})
-
-    assert lifecycle_stages(frame).to_list() == ["active", "prospect", "dormant"]
+    assert together == alone
+    assert set(together) == {"prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"}

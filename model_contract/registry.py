@@ -1,4 +1,4 @@
-"""MLflow in one place: where runs are tracked, how models are registered, and the promotion aliases.
+"""MLflow in one place: where runs are tracked, how models are registered and loaded, and the aliases.
 
 Default store: `sqlite:///mlruns/mlflow.db` with artifacts under `mlruns/` (MLflow 3's file store is in
 maintenance mode). The standard `MLFLOW_TRACKING_URI` overrides it.
@@ -19,7 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from domain.errors import ModelNotRegisteredError
-from training.bundle import ModelBundle
+from model_contract.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,62 @@ def load_bundle(name: str, alias: str = CHAMPION, tracking_uri: str | None = Non
             f"no version of model '{name}' has the alias '{alias}' in {uri}; "
             "train one with `clvchurn train --data DIR`"
         )
-    with tracking_to(uri):
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    try:
+        with tracking_to(uri):
+            loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    except (ImportError, AttributeError) as error:  # pickled by an older clvchurn whose classes moved
+        raise ModelNotRegisteredError(
+            f"model '{name}@{alias}' in {uri} was saved by another clvchurn version ({error}); "
+            "train a new one with `clvchurn train --data DIR`"
+        ) from error
     bundle = loaded.unwrap_python_model()
-    if not isinstance(bundle, ModelBundle):
-        raise ModelNotRegisteredError(f"model '{name}@{alias}' is not a clvchurn model bundle")
+    if not isinstance(bundle, ModelBundle) or not hasattr(bundle, "scorer"):
+        raise ModelNotRegisteredError(
+            f"model '{name}@{alias}' in {uri} is not a model bundle of this clvchurn version; "
+            "train a new one with `clvchurn train --data DIR`"
+        )
     return bundle
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One registered model version as served: its bundle, version and the run that logged it."""
+
+    bundle: ModelBundle
+    version: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """The champion churn and value models, loaded together and served as one unit."""
+
+    churn: LoadedModel
+    value: LoadedModel
+
+
+def load_model(name: str, alias: str = CHAMPION, tracking_uri: str | None = None) -> LoadedModel:
+    """The version of `name` that carries `alias`, loaded; raises `ModelNotRegisteredError` if none."""
+    uri = resolve_tracking_uri(tracking_uri)
+    found = aliased_version(name, alias, uri)
+    if found is None:
+        raise ModelNotRegisteredError(
+            f"no '{alias}' version of model '{name}' in {uri}. Train one first: "
+            "`clvchurn train --data DIR` (or `make demo`), or point MLFLOW_TRACKING_URI at the registry."
+        )
+    return LoadedModel(bundle=load_bundle(name, alias, uri), version=found.version, run_id=found.run_id)
+
+
+def load_champion_pair(tracking_uri: str | None = None) -> ModelPair:
+    """The champion churn and value models of the registry at `tracking_uri`."""
+    return ModelPair(
+        churn=load_model(CHURN_MODEL_NAME, CHAMPION, tracking_uri),
+        value=load_model(VALUE_MODEL_NAME, CHAMPION, tracking_uri),
+    )
+
+
+def champion_versions(tracking_uri: str | None = None) -> tuple[str | None, str | None]:
+    """The (churn, value) versions the champion alias names now; None where there is none."""
+    churn = aliased_version(CHURN_MODEL_NAME, CHAMPION, tracking_uri)
+    value = aliased_version(VALUE_MODEL_NAME, CHAMPION, tracking_uri)
+    return (churn.version if churn else None, value.version if value else None)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from domain.errors import PlaybookError
-from serving.explain import Catalogues
-from serving.playbook import Playbook
+from policy.playbook import Decisions, Playbook
+from serving.text import Catalogues, localise
 
 HEADER = """
 churn_risk: {high: 0.5, medium: 0.25}
@@ -35,7 +34,7 @@ def catalogues() -> Catalogues:
 
 @pytest.fixture(scope="module")
 def default(catalogues: Catalogues) -> Playbook:
-    return Playbook.load(catalogues=catalogues)
+    return Playbook.load(catalogue_keys=catalogues.keys())
 
 
 def test_bad_owner_names_rule_number_id_and_allowed_owners(tmp_path: Path) -> None:
@@ -161,7 +160,7 @@ def test_missing_catalogue_key_is_named(tmp_path: Path, catalogues: Catalogues) 
     action: {id: brand_new, owner: marketing, due_within_days: 3, steps: [Send a postcard.]}
 """
     with pytest.raises(PlaybookError) as error:
-        Playbook.load(_write(tmp_path, rules), catalogues=catalogues)
+        Playbook.load(_write(tmp_path, rules), catalogues.keys())
 
     assert str(error.value) == (
         "playbook.yaml rule 1 'catch_all': action title key 'action.brand_new.title' is missing "
@@ -180,12 +179,13 @@ def test_literal_texts_are_used_as_they_are(tmp_path: Path, catalogues: Catalogu
       steps: [Write it by hand., action.vip_care.title]
       success_metric: A reply
 """
-    action = Playbook.load(_write(tmp_path, rules), catalogues=catalogues).recommend("A", "low", "active")
+    playbook = Playbook.load(_write(tmp_path, rules), catalogues.keys())
+    action = playbook.action(_decide(playbook, "A", "low", "active").action_ids[0])
+    assert action is not None
 
-    localised = action.localised(catalogues["zh"])
+    localised = localise(action, catalogues["zh"])
     assert localised.title == "Send a postcard"
     assert localised.steps == ["Write it by hand.", "维系重点客户关系"]
-    assert localised.owner_label == "市场部"
 
 
 @pytest.mark.parametrize(
@@ -193,16 +193,17 @@ def test_literal_texts_are_used_as_they_are(tmp_path: Path, catalogues: Catalogu
     [(0.0, "low"), (0.2499, "low"), (0.25, "medium"), (0.4999, "medium"), (0.5, "high"), (1.0, "high")],
 )
 def test_churn_risk_bands(default: Playbook, probability: float, band: str) -> None:
-    assert default.churn_risk(probability) == band
+    assert default.churn_risks([probability]).tolist() == [band]
 
 
-def test_churn_risk_expr_agrees_with_scalar(default: Playbook) -> None:
+def test_churn_risk_bands_of_many_equal_each_alone(default: Playbook) -> None:
     probabilities = [0.0, 0.2499, 0.25, 0.4999, 0.5, 1.0]
-    frame = pl.DataFrame({"churn_probability": probabilities})
 
-    bands = frame.select(default.churn_risk_expr())["churn_risk"].to_list()
+    together = default.churn_risks(probabilities).tolist()
 
-    assert bands == [default.churn_risk(p) for p in probabilities]
+    assert together == [default.churn_risks([p])[0] for p in probabilities]
+    with pytest.raises(ValueError, match="NaN"):
+        default.churn_risks([0.2, float("nan")])
 
 
 @pytest.mark.parametrize(
@@ -228,37 +229,73 @@ def test_churn_risk_expr_agrees_with_scalar(default: Playbook) -> None:
 def test_default_playbook_segments(
     default: Playbook, tier: str, risk: str, stage: str, top_reason: str | None, action_id: str
 ) -> None:
-    assert default.recommend(tier, risk, stage, top_reason).id == action_id
+    assert _decide(default, tier, risk, stage, top_reason).action_ids == [action_id]
 
 
 def test_default_high_value_call_is_due_within_a_day(default: Playbook, catalogues: Catalogues) -> None:
-    action = default.recommend("A", "high", "at_risk")
+    action = default.action(_decide(default, "A", "high", "at_risk").action_ids[0])
 
+    assert action is not None
     assert (action.owner, action.due_within_days) == ("account_manager", 1)
-    assert action.localised(catalogues["en"]).title == "Call the high-value customer within 24 hours"
-    assert action.localised(catalogues["zh"]).title == "24 小时内致电高价值客户"
+    assert localise(action, catalogues["en"]).title == "Call the high-value customer within 24 hours"
+    assert localise(action, catalogues["zh"]).title == "24 小时内致电高价值客户"
 
 
 def test_default_lifecycle_uses_playbook_silences(default: Playbook) -> None:
     features = {"days_since_last_order": 200.0, "orders_lifetime": 3.0, "days_since_first_order": 500.0}
 
-    assert default.lifecycle_stage(features, 0.1) == "dormant"
+    columns = {name: [value] for name, value in features.items()}
+    assert default.lifecycle_stages(columns, ["low"]).tolist() == ["dormant"]
 
 
-def test_action_ids_for_a_frame_match_recommend(default: Playbook) -> None:
-    frame = pl.DataFrame(
-        {
-            "tier": ["A", "A", "D", "A", "C"],
-            "churn_risk": ["high", "high", "low", "high", "low"],
-            "lifecycle_stage": ["at_risk", "at_risk", "active", "at_risk", "lost"],
-            "top_reason": ["complaints_365d", None, None, None, None],
-        }
-    )
+def test_decisions_for_many_customers_equal_each_alone_with_rule_ids(default: Playbook) -> None:
+    rows = [
+        ("A", "high", "at_risk", "complaints_365d"),
+        ("A", "high", "at_risk", None),
+        ("D", "low", "active", None),
+        ("A", "high", "at_risk", None),
+        ("C", "low", "lost", None),
+    ]
 
-    assert default.action_ids(frame).to_list() == [
+    decisions = default.decide(*(list(column) for column in zip(*rows, strict=True)))
+
+    assert decisions.action_ids == [
         "vip_service_recovery",
         "vip_rescue_call",
         "low_value_nurture",
         "vip_rescue_call",
         "win_back_campaign",
     ]
+    assert decisions.rule_ids == [
+        "high_value_service_recovery",
+        "high_value_at_risk",
+        "low_value_nurture",
+        "high_value_at_risk",
+        "lost_win_back",
+    ]
+    assert decisions.action_ids == [_decide(default, *row).action_ids[0] for row in rows]
+
+
+def test_one_action_id_has_one_definition(tmp_path: Path) -> None:
+    rules = (
+        """
+  - id: first
+    when: {tier: [A]}
+    action: {id: call, owner: marketing, due_within_days: 1}
+  - id: second
+    when: {tier: [B]}
+    action: {id: call, owner: marketing, due_within_days: 7}
+"""
+        + CATCH_ALL
+    )
+    with pytest.raises(PlaybookError) as error:
+        Playbook.load(_write(tmp_path, rules))
+
+    assert str(error.value) == (
+        "playbook.yaml rule 2 'second': action 'call' is defined differently in rule 1 'first'; "
+        "give one of them another id"
+    )
+
+
+def _decide(playbook: Playbook, tier: str, risk: str, stage: str, top_reason: str | None = None) -> Decisions:
+    return playbook.decide([tier], [risk], [stage], [top_reason])

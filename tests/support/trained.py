@@ -1,18 +1,18 @@
-"""Real champion models for the engine tests: 1,500 synthetic customers trained once per test session.
+"""Real champion models for the tests: a small synthetic base trained once per test session.
 
-The engine tests need real LightGBM boosters, calibration and tier cut-points, so they train the
-whole pipeline (`training.train.train`) into a temporary MLflow store. Training takes most of a
-minute on a shared machine, so the first caller trains and every later one gets the same models.
+The engine, batch, route and page tests need real LightGBM boosters, calibration and tier cut-points,
+so the session fixture `trained` (tests/conftest.py) trains the whole pipeline (`training.train.train`)
+into a temporary MLflow store once, and every test that asks for it shares the result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 
 from features.contract import RawData
 from features.synth import generate
@@ -33,18 +33,12 @@ class TrainedModels:
     tracking_uri: str
 
 
-_trained: dict[str, TrainedModels] = {}
-
-
-def trained_models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
-    """The session's synthetic base and an engine on its champion models (trained on first use)."""
-    if "models" not in _trained:
-        raw = generate(CUSTOMERS, SEED).raw
-        uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
-        train(raw, TrainingConfig(n_jobs=1, seed=SEED), tracking_uri=uri)
-        engine = load_engine(Settings(mlflow_tracking_uri=uri))
-        _trained["models"] = TrainedModels(raw=raw, engine=engine, tracking_uri=uri)
-    return _trained["models"]
+def train_models(folder: Path) -> TrainedModels:
+    """Train the champion pair on the session's synthetic base into an MLflow store in `folder`."""
+    raw = generate(CUSTOMERS, SEED).raw
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    train(raw, TrainingConfig(n_jobs=1, seed=SEED), tracking_uri=uri)
+    return TrainedModels(raw=raw, engine=load_engine(Settings(mlflow_tracking_uri=uri)), tracking_uri=uri)
 
 
 def request_for(raw: RawData, customer_id: str, as_of: datetime = AS_OF) -> PredictRequest:
@@ -70,3 +64,10 @@ def request_for(raw: RawData, customer_id: str, as_of: datetime = AS_OF) -> Pred
             "as_of": as_of,
         }
     )
+
+
+def busiest_customer(models: TrainedModels, as_of: datetime = AS_OF) -> str:
+    """The customer with the most transactions before `as_of` (ties: the smallest id)."""
+    before = models.raw.transactions.filter(pl.col("timestamp") < as_of)
+    counts = before.group_by("customer_id").len().sort(["len", "customer_id"], descending=[True, False])
+    return str(counts["customer_id"][0])

@@ -4,25 +4,30 @@ Policy changes (a threshold, a new rule, who owns a segment) are edits to `playb
 like code and validated at start-up, never constants in the API. A playbook holds
 
 - ``churn_risk``: probability thresholds of the bands (``p >= high`` is high, ``p >= medium`` medium);
-- ``lifecycle``: the silences after which a customer is dormant or lost (`serving.lifecycle`);
+- ``lifecycle``: the silences and counts of the lifecycle stages (`policy.lifecycle`);
 - ``rules``: tried in order, the first whose conditions all hold gives the action. A condition on
   ``tier``, ``churn_risk``, ``lifecycle_stage`` or ``top_reason`` (the feature raising churn risk the
   most) is a list of accepted values or ``any`` (the default). The last rule must match everyone.
 
 An action's title, steps and success metric are catalogue keys (``action.<id>.title`` by default, so
-the text exists in every language) or literal text. Rules are numbered from 1 in error messages.
+the text exists in every language) or literal text; the serving layer renders them in the reader's
+language (`serving.text`). Decisions are codes: a rule id and an action id per customer. Every rule is
+evaluated by one implementation over arrays, for one API request and a whole base alike. Rules are
+numbered from 1 in error messages.
 The default segments follow common value-tier x churn-risk retention practice (e.g. Kumar & Reinartz,
 "Customer Relationship Management", 3rd ed., ch. 8-9: spend retention effort in proportion to value).
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,8 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from domain.errors import PlaybookError, UnknownFeatureError
 from domain.vocabulary import LIFECYCLE_STAGES, RISK_BANDS, TIERS
 from features.definitions import describe
-from serving.explain import Catalogue, Catalogues
-from serving.lifecycle import lifecycle_stage
+from policy.lifecycle import StageThresholds, lifecycle_stages
 
 DEFAULT_PLAYBOOK: Final = Path(__file__).parent / "playbook.yaml"
 OWNERS: Final = ("account_manager", "sales_representative", "customer_service", "marketing")
@@ -106,18 +110,6 @@ class Conditions(BaseModel):
         )
 
 
-class LocalisedAction(BaseModel):
-    """An action in one language, ready for a response or a web page."""
-
-    id: str
-    title: str
-    steps: list[str]
-    owner: str
-    owner_label: str
-    due_within_days: int
-    success_metric: str
-
-
 class Action(BaseModel):
     """What to do for a customer, who does it and by when; texts are catalogue keys or literal text."""
 
@@ -154,22 +146,6 @@ class Action(BaseModel):
             texts += [(f"steps[{i}]", step) for i, step in enumerate(self.steps, start=1)]
         return [(field, text) for field, text in texts if _CATALOGUE_KEY.match(text)]
 
-    def localised(self, catalogue: Catalogue) -> LocalisedAction:
-        """The action with every text in the catalogue's language."""
-        if isinstance(self.steps, str):
-            steps = catalogue.texts(self.steps) if self.steps in catalogue.entries else [self.steps]
-        else:
-            steps = [catalogue.resolve(step) for step in self.steps]
-        return LocalisedAction(
-            id=self.id,
-            title=catalogue.resolve(self.title),
-            steps=steps,
-            owner=self.owner,
-            owner_label=catalogue.text(f"owner.{self.owner}"),
-            due_within_days=self.due_within_days,
-            success_metric=catalogue.resolve(self.success_metric),
-        )
-
 
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -194,10 +170,15 @@ class ChurnRiskThresholds(BaseModel):
 
 
 class LifecycleSettings(BaseModel):
+    """The thresholds of the lifecycle stages (`policy.lifecycle`), in days and orders."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dormant_after_days: int = Field(default=180, ge=1)
     lost_after_days: int = Field(default=365, ge=1)
+    new_customer_days: int = Field(default=90, ge=1)
+    loyal_tenure_days: int = Field(default=365, ge=1)
+    loyal_orders_365d: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleSettings:
@@ -207,6 +188,23 @@ class LifecycleSettings(BaseModel):
                 f"lost_after_days ({self.lost_after_days})"
             )
         return self
+
+    def thresholds(self) -> StageThresholds:
+        return StageThresholds(
+            dormant_after_days=self.dormant_after_days,
+            lost_after_days=self.lost_after_days,
+            new_customer_days=self.new_customer_days,
+            loyal_tenure_days=self.loyal_tenure_days,
+            loyal_orders_365d=self.loyal_orders_365d,
+        )
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The rule that applied to each customer and the action it gives, as codes in row order."""
+
+    rule_ids: list[str]
+    action_ids: list[str]
 
 
 class Playbook(BaseModel):
@@ -220,8 +218,11 @@ class Playbook(BaseModel):
     rules: list[Rule] = Field(min_length=1)
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_PLAYBOOK, catalogues: Catalogues | None = None) -> Playbook:
-        """Read and validate `path`; with `catalogues`, also check every text key exists in each language."""
+    def load(
+        cls, path: Path = DEFAULT_PLAYBOOK, catalogue_keys: Mapping[str, Collection[str]] | None = None
+    ) -> Playbook:
+        """Read and validate `path`; with `catalogue_keys` (catalogue file name -> its keys), also check
+        that every text key exists in each catalogue."""
         path = Path(path)
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -234,8 +235,9 @@ class Playbook(BaseModel):
         except ValidationError as error:
             raise PlaybookError(_describe_errors(path.name, document, error)) from None
         playbook._check_rule_order(path.name)
-        if catalogues is not None:
-            playbook.check_texts(catalogues, path.name)
+        playbook._check_actions(path.name)
+        if catalogue_keys is not None:
+            playbook.check_texts(catalogue_keys, path.name)
         return playbook
 
     def _check_rule_order(self, file_name: str) -> None:
@@ -256,80 +258,78 @@ class Playbook(BaseModel):
                 "(every condition 'any') so every customer gets an action; add one at the end"
             )
 
-    def check_texts(self, catalogues: Catalogues, file_name: str = DEFAULT_PLAYBOOK.name) -> None:
-        """Every catalogue key an action uses must exist in every language."""
+    def _check_actions(self, file_name: str) -> None:
+        """An action id names one action: rules that share it must define it the same way."""
+        seen: dict[str, tuple[int, Rule]] = {}
+        for number, rule in enumerate(self.rules, start=1):
+            first = seen.setdefault(rule.action.id, (number, rule))
+            if first[1].action != rule.action:
+                raise PlaybookError(
+                    f"{file_name} rule {number} {rule.id!r}: action {rule.action.id!r} is defined differently "
+                    f"in rule {first[0]} {first[1].id!r}; give one of them another id"
+                )
+
+    def check_texts(self, catalogue_keys: Mapping[str, Collection[str]], file_name: str = "") -> None:
+        """Every catalogue key an action uses must exist in every catalogue (file name -> its keys)."""
+        file_name = file_name or DEFAULT_PLAYBOOK.name
         for number, rule in enumerate(self.rules, start=1):
             for field, key in rule.action.catalogue_keys():
-                for catalogue in catalogues.by_language.values():
-                    if key not in catalogue.entries:
+                for catalogue, keys in catalogue_keys.items():
+                    if key not in keys:
                         raise PlaybookError(
                             f"{file_name} rule {number} {rule.id!r}: action {field} key {key!r} is missing "
-                            f"from catalogue {catalogue.source.name}"
+                            f"from catalogue {catalogue}"
                         )
 
-    def churn_risk(self, probability: float) -> str:
-        """The risk band of a churn probability: high, medium or low."""
-        if math.isnan(probability):
+    def churn_risks(self, probabilities: npt.ArrayLike) -> np.ndarray:
+        """The risk band (high, medium or low) of each churn probability, as an object array."""
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        if np.isnan(p).any():
             raise ValueError("churn probability is NaN; the model returned no probability")
-        if probability >= self.churn_risk_thresholds.high:
-            return "high"
-        if probability >= self.churn_risk_thresholds.medium:
-            return "medium"
-        return "low"
-
-    def churn_risk_expr(self, probability: str | pl.Expr = "churn_probability") -> pl.Expr:
-        """`churn_risk` as a polars expression over a probability column, for batch scoring."""
-        p = pl.col(probability) if isinstance(probability, str) else probability
         thresholds = self.churn_risk_thresholds
-        return (
-            pl.when(p >= thresholds.high)
-            .then(pl.lit("high"))
-            .when(p >= thresholds.medium)
-            .then(pl.lit("medium"))
-            .when(p.is_not_null() & p.is_not_nan())
-            .then(pl.lit("low"))
-            .alias("churn_risk")
-        )
+        bands = np.where(p >= thresholds.high, 2, np.where(p >= thresholds.medium, 1, 0))
+        return _RISK_NAMES[bands]
 
-    def lifecycle_stage(self, features: Any, churn_probability: float) -> str:
-        """`serving.lifecycle.lifecycle_stage` with this playbook's risk bands and silences."""
-        return lifecycle_stage(
-            features,
-            churn_probability,
-            self.churn_risk(churn_probability),
-            self.lifecycle.dormant_after_days,
-            self.lifecycle.lost_after_days,
-        )
+    def lifecycle_stages(self, features: pl.DataFrame | Mapping[str, Any], churn_risks: Any) -> np.ndarray:
+        """`policy.lifecycle.lifecycle_stages` with this playbook's thresholds."""
+        return lifecycle_stages(features, churn_risks, self.lifecycle.thresholds())
 
-    def recommend(
-        self, tier: str, churn_risk: str, lifecycle_stage: str, top_reason: str | None = None
-    ) -> Action:
-        """The action of the first rule whose conditions all hold (the catch-all guarantees one)."""
-        return self.matching_rule(tier, churn_risk, lifecycle_stage, top_reason).action
+    def decide(
+        self,
+        tiers: Sequence[str] | np.ndarray,
+        churn_risks: Sequence[str] | np.ndarray,
+        lifecycle_stages: Sequence[str] | np.ndarray,
+        top_reasons: Sequence[str | None] | np.ndarray,
+    ) -> Decisions:
+        """For each customer, the first rule whose conditions all hold and its action (the catch-all
+        guarantees one). Each distinct combination is matched once, so a base costs a few hundred
+        rule walks."""
+        found: dict[tuple[str, str, str, str | None], Rule] = {}
+        rule_ids: list[str] = []
+        action_ids: list[str] = []
+        for key in zip(tiers, churn_risks, lifecycle_stages, top_reasons, strict=True):
+            rule = found.get(key)
+            if rule is None:
+                rule = found[key] = self._first_match(*key)
+            rule_ids.append(rule.id)
+            action_ids.append(rule.action.id)
+        return Decisions(rule_ids, action_ids)
 
-    def matching_rule(
-        self, tier: str, churn_risk: str, lifecycle_stage: str, top_reason: str | None = None
-    ) -> Rule:
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.id == rule_id), None)
+
+    def action(self, action_id: str) -> Action | None:
+        """The action of that id, or None when this playbook no longer defines it."""
+        return next((rule.action for rule in self.rules if rule.action.id == action_id), None)
+
+    def _first_match(self, tier: str, churn_risk: str, lifecycle_stage: str, top_reason: str | None) -> Rule:
         for rule in self.rules:
             if rule.when.match(tier, churn_risk, lifecycle_stage, top_reason):
                 return rule
         return self.rules[-1]
 
-    def action_ids(self, frame: pl.DataFrame) -> pl.Series:
-        """Action id per row of a frame with tier, churn_risk, lifecycle_stage and top_reason columns.
 
-        Each distinct combination is looked up once, so 100k rows cost a few hundred rule walks.
-        """
-        keys = ["tier", "churn_risk", "lifecycle_stage", "top_reason"]
-        combinations = frame.select(keys).unique()
-        lookup = combinations.with_columns(
-            pl.Series(
-                "action_id",
-                [self.recommend(*row).id for row in combinations.iter_rows()],
-                dtype=pl.String,
-            )
-        )
-        return frame.select(keys).join(lookup, on=keys, how="left", nulls_equal=True)["action_id"]
+_RISK_NAMES = np.asarray(RISK_BANDS, dtype=object)
 
 
 def _describe_errors(file_name: str, document: dict[str, Any], error: ValidationError) -> str:

@@ -4,10 +4,11 @@ Customer i (1..50, id `C001`..`C050`):
 - tier = "ABCD"[i % 4]; lifecycle stage = STAGES[i % 7]; owner = OWNERS[i % 4];
 - churn probability = ((i * 37) % 100) / 100, risk high >= 0.6, medium >= 0.3, else low;
 - predicted value = 100 * i (EUR over 180 days); value at risk = probability x value;
-- action = ACTIONS[i % 4] (real playbook ids), due 2025-07-08, its title, steps, owner label and success
-  metric stored in each language as the catalogues word them (what `clvchurn score` writes);
-- churn reasons: days_since_last_order +0.12 (raises), complaints_90d +0.04, orders_365d -0.06, with
-  the sentences of `SENTENCES` in each language;
+- action = ACTIONS[i % 4] (real playbook ids) under rule `rule_<action>`, due 2025-07-08; the snapshot
+  stores codes only, as `clvchurn score` writes it;
+- churn reasons: days_since_last_order 97 (+0.12, raises), complaints_90d 2 (+0.04), orders_365d 6
+  (-0.06), compared with tier A's medians 21, 0 and 4; value reasons net_spend_365d 1,200 (+85.5) and
+  refund_share_of_spend 10% (-12.25), without medians; `SENTENCES` holds their words in each language;
 - events: min(i, 12) orders of 10 * i on the 1st of the months of 2024, one refund of -5, one
   email_open on 2024-02-15; customer C050 has no events at all.
 The models come from `PortfolioEngine`, a fixed engine with run ids on both champions.
@@ -15,31 +16,24 @@ The models come from `PortfolioEngine`, a fixed engine with run ids on both cham
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from policy.playbook import DEFAULT_PLAYBOOK
 from serving.app import create_app
-from serving.explain import Catalogues
-from serving.schemas import (
-    Explanations,
-    ModelInfo,
-    ModelsInfo,
-    ModelVersions,
-    PredictedValue,
-    Prediction,
-    PredictRequest,
-    Reason,
-    RecommendedAction,
-)
+from serving.events import events_path_for
+from serving.schemas import ModelInfo, ModelsInfo, ModelVersions, Prediction, PredictRequest
+from serving.serialise import SNAPSHOT_SCHEMA, prediction_from_record
 from serving.settings import Settings
 from serving.snapshot_store import write_snapshot
+from serving.text import Texts
 from serving.web.models_view import RegisteredVersion
-from serving.web.timeline import events_path_for
 
 API_KEY = "web-test-key-93b1-never-shown"
 AS_OF = datetime(2025, 7, 1)
@@ -51,23 +45,14 @@ NO_EVENTS_CUSTOMER = "C050"
 CHURN_RUN_ID = "0f3c9a1b2d4e4f5a8b7c6d5e4f3a2b1c"
 CHALLENGER_RUN_ID = "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
 LANGUAGES = ("en", "zh")
-CATALOGUES = Catalogues.load()
-SENTENCES = {
-    "en": {
-        "days_since_last_order": "No order for 97 days; customers in tier A usually order every 21 days.",
-        "complaints_90d": "2 complaints in the last 90 days; customers in tier A typically have 0.",
-        "orders_365d": "6 orders in the last 365 days; customers in tier A typically place 4.",
-        "net_spend_365d": "Net spend of 1,200.00 in the last 365 days.",
-        "refund_share_of_spend": "10% of the amount ordered was refunded.",
-    },
-    "zh": {
-        "days_since_last_order": "已有 97 天未下单；A 级客户通常每 21 天下单一次。",
-        "complaints_90d": "近 90 天投诉 2 次；A 级客户通常为 0 次。",
-        "orders_365d": "近 365 天下单 6 次；A 级客户通常为 4 次。",
-        "net_spend_365d": "近 365 天净消费 1,200.00。",
-        "refund_share_of_spend": "订单金额中有 10% 被退款。",
-    },
-}
+TEXTS = Texts.load(DEFAULT_PLAYBOOK)
+CATALOGUES = TEXTS.catalogues
+CHURN_CODES = (
+    ("days_since_last_order", 97.0, 0.12, 21.0),
+    ("complaints_90d", 2.0, 0.04, 0.0),
+    ("orders_365d", 6.0, -0.06, 4.0),
+)
+VALUE_CODES = (("net_spend_365d", 1200.0, 85.5, None), ("refund_share_of_spend", 0.1, -12.25, None))
 
 
 def customer_id(i: int) -> str:
@@ -101,53 +86,56 @@ def expected_rows() -> list[dict[str, object]]:
     return rows
 
 
-def prediction(i: int, lang: str = "en") -> Prediction:
+def record(i: int) -> dict[str, Any]:
+    """Customer i as the snapshot stores it: codes, no words."""
     probability = churn_probability(i)
     action_id = ACTIONS[i % 4]
-    catalogue = CATALOGUES[lang]
-    sentences = SENTENCES[lang]
-    return Prediction(
-        customer_id=customer_id(i),
-        as_of=AS_OF,
-        tier="ABCD"[i % 4],  # type: ignore[arg-type]
-        lifecycle_stage=STAGES[i % 7],  # type: ignore[arg-type]
-        churn_probability=probability,
-        churn_risk=risk_of(probability),  # type: ignore[arg-type]
-        predicted_value=PredictedValue(amount=100.0 * i, currency="EUR", horizon_days=180),
-        value_at_risk=probability * 100.0 * i,
-        explanations=Explanations(
-            churn=[
-                _reason("days_since_last_order", 97, 0.12, sentences),
-                _reason("complaints_90d", 2, 0.04, sentences),
-                _reason("orders_365d", 6, -0.06, sentences),
-            ],
-            value=[
-                _reason("net_spend_365d", 1200.0, 85.5, sentences),
-                _reason("refund_share_of_spend", 0.1, -12.25, sentences),
-            ],
-        ),
-        recommended_action=RecommendedAction(
-            id=action_id,
-            title=catalogue.text(f"action.{action_id}.title"),
-            steps=catalogue.texts(f"action.{action_id}.steps"),
-            owner=OWNERS[i % 4],
-            owner_label=catalogue.text(f"owner.{OWNERS[i % 4]}"),
-            due_within_days=7,
-            due_date=date(2025, 7, 8),
-            success_metric=catalogue.text(f"action.{action_id}.success_metric"),
-        ),
-        model_versions=ModelVersions(churn="3", value="5"),
-    )
+    return {
+        "customer_id": customer_id(i),
+        "as_of": AS_OF,
+        "tier": "ABCD"[i % 4],
+        "lifecycle_stage": STAGES[i % 7],
+        "churn_probability": probability,
+        "churn_risk": risk_of(probability),
+        "predicted_value": 100.0 * i,
+        "currency": "EUR",
+        "horizon_days": 180,
+        "value_at_risk": probability * 100.0 * i,
+        "churn_reasons": [_code(*code) for code in CHURN_CODES],
+        "value_reasons": [_code(*code) for code in VALUE_CODES],
+        "rule_id": f"rule_{action_id}",
+        "action_id": action_id,
+        "action_owner": OWNERS[i % 4],
+        "action_due_date": date(2025, 7, 8),
+        "churn_model_version": "3",
+        "value_model_version": "5",
+    }
 
 
-def _reason(feature: str, value: float, contribution: float, sentences: dict[str, str]) -> Reason:
-    return Reason(
-        feature=feature,
-        value=value,
-        contribution=contribution,
-        direction="increases" if contribution > 0 else "decreases",
-        sentence=sentences[feature],
-    )
+def _code(feature: str, value: float, contribution: float, median: float | None) -> dict[str, Any]:
+    return {
+        "feature": feature,
+        "value": value,
+        "value_text": None,
+        "contribution": contribution,
+        "direction": "increases" if contribution > 0 else "decreases",
+        "reference_value": median,
+        "reference_group": "A",
+    }
+
+
+def prediction(i: int, lang: str = "en") -> Prediction:
+    """Customer i as the API and the pages render it in `lang`."""
+    return prediction_from_record(record(i), lang, TEXTS)  # type: ignore[arg-type]
+
+
+SENTENCES = {
+    lang: {
+        reason.feature: reason.sentence
+        for reason in prediction(1, lang).explanations.churn + prediction(1, lang).explanations.value
+    }
+    for lang in LANGUAGES
+}
 
 
 def events_frame() -> pl.DataFrame:
@@ -168,14 +156,15 @@ def events_frame() -> pl.DataFrame:
     )
 
 
-def sample_predictions() -> dict[str, list[Prediction]]:
-    """The 50 customers as predictions in every language, the input `write_snapshot` takes."""
-    return {lang: [prediction(i, lang) for i in range(1, CUSTOMERS + 1)] for lang in LANGUAGES}
+def sample_frame(records: Sequence[dict[str, Any]] | None = None) -> pl.DataFrame:
+    """The 50 customers (or `records`) as a snapshot frame."""
+    rows = records if records is not None else [record(i) for i in range(1, CUSTOMERS + 1)]
+    return pl.DataFrame(list(rows), schema=SNAPSHOT_SCHEMA)
 
 
-def write_sample(snapshot_path: Path, predictions: Mapping[str, Sequence[Prediction]] | None = None) -> Path:
+def write_sample(snapshot_path: Path, records: Sequence[dict[str, Any]] | None = None) -> Path:
     """Write the snapshot and, beside it, the events file; returns the snapshot path."""
-    write_snapshot(predictions or sample_predictions(), snapshot_path)
+    write_snapshot(sample_frame(records), snapshot_path)
     events_frame().write_parquet(events_path_for(snapshot_path))
     return snapshot_path
 

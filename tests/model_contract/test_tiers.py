@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.errors import TierError
-from training.tiers import TierCutpoints, absolute_tiers, assign_tier, fit_tiers
+from model_contract.tiers import TierCutpoints, absolute_tiers, assign_tier, fit_tiers
 
 
 def test_quantile_shares_are_exact_on_100_distinct_values():

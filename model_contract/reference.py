@@ -2,7 +2,7 @@
 
 Reason codes compare one customer with the median of their tier ("customers in tier A usually order
 every 21 days"), so the medians must come from the population the model learned from and travel with
-the model (`training.bundle.BundleMetadata.reference_statistics`), never be recomputed at serving time.
+the model (`model_contract.bundle.BundleMetadata.reference_statistics`), never be recomputed at serving time.
 
 Shape (JSON-serialisable, floats or null)::
 

@@ -1,13 +1,16 @@
-"""Reason codes in English and Chinese, number formatting, catalogues and language negotiation."""
+"""Reason codes in English and Chinese words, number formatting, catalogues and language negotiation."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import polars as pl
 import pytest
 
 from domain.errors import MissingTextError
-from serving.explain import Catalogue, Catalogues, ReasonCoder, negotiate_language, top_risk_driver
+from serving.reasons import code_reasons
+from serving.text import Catalogue, Catalogues, ReasonWriter, RenderedReason, negotiate_language
 
 REFERENCE: dict[str, Any] = {
     "overall": {"customers": 10, "features": {"orders_90d": {"median": 2.0}}},
@@ -42,13 +45,45 @@ VALUES: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def coder() -> ReasonCoder:
-    return ReasonCoder.load()
+def writer() -> ReasonWriter:
+    return ReasonWriter(Catalogues.load())
 
 
-def _sentence(coder: ReasonCoder, feature: str, lang: str, tier: str = "A", value: Any = None) -> str:
+def _reasons(
+    writer: ReasonWriter,
+    contributions: dict[str, float],
+    values: dict[str, Any],
+    tier: str,
+    reference: dict[str, Any],
+    kind: str,
+    lang: str,
+    top_n: int = 3,
+    sentences: dict[tuple[Any, ...], str] | None = None,
+) -> list[RenderedReason]:
+    """Code one customer's reasons from named contributions, then render them."""
+    names = list(contributions)
+    frame = pl.DataFrame(
+        {
+            name: pl.Series(
+                [values.get(name)], dtype=pl.String if name.startswith("profile_") else pl.Float64
+            )
+            for name in names
+        }
+    )
+    codes = code_reasons(
+        np.array([list(contributions.values())]),
+        names,
+        frame,
+        np.array([tier], dtype=object),
+        reference,
+        top_n,
+    )
+    return [writer.render(code, kind, lang, sentences) for code in codes.row(0)]  # type: ignore[arg-type]
+
+
+def _sentence(writer: ReasonWriter, feature: str, lang: str, tier: str = "A", value: Any = None) -> str:
     values = {**VALUES, feature: value} if value is not None else VALUES
-    (reason,) = coder.reason_codes({feature: 0.042}, values, tier, REFERENCE, "churn", lang, top_n=1)  # type: ignore[arg-type]
+    (reason,) = _reasons(writer, {feature: 0.042}, values, tier, REFERENCE, "churn", lang, top_n=1)
     return reason.sentence
 
 
@@ -96,31 +131,31 @@ def _sentence(coder: ReasonCoder, feature: str, lang: str, tier: str = "A", valu
     ],
 )
 def test_exact_sentences_in_both_languages(
-    coder: ReasonCoder, feature: str, english: str, chinese: str
+    writer: ReasonWriter, feature: str, english: str, chinese: str
 ) -> None:
-    assert _sentence(coder, feature, "en") == english
-    assert _sentence(coder, feature, "zh") == chinese
+    assert _sentence(writer, feature, "en") == english
+    assert _sentence(writer, feature, "zh") == chinese
 
 
-def test_recent_order_reads_differently_from_a_long_silence(coder: ReasonCoder) -> None:
-    assert _sentence(coder, "days_since_last_order", "en", value=1.0) == (
+def test_recent_order_reads_differently_from_a_long_silence(writer: ReasonWriter) -> None:
+    assert _sentence(writer, "days_since_last_order", "en", value=1.0) == (
         "Last order 1 day ago; customers in tier A usually order every 21 days."
     )
-    assert _sentence(coder, "days_since_last_order", "zh", value=1.0) == (
+    assert _sentence(writer, "days_since_last_order", "zh", value=1.0) == (
         "最近一次下单在 1 天前；A 级客户通常每 21 天下单一次。"
     )
 
 
-def test_unknown_tier_compares_with_all_customers(coder: ReasonCoder) -> None:
-    assert _sentence(coder, "orders_90d", "en", tier="Z") == (
+def test_unknown_tier_compares_with_all_customers(writer: ReasonWriter) -> None:
+    assert _sentence(writer, "orders_90d", "en", tier="Z") == (
         "1 order in the last 90 days; customers overall typically place 2 orders."
     )
 
 
-def test_top_n_by_absolute_contribution_with_direction_and_impact(coder: ReasonCoder) -> None:
+def test_top_n_by_absolute_contribution_with_direction_and_impact(writer: ReasonWriter) -> None:
     contributions = {"orders_90d": -0.05, "days_since_last_order": 0.042, "net_spend_365d": 0.01, "bias": 0.0}
 
-    reasons = coder.reason_codes(contributions, VALUES, "A", REFERENCE, "churn", "en", top_n=2)
+    reasons = _reasons(writer, contributions, VALUES, "A", REFERENCE, "churn", "en", top_n=2)
 
     assert [(r.feature, r.direction, r.impact) for r in reasons] == [
         ("orders_90d", "decreases", "-5.0 points"),
@@ -130,18 +165,10 @@ def test_top_n_by_absolute_contribution_with_direction_and_impact(coder: ReasonC
     assert reasons[1].contribution == 0.042
 
 
-def test_value_contributions_are_currency(coder: ReasonCoder) -> None:
-    (reason,) = coder.reason_codes(
-        {"net_spend_365d": 1234.567}, VALUES, "A", REFERENCE, "value", "zh", top_n=1
-    )
+def test_value_contributions_are_currency(writer: ReasonWriter) -> None:
+    (reason,) = _reasons(writer, {"net_spend_365d": 1234.567}, VALUES, "A", REFERENCE, "value", "zh", top_n=1)
 
     assert (reason.direction, reason.impact) == ("increases", "+1,234.57")
-
-
-def test_top_risk_driver_is_the_largest_positive_contribution() -> None:
-    assert top_risk_driver({"a": -0.3, "b": 0.1, "c": 0.2}) == "c"
-    assert top_risk_driver({"a": -0.3}) is None
-    assert top_risk_driver({}) is None
 
 
 @pytest.mark.parametrize(
@@ -181,19 +208,19 @@ def test_catalogue_text_and_missing_key() -> None:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_every_defined_feature_has_a_label_and_its_own_sentence(coder: ReasonCoder, lang: str) -> None:
+def test_every_defined_feature_has_a_label_and_its_own_sentence(writer: ReasonWriter, lang: str) -> None:
     from features.definitions import FEATURES
 
-    catalogue = coder.catalogues[lang]
+    catalogue = writer.catalogues[lang]
     reference = {"tiers": {"B": {"features": {spec.name: {"median": 1.0} for spec in FEATURES}}}}
     generic = catalogue.text("reason.generic", label="", value="", peers="", median="")[:1]
     for spec in FEATURES:
-        (reason,) = coder.reason_codes({spec.name: 0.1}, {spec.name: 2.0}, "B", reference, "churn", lang)  # type: ignore[arg-type]
+        (reason,) = _reasons(writer, {spec.name: 0.1}, {spec.name: 2.0}, "B", reference, "churn", lang)
         assert reason.label == catalogue.text(f"feature.{spec.name}"), spec.name
         assert not reason.sentence.startswith(reason.label + generic), reason.sentence
 
 
-def test_a_shared_sentence_memo_changes_no_reason(coder: ReasonCoder) -> None:
+def test_a_shared_sentence_memo_changes_no_reason(writer: ReasonWriter) -> None:
     """A batch reuses sentences across customers; each reason must still be the one computed afresh."""
     contributions = {"orders_90d": -0.05, "days_since_last_order": 0.042, "orders_trend_90d": 0.01}
     customers = [
@@ -211,10 +238,10 @@ def test_a_shared_sentence_memo_changes_no_reason(coder: ReasonCoder) -> None:
         for lang in ("en", "zh"):
             for tier in ("A", "Z"):
                 for values in customers:
-                    fresh = coder.reason_codes(contributions, values, tier, reference, kind, lang)  # type: ignore[arg-type]
-                    shared = coder.reason_codes(
-                        contributions, values, tier, reference, kind, lang, sentences=memo
-                    )  # type: ignore[arg-type]
+                    fresh = _reasons(writer, contributions, values, tier, reference, kind, lang)
+                    shared = _reasons(
+                        writer, contributions, values, tier, reference, kind, lang, sentences=memo
+                    )
                     assert shared == fresh
                     sentences.update(reason.sentence for reason in fresh)
     assert 0 < len(memo) < len(references) * 2 * 2 * len(customers) * len(contributions)

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from domain.errors import ModelNotRegisteredError
-from training.registry import (
+from model_contract.registry import (
     CHAMPION,
     CHURN_MODEL_NAME,
     DEFAULT_TRACKING_URI,

@@ -1,0 +1,202 @@
+"""One shape for a scored customer: the snapshot record, written by the scorer, read by every reader.
+
+The engine (`serving.predictor`) returns a `ScoredTable`: numbers, tiers, stages, reason codes and the
+decision (rule, action, owner, due date), column by column, all codes and no words. The same columns
+are the snapshot file (`to_frame`, `SNAPSHOT_SCHEMA`) and one customer's record (`record`), and
+`prediction_from_record` turns a record into the API's `Prediction` in the reader's language, whether
+it came from POST /v1/predict a moment ago or from the snapshot written by `clvchurn score`. So the
+online answer and the snapshot answer for one customer are the same, sentence for sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from domain.vocabulary import Language, ReasonKind
+from serving.reasons import REASON_DTYPE, ReasonCodes
+from serving.schemas import (
+    Explanations,
+    ModelVersions,
+    PredictedValue,
+    Prediction,
+    Reason,
+    RecommendedAction,
+)
+from serving.text import Texts
+
+SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "customer_id": pl.String(),
+    "as_of": pl.Datetime("us"),
+    "tier": pl.String(),
+    "lifecycle_stage": pl.String(),
+    "churn_probability": pl.Float64(),
+    "churn_risk": pl.String(),
+    "predicted_value": pl.Float64(),
+    "currency": pl.String(),
+    "horizon_days": pl.Int64(),
+    "value_at_risk": pl.Float64(),
+    "churn_reasons": REASON_DTYPE,
+    "value_reasons": REASON_DTYPE,
+    "rule_id": pl.String(),
+    "action_id": pl.String(),
+    "action_owner": pl.String(),
+    "action_due_date": pl.Date(),
+    "churn_model_version": pl.String(),
+    "value_model_version": pl.String(),
+}
+"""The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision."""
+
+
+@dataclass
+class ScoredTable:
+    """Every row's prediction as codes, column by column (see the module docstring)."""
+
+    customer_ids: pl.Series
+    as_of: pl.Series
+    tiers: np.ndarray
+    stages: np.ndarray
+    churn_probability: np.ndarray
+    churn_risks: np.ndarray
+    predicted_value: np.ndarray
+    horizon_days: int
+    churn_reasons: ReasonCodes
+    value_reasons: ReasonCodes
+    rule_ids: Sequence[str]
+    action_ids: Sequence[str]
+    action_owners: Sequence[str]
+    due_dates: Sequence[date]
+    versions: ModelVersions
+
+    @property
+    def height(self) -> int:
+        return self.customer_ids.len()
+
+    def value_at_risk(self) -> np.ndarray:
+        return self.churn_probability * self.predicted_value
+
+    def to_frame(self) -> pl.DataFrame:
+        """The rows in the snapshot format, in row order."""
+        height = self.height
+        columns: dict[str, Any] = {
+            "customer_id": self.customer_ids,
+            "as_of": self.as_of,
+            "tier": pl.Series(self.tiers.tolist(), dtype=pl.String),
+            "lifecycle_stage": pl.Series(self.stages.tolist(), dtype=pl.String),
+            "churn_probability": self.churn_probability,
+            "churn_risk": pl.Series(self.churn_risks.tolist(), dtype=pl.String),
+            "predicted_value": self.predicted_value,
+            "currency": pl.repeat(None, height, dtype=pl.String, eager=True),
+            "horizon_days": pl.repeat(self.horizon_days, height, dtype=pl.Int64, eager=True),
+            "value_at_risk": self.value_at_risk(),
+            "churn_reasons": self.churn_reasons.to_series("churn_reasons"),
+            "value_reasons": self.value_reasons.to_series("value_reasons"),
+            "rule_id": pl.Series(list(self.rule_ids), dtype=pl.String),
+            "action_id": pl.Series(list(self.action_ids), dtype=pl.String),
+            "action_owner": pl.Series(list(self.action_owners), dtype=pl.String),
+            "action_due_date": pl.Series(list(self.due_dates), dtype=pl.Date),
+            "churn_model_version": pl.repeat(self.versions.churn, height, dtype=pl.String, eager=True),
+            "value_model_version": pl.repeat(self.versions.value, height, dtype=pl.String, eager=True),
+        }
+        return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
+
+    def record(self, index: int) -> dict[str, Any]:
+        """Row `index` as a snapshot record (what `pl.DataFrame.row(index, named=True)` gives)."""
+        probability = float(self.churn_probability[index])
+        value = float(self.predicted_value[index])
+        return {
+            "customer_id": self.customer_ids[index],
+            "as_of": self.as_of[index],
+            "tier": str(self.tiers[index]),
+            "lifecycle_stage": str(self.stages[index]),
+            "churn_probability": probability,
+            "churn_risk": str(self.churn_risks[index]),
+            "predicted_value": value,
+            "currency": None,
+            "horizon_days": self.horizon_days,
+            "value_at_risk": probability * value,
+            "churn_reasons": self.churn_reasons.row(index),
+            "value_reasons": self.value_reasons.row(index),
+            "rule_id": self.rule_ids[index],
+            "action_id": self.action_ids[index],
+            "action_owner": self.action_owners[index],
+            "action_due_date": self.due_dates[index],
+            "churn_model_version": self.versions.churn,
+            "value_model_version": self.versions.value,
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        return [self.record(index) for index in range(self.height)]
+
+
+def empty_snapshot() -> pl.DataFrame:
+    return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+
+
+def prediction_from_record(
+    record: Mapping[str, Any],
+    lang: Language,
+    texts: Texts,
+    sentences: dict[tuple[Any, ...], str] | None = None,
+) -> Prediction:
+    """The API's `Prediction` for one snapshot record, its words in `lang`.
+
+    Assembled with `model_construct`: every value already has the schema's type, and validating
+    again would cost more than the whole rendering.
+    """
+    as_of: datetime = record["as_of"]
+    explanations = Explanations.model_construct(
+        churn=_reasons(record["churn_reasons"], "churn", lang, texts, sentences),
+        value=_reasons(record["value_reasons"], "value", lang, texts, sentences),
+    )
+    action = texts.actions.fields(
+        record["action_id"], record["action_owner"], as_of, record["action_due_date"], lang
+    )
+    return Prediction.model_construct(
+        customer_id=record["customer_id"],
+        as_of=as_of,
+        tier=record["tier"],
+        lifecycle_stage=record["lifecycle_stage"],
+        churn_probability=record["churn_probability"],
+        churn_risk=record["churn_risk"],
+        predicted_value=PredictedValue.model_construct(
+            amount=record["predicted_value"], currency=record["currency"], horizon_days=record["horizon_days"]
+        ),
+        value_at_risk=record["value_at_risk"],
+        explanations=explanations,
+        recommended_action=RecommendedAction.model_construct(**action),  # type: ignore[arg-type]
+        model_versions=ModelVersions.model_construct(
+            churn=record["churn_model_version"], value=record["value_model_version"]
+        ),
+    )
+
+
+def _reasons(
+    codes: Sequence[Mapping[str, Any]] | None,
+    kind: ReasonKind,
+    lang: Language,
+    texts: Texts,
+    sentences: dict[tuple[Any, ...], str] | None,
+) -> list[Reason]:
+    return [
+        Reason.model_construct(**_reason_fields(texts.reasons.render(code, kind, lang, sentences)))
+        for code in codes or []
+    ]
+
+
+def _reason_fields(reason: Any) -> dict[str, Any]:
+    """A rendered reason's fields in the order of `serving.schemas.Reason`."""
+    return {
+        "feature": reason.feature,
+        "value": reason.value,
+        "contribution": reason.contribution,
+        "direction": reason.direction,
+        "sentence": reason.sentence,
+        "label": reason.label,
+        "impact": reason.impact,
+    }

@@ -1,0 +1,1 @@
+"""Test helpers shared by the test folders: a fake engine, trained models, a sample portfolio."""
