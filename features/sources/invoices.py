@@ -17,8 +17,10 @@ How lines become transactions:
 - A line without a customer id is a guest purchase that cannot be attributed to anyone: it goes to
   the rejects with that reason (counted apart), never silently away. Other bad lines (no invoice
   number, a quantity, price or date that does not parse) go there too, with their reasons.
-- `customers.csv` holds every customer with an accepted line and the `country` attribute: the country
-  of most of their invoices, ties to the alphabetically first, so that a rerun gives the same file.
+- `customers.csv` holds every customer with an accepted line, `signup_date` (their first invoice: the
+  export holds no registration date, and a customer without one would count as a prospect at every
+  earlier cutoff, before they existed for the shop) and the `country` attribute: the country of most
+  of their invoices, ties to the alphabetically first, so that a rerun gives the same file.
 
 Both written tables pass `features.contract.check_table` before they are written, so the folder loads
 with `load_raw` exactly as written.
@@ -120,7 +122,7 @@ def import_invoices(
     transactions.select("customer_id", "timestamp", "amount", "transaction_id", "quantity").write_csv(
         paths["transactions"], datetime_format=_ISO_DATETIME
     )
-    customers.drop("signup_date").write_csv(paths["customers"])
+    customers.write_csv(paths["customers"], datetime_format=_ISO_DATETIME)
     rejects_path = out_dir / "transactions.rejects.csv"
     rejects_path.unlink(missing_ok=True)  # a stale file from an earlier import would mislead
     result = InvoiceImport(
@@ -279,8 +281,11 @@ def _transactions(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _customers(lines: pl.DataFrame, with_country: bool) -> pl.DataFrame:
-    """Every customer once, with the country of most of their invoices (ties: alphabetical)."""
-    customers = lines.select("customer_id").unique().sort("customer_id")
+    """Every customer once, first seen at their first invoice, with the country of most of their
+    invoices (ties: alphabetical)."""
+    customers = (
+        lines.group_by("customer_id").agg(pl.col("timestamp").min().alias("signup_date")).sort("customer_id")
+    )
     if not with_country:
         return customers
     country = (

@@ -60,12 +60,13 @@ def test_invoice_lines_become_one_transaction_per_invoice_and_customer(
         "13047,2010-12-03T10:00:00,5.95,536421,1.0",
         "17850,2010-12-04T08:28:00,11.1,536366,6.0",
     ]
-    # 17850: two invoices in the UK, one in EIRE; 13047: one each in Germany and Austria -> alphabetical.
+    # Signed up at the first invoice. Country: 17850 has two invoices in the UK and one in EIRE; 13047
+    # one each in Germany and Austria, the tie going to the alphabetically first.
     assert result.paths["customers"].read_text().splitlines() == [
-        "customer_id,country",
-        "12583,France",
-        "13047,Austria",
-        "17850,United Kingdom",
+        "customer_id,signup_date,country",
+        "12583,2010-12-01T08:45:00,France",
+        "13047,2010-12-02T00:00:00,Austria",
+        "17850,2010-12-01T08:26:00,United Kingdom",
     ]
     assert result.lines == FileCounts("online_retail_sample.csv", accepted=9, rejected=4)
     assert result.guest_lines == 2
@@ -177,8 +178,11 @@ def test_another_layout_through_the_map_with_formats(tmp_path: Path) -> None:
         "K1,2024-01-05T00:00:00,2001.25,R1,3.0",
         "K1,2024-01-07T00:00:00,-0.25,GR2,1.0",
     ]
-    # Without a country column the customers file holds the ids only.
-    assert result.paths["customers"].read_text().splitlines() == ["customer_id", "K1"]
+    # Without a country column the customers file holds no attribute.
+    assert result.paths["customers"].read_text().splitlines() == [
+        "customer_id,signup_date",
+        "K1,2024-01-05T00:00:00",
+    ]
 
 
 def test_unknown_field_and_missing_column_are_errors(invoice_file: Path, tmp_path: Path) -> None:
