@@ -175,9 +175,13 @@ def import_csv(
 
     Raises
     ------
-    DataContractError: unreadable file, bad map, missing required column, bad date format, or a
-        `<name>.parquet` already in `out_dir` (the folder would hold the table twice).
+    DataContractError: unknown table, unreadable file, bad map, missing required column, bad date
+        format, or a `<name>.parquet` already in `out_dir` (the folder would hold the table twice).
     """
+    if name not in CONTRACT_SCHEMAS:
+        raise DataContractError(
+            f"--kind {name!r} is not a contract table; use one of {', '.join(CONTRACT_SCHEMAS)}"
+        )
     path, out_dir = Path(path), Path(out_dir)
     target = out_dir / f"{name}.csv"
     if (out_dir / f"{name}.parquet").exists():

@@ -419,3 +419,13 @@ def test_malformed_column_map_is_an_error(spec: str, message: str) -> None:
     with pytest.raises(DataContractError) as caught:
         parse_column_map([spec])
     assert str(caught.value).startswith(message)
+
+
+def test_unknown_table_is_an_error_naming_the_option(tmp_path: Path) -> None:
+    source = write(tmp_path, "retail.csv", RETAIL)
+    with pytest.raises(DataContractError) as caught:
+        import_csv(source, "orders", tmp_path / "data")  # type: ignore[arg-type]
+    assert (
+        str(caught.value)
+        == "--kind 'orders' is not a contract table; use one of transactions, customers, interactions"
+    )
