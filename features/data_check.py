@@ -388,7 +388,7 @@ def _summary(raw: RawData, cutoff: datetime, settings: CheckSettings) -> pl.Data
 def _approximate_tier(customers: int, shares: tuple[float, float, float]) -> pl.Expr:
     """Tier by rank of recent net spend (rows sorted highest first); no positive spend is always D."""
     rank = pl.int_range(pl.len())
-    bounds = [customers * sum(shares[: i + 1]) for i in range(3)]
+    bounds = [round(customers * sum(shares[: i + 1])) for i in range(3)]  # 0.1 + 0.2 is not 0.3
     return (
         pl.when(pl.col("recent_spend") <= 0)
         .then(pl.lit("D"))

@@ -82,8 +82,9 @@ def test_populations_buyers_and_events_at_the_data_end() -> None:
     # transactions per customer: 0, 0, 1, 1, 1, 3, 3; interactions: 0, 0, 0, 0, 1, 1, 2
     assert check.transactions_per_customer == Spread(median=1.0, p90=3.0)
     assert check.interactions_per_customer == Spread(median=0.0, p90=pytest.approx(1.4))
-    # Net spend over the last 365 days: A 300, E 80, B 50, C 50, H 40, D and F nothing.
-    assert check.tiers == {"A": 1, "B": 2, "C": 2, "D": 2}
+    # Net spend over the last 365 days: A 300, E 80, B 50, C 50, H 40, D and F nothing; the tiers take
+    # round(7 x 10%) = 1, round(7 x 30%) - 1 = 1 and round(7 x 70%) - 2 = 3 customers, the rest is D.
+    assert check.tiers == {"A": 1, "B": 1, "C": 3, "D": 2}
 
 
 def test_populations_at_an_earlier_cutoff_and_with_a_longer_lookback() -> None:
@@ -152,11 +153,16 @@ def test_advice_names_the_shortfall_and_the_option_that_moves_it() -> None:
 def test_tiers_are_checked_per_model() -> None:
     check = check_data(small_base(), settings=SMALL)
 
-    # At the calibration cutoff the 365-day spend ranks A (100), B (50), C (30): tiers A, B, B.
-    tier_b_churn = next(r for r in check.tier_models if r.tier == "B" and r.model == "churn")
-    assert tier_b_churn.snapshots[0] == LabelCounts("calibration", datetime(2024, 5, 2), 1, 0, 1)
-    assert not tier_b_churn.ready
-    assert tier_b_churn.advice[0].startswith("tier B, churn model: 0 churners and 1 stayers")
+    # At the calibration cutoff the 365-day spend ranks A (100), B (50), C (30): tiers A, B, C, and C is
+    # the one active customer. At the validation cutoff A (200) is A, E (80) B, and C (60), B (50) and
+    # H (40) are C, of whom C and H are active and both churn.
+    tier_c_churn = next(r for r in check.tier_models if r.tier == "C" and r.model == "churn")
+    assert tier_c_churn.snapshots == (
+        LabelCounts("calibration", datetime(2024, 5, 2), 1, 0, 1),
+        LabelCounts("validation", datetime(2024, 6, 1), 2, 2, 0),
+    )
+    assert not tier_c_churn.ready
+    assert tier_c_churn.advice[0].startswith("tier C, churn model: 0 churners and 1 stayers")
     assert {(r.tier, r.model) for r in check.tier_models} == {
         (t, m) for t in "ABCD" for m in ("churn", "value")
     }
