@@ -9,12 +9,14 @@ that names the option to change. `require_trainable` turns a shortfall into `Ins
 so that `clvchurn train` stops with that advice instead of fitting a model on a handful of labels.
 
 Predictive CRMs gate their predictions on hidden minimums, and none says which segment falls short:
-- Klaviyo's predictive analytics need at least 500 customers who have placed an order and at least
-  180 days of order history (help centre, "Understanding predictive analytics requirements").
+- Klaviyo's predictive analytics need at least 500 customers who have placed an order, at least 180
+  days of order history, orders within the last 30 days and some customers with 3 or more orders
+  (help.klaviyo.com/hc/en-us/articles/360020919731, on predictive analytics in profiles).
 - GA4's predictive metrics (purchase and churn probability) need at least 1,000 returning users who
-  triggered the predicted condition and 1,000 who did not, over a recent 28-day period (Analytics
-  Help, "[GA4] Predictive metrics").
-clvchurn adopts Klaviyo's two for the base (`MIN_CUSTOMERS_WHO_ORDERED`, `MIN_HISTORY_DAYS`). Its label
+  triggered the predicted condition and 1,000 who did not, over a 7-day period within the last 28
+  days (Analytics Help, "[GA4] Predictive metrics").
+clvchurn adopts Klaviyo's first two for the base (`MIN_CUSTOMERS_WHO_ORDERED`, `MIN_HISTORY_DAYS`) and
+reports, without gating on them, the buyers with two or more orders and the last event. Its label
 minimum applies per snapshot instead of over one period: 100 positives and 100 negatives at the
 calibration cutoff (where probabilities are calibrated) and at the validation cutoff (where the
 backtest is scored). With 100 of each class the standard error of a ROC-AUC near 0.8 is about 0.03
