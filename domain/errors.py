@@ -104,6 +104,11 @@ class CdnowPopulationError(TrainingError, ValueError):
     """The forecast population differs from the customers who bought before the forecast start."""
 
 
+class InsufficientDataError(TrainingError, ValueError):
+    """The data fall short of a documented minimum (`features.data_check`) for a model to be trained
+    and backtested honestly; the message gives the data check's advice."""
+
+
 # --- Model contract: what a registered model is and how it runs -----------------------------------
 
 

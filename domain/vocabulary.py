@@ -34,3 +34,12 @@ Language = Literal["en", "zh"]
 """Languages with a text catalogue: English and Simplified Chinese."""
 LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
 DEFAULT_LANGUAGE: Final[Language] = "en"
+
+Population = Literal["active", "lapsed", "prospect"]
+"""Who a customer is at a cutoff: ordered within the lookback (active), ordered only before it
+(lapsed), or never ordered (prospect); each has its own model (churn, reactivation, conversion)."""
+POPULATIONS: Final[tuple[Population, ...]] = get_args(Population)
+
+ContractTable = Literal["transactions", "customers", "interactions"]
+"""The tables of the raw-data contract, one file each in a data folder."""
+CONTRACT_TABLES: Final[tuple[ContractTable, ...]] = get_args(ContractTable)

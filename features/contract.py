@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from domain.errors import DataContractError
+from domain.vocabulary import ContractTable
 
 TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
@@ -135,6 +136,59 @@ def write_rejects(rejects: pl.DataFrame, path: Path) -> Path | None:
         rejects.write_csv(path)
     logger.info("wrote %d rejected rows to %s", rejects.height, path)
     return path
+
+
+def check_table(
+    table: pl.DataFrame,
+    name: ContractTable,
+    file_name: str,
+    *,
+    date_format: str | None = None,
+    decimal_comma: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate one table already in memory exactly as `load_raw` validates a file of that name.
+
+    For importers of other exports (`features.sources`): they rename the columns, this applies the
+    contract's rules and rejects unchanged.
+
+    Parameters
+    ----------
+    table: the rows as read (text columns are parsed; typed columns are checked), named as the contract.
+    name: which contract table the rows are.
+    file_name: the file named in errors and in the rejects' `file` column.
+    date_format: a strftime pattern (e.g. `%m/%d/%Y`) for text timestamps; values that do not match it
+        are still accepted when they are ISO-8601, so that Excel date cells (read as ISO) also pass.
+    decimal_comma: text numbers are written `1.234,56` (dot or space thousands, comma decimals).
+
+    Returns
+    -------
+    The accepted rows in canonical columns and dtypes, and the rejects (`REJECTS_SCHEMA`).
+
+    Raises
+    ------
+    DataContractError: a required column is missing, a column has an unusable type, or the date
+        format is not a strftime pattern.
+    """
+    if date_format is not None:
+        _require_date_format(date_format)
+    spec = next(s for s in _table_specs(date_format, decimal_comma) if s.name == name)
+    return _check_table(table, spec, file_name)
+
+
+def parse_timestamp_text(text: pl.Series, date_format: str | None = None) -> pl.Series:
+    """Text to naive UTC datetimes as the contract reads it (ISO-8601, or `date_format` first), null
+    where it does not parse. Blank text is null."""
+    if date_format is not None:
+        _require_date_format(date_format)
+    text = _text(text)
+    return _parse_iso_timestamps(text) if date_format is None else _parse_formatted(text, date_format)
+
+
+def parse_number_text(text: pl.Series, *, decimal_comma: bool = False) -> pl.Series:
+    """Text to Float64 as the contract reads numbers (`1234.56`, or `1.234,56` with `decimal_comma`),
+    null where it does not parse. Blank text is null."""
+    text = _text(text)
+    return (_from_decimal_comma(text) if decimal_comma else text).cast(pl.Float64, strict=False)
 
 
 def _find_table_file(data_dir: Path, table: str, *, required: bool) -> Path | None:
@@ -316,7 +370,7 @@ def _parse_interaction_type(column: pl.Series, file_name: str) -> _Parsed:
     return _Parsed(value, [_Check(value.is_null(), f"empty {column.name}")])
 
 
-def _number_parser(*, required: bool, non_negative: bool) -> _ColumnParser:
+def _number_parser(*, required: bool, non_negative: bool, decimal_comma: bool = False) -> _ColumnParser:
     def parse(column: pl.Series, file_name: str) -> _Parsed:
         name = column.name
         checks = []
@@ -324,10 +378,13 @@ def _number_parser(*, required: bool, non_negative: bool) -> _ColumnParser:
             value = shown = column.cast(pl.Float64)
         elif column.dtype in (pl.String, pl.Null):
             shown = _text(column)
-            value = shown.cast(pl.Float64, strict=False)
-            checks.append(
-                _Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' is not a number", (shown,))
+            value = (_from_decimal_comma(shown) if decimal_comma else shown).cast(pl.Float64, strict=False)
+            problem = (
+                "is not a number with a decimal comma such as 1.234,56"
+                if decimal_comma
+                else "is not a number"
             )
+            checks.append(_Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' {problem}", (shown,)))
         else:
             raise DataContractError(
                 f"{file_name} column {name!r} has type {column.dtype}; store it as a number"
@@ -343,7 +400,7 @@ def _number_parser(*, required: bool, non_negative: bool) -> _ColumnParser:
     return parse
 
 
-def _timestamp_parser(*, required: bool) -> _ColumnParser:
+def _timestamp_parser(*, required: bool, date_format: str | None = None) -> _ColumnParser:
     def parse(column: pl.Series, file_name: str) -> _Parsed:
         name = column.name
         dtype = column.dtype
@@ -357,10 +414,12 @@ def _timestamp_parser(*, required: bool) -> _ColumnParser:
             value = shown = column.cast(pl.Datetime("us"))
         elif dtype in (pl.String, pl.Null):
             shown = _text(column)
-            value = _parse_iso_timestamps(shown)
-            checks.append(
-                _Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' is not an ISO date", (shown,))
-            )
+            if date_format is None:
+                value, problem = _parse_iso_timestamps(shown), "is not an ISO date"
+            else:
+                value = _parse_formatted(shown, date_format)
+                problem = f"matches neither the date format '{date_format}' nor ISO-8601"
+            checks.append(_Check(shown.is_not_null() & value.is_null(), f"{name} '{{}}' {problem}", (shown,)))
         else:
             raise DataContractError(
                 f"{file_name} column {name!r} has type {dtype}; store it as a timestamp, a date "
@@ -438,45 +497,101 @@ def _parse_iso_timestamps_general(text: pl.Series) -> pl.Series:
     return parts.select(naive - pl.duration(minutes=offset_minutes.fill_null(0))).to_series().alias(text.name)
 
 
-_TABLE_SPECS = (
-    _TableSpec(
-        name="transactions",
-        schema=TRANSACTIONS_SCHEMA,
-        required=("customer_id", "timestamp", "amount"),
-        parsers={
-            "customer_id": _parse_customer_id,
-            "timestamp": _timestamp_parser(required=True),
-            "amount": _number_parser(required=True, non_negative=False),
-            "transaction_id": _parse_text,
-            "quantity": _number_parser(required=False, non_negative=True),
-            "category": _parse_text,
-            "channel": _parse_text,
-        },
-        unique_key="transaction_id",
-        extra_columns_are_attributes=False,
-    ),
-    _TableSpec(
-        name="customers",
-        schema=CUSTOMERS_BASE_SCHEMA,
-        required=("customer_id",),
-        parsers={"customer_id": _parse_customer_id, "signup_date": _timestamp_parser(required=False)},
-        unique_key="customer_id",
-        extra_columns_are_attributes=True,
-    ),
-    _TableSpec(
-        name="interactions",
-        schema=INTERACTIONS_SCHEMA,
-        required=("customer_id", "timestamp", "type"),
-        parsers={
-            "customer_id": _parse_customer_id,
-            "timestamp": _timestamp_parser(required=True),
-            "type": _parse_interaction_type,
-            "value": _number_parser(required=False, non_negative=False),
-        },
-        unique_key=None,
-        extra_columns_are_attributes=False,
-    ),
-)
+def _parse_formatted(text: pl.Series, date_format: str) -> pl.Series:
+    """Text in `date_format` (an offset given by %z is applied, giving UTC), else ISO-8601, else null."""
+    value = text.str.strptime(pl.Datetime("us"), date_format, strict=False)
+    dtype = value.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    leftover = value.is_null() & text.is_not_null()
+    if leftover.any():
+        rows = leftover.arg_true()
+        value = value.scatter(rows, _parse_iso_timestamps_general(text.gather(rows)))
+    return value
+
+
+def _require_date_format(date_format: str) -> None:
+    """A date format must be a strftime pattern that writes a date and reads the same date back."""
+    example = datetime(2024, 1, 31, 13, 45, 30)
+    problem = None
+    if "%" not in date_format:
+        problem = "holds no % code"
+    elif "{" in date_format or "}" in date_format:
+        problem = "holds a brace"
+    else:
+        moment = pl.Series([example]).dt.replace_time_zone("UTC")
+        try:
+            written = moment.dt.strftime(date_format)
+            parsed = written.str.strptime(pl.Datetime("us"), date_format, strict=False)
+        except pl.exceptions.PolarsError:
+            problem = "is not a valid strftime pattern"
+        else:
+            if parsed.dt.date().to_list() != [example.date()]:
+                problem = "does not describe a date (it needs a year, a month and a day)"
+    if problem is not None:
+        raise DataContractError(
+            f"--date-format {date_format!r} {problem}; use strftime codes such as %d/%m/%Y, %m/%d/%Y "
+            "or %d.%m.%Y %H:%M"
+        )
+
+
+# Thousands by dot or space (\s covers no-break spaces), decimals by comma: 1.234,56 / 1 234,56 / -12,5
+_DECIMAL_COMMA_NUMBER = r"^[+-]?(?:\d{1,3}(?:[.\s]\d{3})+|\d+)(?:,\d+)?$"
+
+
+def _from_decimal_comma(text: pl.Series) -> pl.Series:
+    """`1.234,56` to `1234.56`; text not written that way becomes null (so it is rejected, not misread)."""
+    normal = text.str.replace_all(r"[.\s]", "").str.replace(",", ".", literal=True)
+    return normal.set(~text.str.contains(_DECIMAL_COMMA_NUMBER).fill_null(False), None)
+
+
+def _table_specs(date_format: str | None = None, decimal_comma: bool = False) -> tuple[_TableSpec, ...]:
+    """The three tables' rules; text dates and numbers read as ISO and with a decimal point by default."""
+    return (
+        _TableSpec(
+            name="transactions",
+            schema=TRANSACTIONS_SCHEMA,
+            required=("customer_id", "timestamp", "amount"),
+            parsers={
+                "customer_id": _parse_customer_id,
+                "timestamp": _timestamp_parser(required=True, date_format=date_format),
+                "amount": _number_parser(required=True, non_negative=False, decimal_comma=decimal_comma),
+                "transaction_id": _parse_text,
+                "quantity": _number_parser(required=False, non_negative=True, decimal_comma=decimal_comma),
+                "category": _parse_text,
+                "channel": _parse_text,
+            },
+            unique_key="transaction_id",
+            extra_columns_are_attributes=False,
+        ),
+        _TableSpec(
+            name="customers",
+            schema=CUSTOMERS_BASE_SCHEMA,
+            required=("customer_id",),
+            parsers={
+                "customer_id": _parse_customer_id,
+                "signup_date": _timestamp_parser(required=False, date_format=date_format),
+            },
+            unique_key="customer_id",
+            extra_columns_are_attributes=True,
+        ),
+        _TableSpec(
+            name="interactions",
+            schema=INTERACTIONS_SCHEMA,
+            required=("customer_id", "timestamp", "type"),
+            parsers={
+                "customer_id": _parse_customer_id,
+                "timestamp": _timestamp_parser(required=True, date_format=date_format),
+                "type": _parse_interaction_type,
+                "value": _number_parser(required=False, non_negative=False, decimal_comma=decimal_comma),
+            },
+            unique_key=None,
+            extra_columns_are_attributes=False,
+        ),
+    )
+
+
+_TABLE_SPECS = _table_specs()
 
 
 # --- Records already typed in Python (the HTTP API, tests) ------------------------------------------

@@ -1,13 +1,21 @@
-"""`clvchurn data ...`: produce raw CRM folders that follow the contract."""
+"""`clvchurn data ...`: produce raw CRM folders that follow the contract, and check what one holds."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
 
 from clvchurn.commands.console import console
+from clvchurn.commands.loading import parse_cutoff
+
+if TYPE_CHECKING:
+    from features.contract import FileCounts
+    from features.data_check import DataCheck, Readiness
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -45,3 +53,221 @@ def import_cdnow_command(
     paths = import_cdnow(path, out)
     for name, written in paths.items():
         console.print(f"{name}: {written}")
+
+
+@app.command("import-csv")
+def import_csv_command(
+    path: Path = typer.Argument(..., help="CSV (also .csv.gz) or Excel (.xlsx, .xls, ...) export."),
+    kind: str = typer.Option(
+        ..., "--kind", help="The contract table it holds: transactions, interactions or customers."
+    ),
+    column_map: list[str] = typer.Option(
+        [],
+        "--map",
+        help="contract_column=source_column pairs, comma-separated or repeated "
+        "(e.g. customer_id=Client,timestamp=trans_date,amount=tran_amount).",
+    ),
+    date_format: str | None = typer.Option(
+        None, "--date-format", help="strftime pattern of text dates, e.g. %m/%d/%Y (ISO dates always pass)."
+    ),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma", help="Text numbers are written 1.234,56."),
+    out: Path = typer.Option(..., "--out", help="Data folder to write <kind>.csv into."),
+) -> None:
+    """Turn any CSV or Excel export into one contract file, with the contract's validation and rejects."""
+    from features.sources.csv_export import import_csv, parse_column_map
+
+    started = time.perf_counter()
+    with console.status(f"Importing {path}..."):
+        result = import_csv(
+            path,
+            kind,  # type: ignore[arg-type]  # checked by import_csv, which names --kind
+            out,
+            parse_column_map(column_map),
+            date_format=date_format,
+            decimal_comma=decimal_comma,
+        )
+    console.print(_counts_table(f"{path.name} as {result.table}", [result.counts]))
+    console.print(f"Wrote {result.path} in {time.perf_counter() - started:.1f} s")
+    if result.ignored_columns:
+        console.print(
+            f"Columns not written (not in the {result.table} contract): {', '.join(result.ignored_columns)}"
+        )
+    if result.rejects_path is not None:
+        console.print(
+            f"[yellow]{result.counts.rejected:,} rejected rows with reasons in {result.rejects_path}[/]"
+        )
+
+
+@app.command("import-invoices")
+def import_invoices_command(
+    path: Path = typer.Argument(..., help="Invoice-line export, e.g. ../shared/data/online_retail.csv.gz."),
+    out: Path = typer.Option(
+        ..., "--out", help="Data folder to write transactions.csv and customers.csv into."
+    ),
+    column_map: list[str] = typer.Option(
+        [],
+        "--map",
+        help="field=source_column over the UCI Online Retail defaults (invoice=InvoiceNo, customer_id=CustomerID, "
+        "timestamp=InvoiceDate, quantity=Quantity, unit_price=UnitPrice, country=Country).",
+    ),
+    date_format: str | None = typer.Option(
+        None, "--date-format", help="strftime pattern of text invoice dates."
+    ),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma", help="Text numbers are written 1.234,56."),
+) -> None:
+    """Invoice lines to one transaction per invoice and customer (cancellations as refunds) plus customers."""
+    from features.sources.csv_export import parse_column_map
+    from features.sources.invoices import import_invoices
+
+    started = time.perf_counter()
+    with console.status(f"Importing invoice lines from {path}..."):
+        result = import_invoices(
+            path, out, parse_column_map(column_map), date_format=date_format, decimal_comma=decimal_comma
+        )
+    console.print(_counts_table(f"Invoice lines in {path.name}", [result.lines, *result.tables.values()]))
+    console.print(
+        f"Wrote {result.tables['transactions'].accepted:,} transactions ({result.refunds:,} refunds) of "
+        f"{result.tables['customers'].accepted:,} customers to {out} in {time.perf_counter() - started:.1f} s"
+    )
+    if result.guest_lines:
+        console.print(
+            f"{result.guest_lines:,} guest lines (no customer id) cannot be attributed and were rejected"
+        )
+    if result.rejects_path is not None:
+        console.print(
+            f"[yellow]{result.lines.rejected:,} rejected lines with reasons in {result.rejects_path}[/]"
+        )
+
+
+@app.command("check")
+def check_command(
+    data: Path = typer.Argument(..., help="Raw CRM data folder."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Cutoff for populations and tiers (default: the day after the last event)."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
+    lookback_days: int = typer.Option(
+        365, "--lookback-days", min=1, help="Active = ordered within this many days."
+    ),
+    churn_horizon_days: int = typer.Option(180, "--churn-horizon-days", min=1),
+    value_horizon_days: int = typer.Option(365, "--value-horizon-days", min=1),
+    snapshots: int = typer.Option(4, "--snapshots", min=1, help="Cutoffs training would use."),
+    step_days: int = typer.Option(90, "--step-days", min=1, help="Days between training cutoffs."),
+    rejects: Path | None = typer.Option(None, "--rejects", help="Write the rejected rows with reasons here."),
+) -> None:
+    """Say, before anyone trains, what the data hold and whether each model can be trained honestly."""
+    import json
+
+    from features.contract import load_raw, write_rejects
+    from features.data_check import CheckSettings, check_data
+
+    settings = CheckSettings(
+        lookback_days=lookback_days,
+        churn_horizon_days=churn_horizon_days,
+        value_horizon_days=value_horizon_days,
+        snapshots=snapshots,
+        step_days=step_days,
+    )
+    cutoff = parse_cutoff(as_of) if as_of else None
+    with console.status(f"Checking {data}..."):
+        loaded = load_raw(data)
+        report = check_data(loaded.raw, cutoff, counts=loaded.counts, settings=settings)
+    _print_check(report)
+    if rejects is not None and write_rejects(loaded.rejects, rejects) is not None:
+        console.print(f"Rejected rows with reasons: {rejects}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_dict(), indent=2))
+        console.print(f"Wrote {json_path}")
+
+
+def _counts_table(title: str, counts: Sequence[FileCounts]) -> Table:
+    """Accepted and rejected rows per file, as the commands that load a data folder show them."""
+    table = Table(title=title)
+    table.add_column("file")
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    for row in counts:
+        table.add_row(row.file, f"{row.accepted:,}", f"{row.rejected:,}")
+    return table
+
+
+def _print_check(report: DataCheck) -> None:
+    """The report as four tables (data, files, models, tiers) and the advice, blocking first."""
+    console.print(_overview_table(report))
+    if report.files:
+        files = Table(title="Files")
+        for column in ("file", "accepted", "rejected", "rejected share"):
+            files.add_column(column, justify="left" if column == "file" else "right")
+        for f in report.files:
+            files.add_row(f.file, f"{f.accepted:,}", f"{f.rejected:,}", f"{f.reject_share:.1%}")
+        console.print(files)
+    schedule = report.schedule
+    windows = ", ".join(
+        f"{w.label} {w.horizon_days} days {'fits' if w.fits else 'does not fit'}" for w in report.windows
+    )
+    placed = (
+        f": calibration {schedule.calibration.date()}, validation {schedule.validation.date()}"
+        if schedule.fits and schedule.calibration and schedule.validation
+        else ": does not fit"
+    )
+    console.print(
+        f"Label windows: {windows}. Training with {schedule.snapshots} snapshots {schedule.step_days} days "
+        f"apart and {schedule.horizon_days}-day labels{placed}"
+    )
+    console.print(_readiness_table("Models: positives / negatives per snapshot", report.models))
+    console.print(_readiness_table("Per approximate value tier", report.tier_models))
+    for line in report.blocking:
+        console.print(f"[bold red]blocking:[/] {line}")
+    if report.schedule.fits:
+        for readiness in (*report.models, *report.tier_models):
+            for line in readiness.advice:
+                console.print(f"[yellow]advice:[/] {line}")
+    for line in report.notes:
+        console.print(f"[yellow]note:[/] {line}")
+
+
+def _overview_table(report: DataCheck) -> Table:
+    span = report.span
+    table = Table(title=f"Data as of {report.as_of.date() if report.as_of else 'n/a'}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    if span.first_event is not None and span.last_event is not None:
+        table.add_row(
+            "history", f"{span.first_event.date()} to {span.last_event.date()} ({span.days:.0f} days)"
+        )
+    table.add_row("customers", f"{report.customers:,}")
+    for population, count in report.populations.items():
+        table.add_row(f"  {population}", f"{count:,}")
+    table.add_row("customers who ordered", f"{report.customers_who_ordered:,}")
+    table.add_row("buyers with 2+ orders", f"{report.repeat_buyers:,}")
+    for name, spread in (
+        ("transactions", report.transactions_per_customer),
+        ("interactions", report.interactions_per_customer),
+    ):
+        table.add_row(f"{name} per customer", f"median {spread.median:g}, p90 {spread.p90:g}")
+    table.add_row(
+        "tiers (approximate)", ", ".join(f"{tier} {count:,}" for tier, count in report.tiers.items())
+    )
+    return table
+
+
+def _readiness_table(title: str, rows: Sequence[Readiness]) -> Table:
+    table = Table(title=title)
+    table.add_column("model")
+    table.add_column("population")
+    table.add_column("calibration", justify="right")
+    table.add_column("validation", justify="right")
+    table.add_column("minimum", justify="right")
+    table.add_column("ready")
+    for row in rows:
+        counts = {c.snapshot: f"{c.positives:,} / {c.negatives:,}" for c in row.snapshots}
+        table.add_row(
+            row.model if row.tier is None else f"{row.tier}: {row.model}",
+            row.population or "all",
+            counts.get("calibration", "n/a"),
+            counts.get("validation", "n/a"),
+            str(row.minimum),
+            "[green]yes[/]" if row.ready else "[red]no[/]",
+        )
+    return table
