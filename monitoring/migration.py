@@ -26,11 +26,12 @@ from typing import Any, Final
 import polars as pl
 
 from domain.errors import MigrationInputError
-from domain.vocabulary import LIFECYCLE_STAGES, TIERS
+from domain.vocabulary import LIFECYCLE_STAGES, MIGRATION_DIRECTIONS, TIERS
 
 KEY: Final = "customer_id"
 TIER: Final = "tier"
 STAGE: Final = "lifecycle_stage"
+UP, DOWN = MIGRATION_DIRECTIONS
 
 
 def migration(
@@ -91,8 +92,8 @@ def tier_movers(
         moves.filter(pl.col("tier_rank_to") != pl.col("tier_rank_from"))
         .with_columns(
             pl.when(pl.col("tier_rank_to") < pl.col("tier_rank_from"))
-            .then(pl.lit("up"))
-            .otherwise(pl.lit("down"))
+            .then(pl.lit(UP))
+            .otherwise(pl.lit(DOWN))
             .alias("direction")
         )
         .sort(["direction", "value_to", KEY], descending=[True, True, False], nulls_last=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import SyntheticDataError
 from features.contract import load_raw
-from features.synth import SyntheticBase, SyntheticShift, generate, write_synthetic
+from features.synth import SyntheticBase, SyntheticShift, generate, oracle_expected_spend, write_synthetic
 from features.synth.shift import ENGAGEMENT_TYPES
 
 AFTER = date(2025, 1, 1)
@@ -37,7 +37,9 @@ def _after(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("kind", ["price", "engagement", "hazard"])
-def test_everything_before_the_date_is_exactly_the_unshifted_base(unshifted: SyntheticBase, kind: str) -> None:
+def test_everything_before_the_date_is_exactly_the_unshifted_base(
+    unshifted: SyntheticBase, kind: str
+) -> None:
     shifted = _shifted(kind)
 
     assert _before(shifted.raw.transactions).equals(_before(unshifted.raw.transactions))
@@ -73,9 +75,11 @@ def test_engagement_shift_thins_only_the_engagement_types_after_the_date(unshift
             assert 0.15 * count <= after[kind] <= 0.35 * count, kind
         else:
             assert after[kind] == count, kind
-    assert _after(shifted.raw.interactions).join(
-        _after(unshifted.raw.interactions), on=["customer_id", "timestamp", "type"], how="anti"
-    ).is_empty()
+    assert (
+        _after(shifted.raw.interactions)
+        .join(_after(unshifted.raw.interactions), on=["customer_id", "timestamp", "type"], how="anti")
+        .is_empty()
+    )
 
 
 def test_hazard_shift_ends_small_companies_lives_sooner_and_records_it(unshifted: SyntheticBase) -> None:
@@ -98,12 +102,33 @@ def test_hazard_shift_ends_small_companies_lives_sooner_and_records_it(unshifted
     assert halved.to_series().abs().max() < 1.0  # remaining life halved (up to the time of day)
     assert untouched["lifetime_end"].equals(untouched["unshifted_end"])
 
-    last_order = shifted.raw.transactions.filter(pl.col("amount") > 0).group_by("customer_id").agg(
-        pl.col("timestamp").max().alias("last_order")
+    last_order = (
+        shifted.raw.transactions.filter(pl.col("amount") > 0)
+        .group_by("customer_id")
+        .agg(pl.col("timestamp").max().alias("last_order"))
     )
     lived = affected.join(last_order, on="customer_id")
     assert (lived["last_order"] < lived["lifetime_end"]).all()
     assert shifted.raw.transactions.height < unshifted.raw.transactions.height
+
+
+def test_oracles_stay_exact_under_the_hazard_shift(unshifted: SyntheticBase) -> None:
+    shifted = _shifted("hazard")
+    affected = shifted.ground_truth.filter("shift_affected")["customer_id"].implode()
+    year = (pl.col("timestamp") >= CUT) & (pl.col("timestamp") < CUT + timedelta(days=365))
+
+    def realised_spend(base: SyntheticBase) -> float:
+        return float(
+            base.raw.transactions.filter(year & pl.col("customer_id").is_in(affected))["amount"].sum()
+        )
+
+    def oracle_spend(base: SyntheticBase) -> float:
+        spend = oracle_expected_spend(base.ground_truth, CUT, 365)
+        return float(spend.filter(pl.col("customer_id").is_in(affected))["expected_spend"].sum())
+
+    assert realised_spend(shifted) < 0.95 * realised_spend(unshifted)  # shorter lives, less spend
+    assert oracle_spend(shifted) == pytest.approx(realised_spend(shifted), rel=0.03)
+    assert oracle_spend(unshifted) == pytest.approx(realised_spend(unshifted), rel=0.03)
 
 
 def test_shifted_folder_loads_and_describes_the_shift(tmp_path: Path) -> None:
@@ -141,3 +166,52 @@ def test_without_a_shift_no_shift_file_or_column(tmp_path: Path) -> None:
 def test_impossible_shifts_are_refused_with_the_option_named(shift: SyntheticShift, message: str) -> None:
     with pytest.raises(SyntheticDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         generate(50, seed=1, shift=shift)
+
+
+def test_the_synth_command_writes_the_scenario_and_names_bad_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clvchurn.cli import app
+
+    runner = CliRunner()
+    shifted = runner.invoke(
+        app,
+        [
+            "data",
+            "synth",
+            "--customers",
+            "200",
+            "--out",
+            str(tmp_path / "shifted"),
+            "--shift-after",
+            "2025-03-01",
+            "--shift-kind",
+            "engagement",
+        ],
+    )
+    plain = runner.invoke(app, ["data", "synth", "--customers", "200", "--out", str(tmp_path / "plain")])
+    late = runner.invoke(
+        app,
+        [
+            "data",
+            "synth",
+            "--customers",
+            "200",
+            "--out",
+            str(tmp_path / "late"),
+            "--shift-after",
+            "2030-01-01",
+        ],
+    )
+    loose = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "loose"), "--shift-factor", "0.5"])
+
+    assert shifted.exit_code == 0, shifted.output
+    description = json.loads((tmp_path / "shifted" / "shift.json").read_text())
+    assert (description["kind"], description["after"], description["factor"]) == (
+        "engagement",
+        "2025-03-01",
+        0.25,
+    )
+    assert plain.exit_code == 0 and not (tmp_path / "plain" / "shift.json").exists()
+    assert late.exit_code == 2 and "--shift-after 2030-01-01 must fall" in " ".join(late.output.split())
+    assert loose.exit_code == 2 and "--shift-factor needs --shift-after" in " ".join(loose.output.split())
