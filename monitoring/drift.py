@@ -23,9 +23,9 @@ customers the noise (about (B - 1) / n, 0.002 for 10 bins and 5,000 customers) s
 which is why flags use the fixed thresholds and not the p-value (at a million customers every
 difference would be "significant").
 
-Overall rule: the population has drifted when the prediction is flagged, or any key feature (the
+Overall rule: the population has drifted when a prediction is flagged, or any key feature (the
 caller's list, for example the model's most important ones) is flagged, or at least
-`drift_flagged_share` of the features are flagged.
+`drift_flagged_share` of the features (default 5%, 3 of 47) are flagged.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from domain.errors import DriftInputError
+from domain.errors import DriftInputError, ReferenceDistributionError
 from domain.vocabulary import DriftLevel
 from monitoring.reference import binned_counts, reference_shares
 from monitoring.settings import MonitoringSettings
@@ -77,7 +77,7 @@ def drift_report(
     reference
         The output of `monitoring.reference.reference_distribution`, stored with the model pair.
     key_features
-        Features whose flag alone flags the whole population.
+        Features whose flag alone flags the whole population (a flagged prediction always does).
     prediction
         The reference prediction reported under "prediction" (default: the first one); every
         prediction is listed under "predictions".
@@ -94,10 +94,17 @@ def drift_report(
     DriftInputError
         `current` is empty, lacks a column of the reference or holds it with another kind of values,
         or a key feature or the prediction is not in the reference.
+    ReferenceDistributionError
+        `reference` is not a reference distribution.
     """
     settings = settings or MonitoringSettings()
     if current.height == 0:
         raise DriftInputError("the frame to check for drift has no rows")
+    if not {"features", "customers"} <= set(reference):
+        raise ReferenceDistributionError(
+            "the reference distribution lacks 'features' or 'customers': pass the dict that "
+            "monitoring.reference.reference_distribution returned at training time"
+        )
     features: Mapping[str, Any] = reference["features"]
     predictions: Mapping[str, Any] = reference.get("predictions", {})
     unknown = [name for name in key_features if name not in features]
@@ -127,7 +134,7 @@ def drift_report(
         else 0.0
     )
     flagged = (
-        (headline_record is not None and headline_record["flagged"])
+        any(record["flagged"] for record in prediction_records)
         or any(record["flagged"] for record in feature_records if record["name"] in key_features)
         or (bool(feature_records) and flagged_share >= settings.drift_flagged_share)
     )

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from domain.errors import DriftInputError
+from domain.errors import DriftInputError, ReferenceDistributionError
 from features.build import build_features, feature_columns
 from features.synth import SyntheticBase, SyntheticShift, generate, oracle_churn_probability
 from monitoring.drift import drift_level, drift_report, population_stability_index
@@ -136,6 +136,8 @@ def test_inputs_that_cannot_be_compared_are_refused(reference: dict) -> None:
         drift_report(current, reference, key_features=["tenure"])
     with pytest.raises(DriftInputError, match="prediction 'predicted_value' has no reference"):
         drift_report(current, reference, prediction="predicted_value")
+    with pytest.raises(ReferenceDistributionError, match="lacks 'features' or 'customers'"):
+        drift_report(current, {"schema_version": 1})
 
 
 # --- on the synthetic base ---------------------------------------------------------------------------
