@@ -10,9 +10,12 @@ it in two ways:
   generator, a stricter check because nothing is shared with the reference.
 
 For each it prints the false-alarm rate (share of reports flagged overall), the share of feature
-records flagged, and the 95th and 99th percentiles of the largest PSI of a report. With
-`--speed-rows N` it also times `drift_report` and `migration` on N rows resampled from the
-reference (the 1M-customer monitoring target).
+records flagged, and the 95th and 99th percentiles of the largest PSI of a report. Then, for
+contrast, the same base half a year later without a shift (seasonal drift only) and with each
+drift scenario of `clvchurn data synth --shift-after` at its default size: whether the report is
+flagged and which features reach the watch band (the prediction here is the oracle's probability,
+which a price or engagement shift leaves unchanged; a trained model's would move). With `--speed-rows N` it also times
+`drift_report` and `migration` on N rows resampled from the reference (the 1M-customer target).
 
     .venv/bin/python benchmarks/bench_drift_false_alarms.py
     .venv/bin/python benchmarks/bench_drift_false_alarms.py --customers 20000 --replicates 200 \\
@@ -35,15 +38,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from domain.vocabulary import LIFECYCLE_STAGES, TIERS
 from features.build import build_features, feature_columns
-from features.synth import SyntheticBase, generate, oracle_churn_probability
+from features.synth import SHIFT_KINDS, SyntheticBase, SyntheticShift, generate, oracle_churn_probability
 from monitoring import MonitoringSettings, drift_report, migration, reference_distribution
 
 CUTOFF = datetime(2025, 1, 1)
+LATER = datetime(2025, 7, 1)
 
 
-def population(base: SyntheticBase) -> pl.DataFrame:
-    churn = oracle_churn_probability(base.ground_truth, CUTOFF, 180)
-    return build_features(base.raw, CUTOFF).join(churn, on="customer_id", how="left")
+def population(base: SyntheticBase, as_of: datetime = CUTOFF) -> pl.DataFrame:
+    churn = oracle_churn_probability(base.ground_truth, as_of, 180)
+    return build_features(base.raw, as_of).join(churn, on="customer_id", how="left")
+
+
+def scenarios(customers: int, seed: int, reference: dict[str, Any]) -> None:
+    print(f"half a year later ({LATER:%Y-%m-%d}), shifts from {CUTOFF:%Y-%m-%d}:")
+    for kind in (None, *SHIFT_KINDS):
+        shift = None if kind is None else SyntheticShift(kind, CUTOFF.date())
+        report = drift_report(population(generate(customers, seed=seed, shift=shift), LATER), reference)
+        moved = sorted((f for f in report["features"] if f["level"] != "stable"), key=lambda f: -f["value"])
+        label = "no shift" if shift is None else f"{kind} x {shift.effective_factor:g}"
+        print(
+            f"  {label:<18} flagged {report['flagged']!s:<5} prediction PSI "
+            f"{report['prediction']['value']:.3f}  watch or flagged: "
+            + (", ".join(f"{f['name']} {f['value']:.2f}" for f in moved) or "none")
+        )
 
 
 def summary(label: str, reports: list[dict[str, Any]]) -> None:
@@ -109,7 +127,7 @@ def main() -> None:
     print(
         f"reference: {reference_population.height:,} customers at {CUTOFF:%Y-%m-%d} (seed {args.seed}), "
         f"{len(names)} features + churn_probability; PSI watch {settings.psi_watch}, flagged "
-        f"{settings.psi_flagged}, overall when the prediction, a key feature or "
+        f"{settings.psi_flagged}, overall when a prediction, a key feature or "
         f"{settings.drift_flagged_share:.0%} of the features are flagged"
     )
 
@@ -125,6 +143,7 @@ def main() -> None:
         for k in range(args.fresh_seeds)
     ]
     summary(f"fresh bases of {args.customers:,} customers", fresh)
+    scenarios(args.customers, args.seed, reference)
     if args.speed_rows:
         speed(reference_population, reference, args.speed_rows)
 
