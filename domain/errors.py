@@ -202,3 +202,30 @@ class SignInRequiredError(ServingError):
 
 class CommandOptionError(ClvchurnError, ValueError):
     """A command-line option holds a value the command cannot use; the message names the option."""
+
+
+# --- Monitoring: drift, realised and estimated accuracy, tier migration ----------------------------
+
+
+class MonitoringError(ClvchurnError):
+    """Past scores, outcomes, reference distributions or settings cannot be compared as asked."""
+
+
+class ReferenceDistributionError(MonitoringError, ValueError):
+    """A reference distribution cannot be computed, or a stored one is malformed."""
+
+
+class DriftInputError(MonitoringError, ValueError):
+    """The frame to check lacks a column of the reference, or holds it with another kind of values."""
+
+
+class OutcomeInputError(MonitoringError, ValueError):
+    """Predictions and outcomes handed to realised or estimated performance do not line up."""
+
+
+class MigrationInputError(MonitoringError, ValueError):
+    """The snapshots handed to the migration lack a column or hold a customer twice."""
+
+
+class MonitoringSettingsError(MonitoringError, ValueError):
+    """A `CLVCHURN_MONITOR_*` setting holds a value monitoring cannot use."""

@@ -43,3 +43,15 @@ POPULATIONS: Final[tuple[Population, ...]] = get_args(Population)
 ContractTable = Literal["transactions", "customers", "interactions"]
 """The tables of the raw-data contract, one file each in a data folder."""
 CONTRACT_TABLES: Final[tuple[ContractTable, ...]] = get_args(ContractTable)
+
+DriftLevel = Literal["stable", "watch", "flagged"]
+"""How far a feature or prediction has moved from its reference (population stability index bands)."""
+DRIFT_LEVELS: Final[tuple[DriftLevel, ...]] = get_args(DriftLevel)
+
+MetricDirection = Literal["higher_is_better", "lower_is_better", "closer_to_zero_is_better"]
+"""Which way a metric improves, so that "worse than the backtest" means the same for every metric."""
+METRIC_DIRECTIONS: Final[tuple[MetricDirection, ...]] = get_args(MetricDirection)
+
+MigrationDirection = Literal["up", "down"]
+"""Whether a customer moved to a higher tier (A is the highest) or a lower one between two snapshots."""
+MIGRATION_DIRECTIONS: Final[tuple[MigrationDirection, ...]] = get_args(MigrationDirection)

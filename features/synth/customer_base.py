@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,6 +17,7 @@ from features.synth.calendar import MICROSECONDS_PER_DAY, purchase_seasonality, 
 from features.synth.engagement import INTERACTION_TYPES, Interactions, simulate_interactions
 from features.synth.population import ATTRIBUTES, Population, draw_population
 from features.synth.purchases import CATEGORIES, ORDER_CHANNELS, Transactions, simulate_transactions
+from features.synth.shift import ShiftEffect, SyntheticShift, resolve_shift
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +34,28 @@ class SyntheticBase:
     `end`, so the oracles stay exact for any window), `purchase_rate_per_day` (purchase occasions per
     day at average seasonality), `dropout_rate_per_day`, `mean_order_value`, `refund_rate`).
     Models must never read it; benchmarks use it through the oracles.
+
+    With a drift scenario (`shift`, see `features.synth.shift`), the dropout moments are those after
+    the shift and a last column `shift_affected` marks the customers whose behaviour it changes.
     """
 
     raw: RawData
     ground_truth: pl.DataFrame
+    shift: SyntheticShift | None = None
 
 
 def generate(
-    n_customers: int, seed: int, start: date = date(2022, 1, 1), end: date = date(2025, 12, 31)
+    n_customers: int,
+    seed: int,
+    start: date = date(2022, 1, 1),
+    end: date = date(2025, 12, 31),
+    shift: SyntheticShift | None = None,
 ) -> SyntheticBase:
     """Simulate `n_customers` customers acquired between `start` and `end` (both days included).
 
     The same seed gives identical frames. Everything is vectorised over customers and events.
+    `shift` changes prices, engagement or a segment's churn hazard from a date on; every event
+    before that date is the same as without it.
     """
     if n_customers < 1:
         raise SyntheticDataError(f"n_customers must be at least 1, got {n_customers}")
@@ -55,8 +67,11 @@ def generate(
     rng = np.random.default_rng(seed)
     seasonality_by_day = purchase_seasonality(np.datetime64(start, "D") + np.arange(n_days))
     population = draw_population(rng, n_customers, n_days)
-    transactions = simulate_transactions(rng, population, seasonality_by_day)
+    effect = None if shift is None else resolve_shift(shift, population, start, end)
+    transactions = simulate_transactions(rng, population, seasonality_by_day, effect)
     interactions = simulate_interactions(rng, population, n_days)
+    if effect is not None:
+        interactions = effect.interactions(interactions, population, seed)
 
     origin = datetime.combine(start, datetime.min.time())
     clock = _Clock(origin_us=_microseconds(origin), limit_us=_microseconds(origin + timedelta(days=n_days)))
@@ -73,11 +88,23 @@ def generate(
         raw.interactions.height,
         seed,
     )
-    return SyntheticBase(raw=raw, ground_truth=_ground_truth_frame(population, customer_ids, clock, n_days))
+    return SyntheticBase(
+        raw=raw, ground_truth=_ground_truth(population, effect, customer_ids, clock, n_days), shift=shift
+    )
+
+
+def _ground_truth(
+    population: Population, effect: ShiftEffect | None, customer_ids: pl.Series, clock: _Clock, n_days: int
+) -> pl.DataFrame:
+    if effect is None:
+        return _ground_truth_frame(population, customer_ids, clock, n_days)
+    frame = _ground_truth_frame(effect.population(population), customer_ids, clock, n_days)
+    return frame.with_columns(pl.Series("shift_affected", effect.affected))
 
 
 def write_synthetic(base: SyntheticBase, out_dir: Path) -> dict[str, Path]:
-    """Write the three contract files and `ground_truth.parquet` into `out_dir`."""
+    """Write the three contract files and `ground_truth.parquet` into `out_dir`, and `shift.json`
+    describing the drift scenario when there is one."""
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = {
         "transactions": base.raw.transactions,
@@ -90,6 +117,9 @@ def write_synthetic(base: SyntheticBase, out_dir: Path) -> dict[str, Path]:
         path = out_dir / f"{name}.parquet"
         frame.write_parquet(path)
         paths[name] = path
+    if base.shift is not None:
+        paths["shift"] = out_dir / "shift.json"
+        paths["shift"].write_text(json.dumps(base.shift.describe(), indent=2) + "\n", encoding="utf-8")
     logger.info("Wrote synthetic customer base to %s", out_dir)
     return paths
 

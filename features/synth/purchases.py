@@ -8,10 +8,14 @@ thinned, Lewis & Shedler 1979). Some occasions split into a second order later t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from features.synth.population import Population
+
+if TYPE_CHECKING:
+    from features.synth.shift import ShiftEffect
 
 SAME_DAY_EXTRA_ORDER_PROBABILITY = 0.06
 """Chance that a purchase occasion produces a second order later the same day (before dropout)."""
@@ -72,9 +76,16 @@ class Transactions:
 
 
 def simulate_transactions(
-    rng: np.random.Generator, population: Population, seasonality_by_day: np.ndarray
+    rng: np.random.Generator,
+    population: Population,
+    seasonality_by_day: np.ndarray,
+    shift: ShiftEffect | None = None,
 ) -> Transactions:
-    """Orders (first, repeat and same-day extras) with amounts, then refunds of some of them."""
+    """Orders (first, repeat and same-day extras) with amounts, then refunds of some of them.
+
+    A `shift` is applied after every draw (new prices, orders lost to earlier dropouts and their
+    refunds), so the random stream and every event before the shift stay as without it.
+    """
     n_days = len(seasonality_by_day)
     customer, time = _purchase_occasions(rng, population, seasonality_by_day)
     customer, time = _with_same_day_extras(rng, population, customer, time, n_days)
@@ -86,13 +97,30 @@ def simulate_transactions(
     channel = _order_channels(rng, population, customer)
 
     refunded, refund_time = _refunds(rng, population, customer, time, n_days)
-    return Transactions(
+    if shift is not None:
+        amount = shift.priced(amount, time)
+    transactions = Transactions(
         customer=np.concatenate([customer, customer[refunded]]),
         time=np.concatenate([time, refund_time]),
         amount=np.concatenate([amount, -amount[refunded]]),
         quantity=np.concatenate([quantity, quantity[refunded]]),  # items returned; the contract wants >= 0
         category=np.concatenate([category, category[refunded]]),
         channel=np.concatenate([channel, channel[refunded]]),
+    )
+    if shift is None:
+        return transactions
+    kept = shift.keeps_order(customer, time)
+    return _selected(transactions, np.concatenate([kept, kept[refunded]]))
+
+
+def _selected(transactions: Transactions, kept: np.ndarray) -> Transactions:
+    return Transactions(
+        customer=transactions.customer[kept],
+        time=transactions.time[kept],
+        amount=transactions.amount[kept],
+        quantity=transactions.quantity[kept],
+        category=transactions.category[kept],
+        channel=transactions.channel[kept],
     )
 
 
