@@ -34,3 +34,7 @@ Language = Literal["en", "zh"]
 """Languages with a text catalogue: English and Simplified Chinese."""
 LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
 DEFAULT_LANGUAGE: Final[Language] = "en"
+
+Assignment = Literal["treatment", "control"]
+"""Which group of a retention experiment a customer was put in: given the action, or held out."""
+ASSIGNMENTS: Final[tuple[Assignment, ...]] = get_args(Assignment)
