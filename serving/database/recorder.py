@@ -65,9 +65,10 @@ Row = dict[str, Any]
 class RecorderCounts:
     """What the recorder did since it started; each row submitted ends in exactly one count.
 
-    `committed_rows` are on disk, `failed_rows` were refused or could not be committed (their
-    callers got an error), `withdrawn_rows` were cancelled by their callers before the writer took
-    them (a client gone, a timeout) and never written. `commits` counts transactions, so
+    `committed_rows` are on disk; `failed_rows` were refused, could not be committed or were not
+    committed in time (their callers got `PredictionRowError` or `PredictionNotLoggedError`);
+    `withdrawn_rows` belonged to asyncio callers cancelled before the writer took them (a client
+    gone), never written and never answered. `commits` counts transactions, so
     `committed_rows / commits` is the mean group size.
     """
 
@@ -131,8 +132,9 @@ class PredictionRecorder:
         """Requests waiting for the writer to take them (not counting the group being committed)."""
         return self._queue.qsize()
 
-    def record(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Commit `rows` to the log, blocking until they are on disk.
+    def record(self, rows: Sequence[Mapping[str, Any]], timeout_s: float | None = None) -> None:
+        """Commit `rows` to the log, blocking until they are on disk (at most `timeout_s`, default the
+        recorder's).
 
         Raises
         ------
@@ -142,26 +144,32 @@ class PredictionRecorder:
             The database refused or could not take the rows within `timeout_s`, or the recorder is
             closed.
         """
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
         future = self._submit(rows)
         if future is None:
             return
         try:
-            future.result(timeout=self.timeout_s)
+            future.result(timeout=wait_s)
         except FutureTimeoutError:
-            raise self._timed_out(future, len(rows)) from None
+            raise self._timed_out(future, len(rows), wait_s) from None
 
-    async def record_async(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def record_async(self, rows: Sequence[Mapping[str, Any]], timeout_s: float | None = None) -> None:
         """`record` for the event loop: waits for the commit without holding a thread.
 
         Raises as `record`; a cancelled caller withdraws its rows if the writer has not taken them yet.
         """
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
         future = self._submit(rows)
         if future is None:
             return
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.timeout_s)
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout=wait_s)
         except TimeoutError:
-            raise self._timed_out(future, len(rows)) from None
+            raise self._timed_out(future, len(rows), wait_s) from None
+        except asyncio.CancelledError:
+            if future.cancel():
+                self._add(withdrawn_rows=len(rows))
+            raise
 
     def close(self) -> None:
         """Commit what is queued, stop the writer; later calls to `record` raise."""
@@ -214,7 +222,7 @@ class PredictionRecorder:
             complete["served_at"] = self._clock()
         return complete
 
-    def _timed_out(self, future: Future[None], row_count: int) -> PredictionNotLoggedError:
+    def _timed_out(self, future: Future[None], row_count: int, wait_s: float) -> PredictionNotLoggedError:
         if future.cancel():
             self._add(failed_rows=row_count)
             outcome = "withdrawn, so they are not in the log"
@@ -222,7 +230,7 @@ class PredictionRecorder:
             outcome = "still being committed, so they may yet appear in the log"
         return PredictionNotLoggedError(
             f"The prediction log at {safe_url(self.engine.url)} did not commit {row_count} predictions "
-            f"within {self.timeout_s:g} s (they are {outcome}); the predictions were not served"
+            f"within {wait_s:g} s (they are {outcome}); the predictions were not served"
         )
 
     def _write_forever(self) -> None:
@@ -250,10 +258,8 @@ class PredictionRecorder:
         return group, False
 
     def _commit(self, group: list[_Job]) -> None:
+        # Jobs their callers cancelled are skipped; the callers counted them.
         live = [job for job in group if job.future.set_running_or_notify_cancel()]
-        withdrawn = sum(len(job.rows) for job in group) - sum(len(job.rows) for job in live)
-        if withdrawn:
-            self._add(withdrawn_rows=withdrawn)
         if not live:
             return
         try:
