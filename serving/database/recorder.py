@@ -22,8 +22,9 @@ Guarantees, as the API relies on them:
   of its own, and only the offending one fails.
 
 Rows are plain dicts keyed by the columns of `serving.database.tables.predictions` (every column
-but `id`); `served_at` defaults to now. Unknown or missing fields raise `PredictionRowError` at
-once, before anything is queued.
+but `id`); `as_of` is naive (UTC, as in the data contract), `served_at` aware and by default now.
+Unknown or missing fields and timestamps of the wrong kind raise `PredictionRowError` at once,
+before anything is queued.
 """
 
 from __future__ import annotations
@@ -220,6 +221,15 @@ class PredictionRecorder:
         complete = {name: row.get(name) for name in COLUMNS}
         if complete["served_at"] is None:
             complete["served_at"] = self._clock()
+        if not isinstance(complete["as_of"], datetime) or complete["as_of"].tzinfo is not None:
+            raise PredictionRowError(
+                f"prediction row {position}: as_of must be a naive datetime (UTC, as in the data contract), "
+                f"got {complete['as_of']!r}"
+            )
+        if not isinstance(complete["served_at"], datetime) or complete["served_at"].tzinfo is None:
+            raise PredictionRowError(
+                f"prediction row {position}: served_at must be an aware datetime, got {complete['served_at']!r}"
+            )
         return complete
 
     def _timed_out(self, future: Future[None], row_count: int, wait_s: float) -> PredictionNotLoggedError:

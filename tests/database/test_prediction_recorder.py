@@ -114,6 +114,9 @@ def test_a_row_keeps_its_own_served_at_and_nothing_is_written_for_no_rows(
         ({"churn_prob": 0.2}, r"prediction row 1: unknown field\(s\) churn_prob; the predictions table has"),
         ({"tier": None}, r"prediction row 1 \(customer 'C2'\): field\(s\) tier need a value"),
         ({"population": None, "rule_id": None}, r"field\(s\) population, rule_id need a value"),
+        ({"as_of": SERVED_AT}, r"prediction row 1: as_of must be a naive datetime \(UTC"),
+        ({"as_of": "2025-03-01"}, r"as_of must be a naive datetime .* got '2025-03-01'"),
+        ({"served_at": datetime(2025, 3, 1)}, r"served_at must be an aware datetime, got datetime"),
     ],
 )
 def test_a_malformed_row_is_refused_before_anything_is_written(
