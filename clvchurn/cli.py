@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from clvchurn.commands import data, features, serving, training
+from clvchurn.commands import data, database, features, serving, training
 from domain.errors import ClvchurnError
 
 DEBUG_VARIABLE = "CLVCHURN_DEBUG"
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data", help="Create or convert raw CRM data into the clvchurn contract.")
 app.add_typer(features.app, name="features", help="Build point-in-time features and labels.")
+app.add_typer(database.app, name="db", help="Create or migrate the service's database.")
 training.register(app)
 serving.register(app)
 

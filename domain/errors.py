@@ -229,3 +229,37 @@ class MigrationInputError(MonitoringError, ValueError):
 
 class MonitoringSettingsError(MonitoringError, ValueError):
     """A `CLVCHURN_MONITOR_*` setting holds a value monitoring cannot use."""
+
+
+# --- Serving: the database (prediction log, sessions, sign-in throttle, service state) ------------
+
+
+class DatabaseUrlError(SettingsError):
+    """`CLVCHURN_DATABASE_URL` is not a URL of a database clvchurn supports (SQLite or PostgreSQL)."""
+
+
+class DatabaseUnavailableError(ServingError, RuntimeError):
+    """The database cannot be reached or written; the API answers 503 rather than go on without it."""
+
+
+class SchemaMigrationError(ServingError, RuntimeError):
+    """The database schema cannot be brought to, or is not at, the revision this code expects."""
+
+
+class PredictionNotLoggedError(PredictionLogError):
+    """Predictions could not be committed to the log, so they must not be served (the API answers 503)."""
+
+
+class PredictionRowError(PredictionLogError, ValueError):
+    """A prediction row handed to the log lacks a required field or carries one the table does not have."""
+
+
+class SignInThrottledError(ServingError):
+    """Too many failed sign-ins from one client address; the page answers 429 with Retry-After."""
+
+    def __init__(self, client_address: str, retry_after_s: int) -> None:
+        super().__init__(
+            f"Too many failed sign-ins from {client_address}: try again in {retry_after_s} seconds"
+        )
+        self.client_address = client_address
+        self.retry_after_s = retry_after_s

@@ -55,3 +55,7 @@ METRIC_DIRECTIONS: Final[tuple[MetricDirection, ...]] = get_args(MetricDirection
 MigrationDirection = Literal["up", "down"]
 """Whether a customer moved to a higher tier (A is the highest) or a lower one between two snapshots."""
 MIGRATION_DIRECTIONS: Final[tuple[MigrationDirection, ...]] = get_args(MigrationDirection)
+
+Assignment = Literal["treatment", "control"]
+"""Which group of a retention experiment a customer was put in: given the action, or held out."""
+ASSIGNMENTS: Final[tuple[Assignment, ...]] = get_args(Assignment)

@@ -1,7 +1,9 @@
 """API-key authentication for /v1: keys are kept and compared only as SHA-256 digests.
 
 Keys come from `CLVCHURN_API_KEYS` (clear, comma-separated) and/or `CLVCHURN_API_KEY_FILE` (one
-SHA-256 hex digest per line, so the file never holds a usable key). A presented key is hashed and
+SHA-256 hex digest per line, so the file never holds a usable key). Admin endpoints take a separate
+list, `CLVCHURN_ADMIN_API_KEYS`: a scoring key is known but not allowed there (403), which keeps
+"who are you" (401) apart from "you may not" (403), as RFC 9110 §15.5.2 and §15.5.4 define them. A presented key is hashed and
 compared with every known digest by `hmac.compare_digest`, which takes the same time wherever the
 bytes differ (Python docs, hmac.compare_digest). Keys are never logged nor echoed in responses.
 """
@@ -24,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 UNAUTHORIZED_DETAIL = f"Missing or invalid API key: send a valid key in the {API_KEY_HEADER} header."
+ADMIN_UNAUTHORIZED_DETAIL = (
+    f"Missing or invalid API key: send an admin key (CLVCHURN_ADMIN_API_KEYS) in the {API_KEY_HEADER} header."
+)
+FORBIDDEN_DETAIL = (
+    "This key may score but not administer: admin endpoints need a key in CLVCHURN_ADMIN_API_KEYS."
+)
 WWW_AUTHENTICATE = f'APIKey realm="clvchurn", header="{API_KEY_HEADER}"'
 
 api_key_header = APIKeyHeader(
@@ -76,9 +84,19 @@ class ApiKeyVerifier:
             )
         return cls(digests)
 
+    @classmethod
+    def admin_from_settings(cls, settings: Settings) -> ApiKeyVerifier:
+        """The verifier of admin keys (`CLVCHURN_ADMIN_API_KEYS`); empty, every admin call gets 401 or 403."""
+        return cls(bytes.fromhex(hash_api_key(key.get_secret_value())) for key in settings.admin_api_keys)
+
     @property
     def key_count(self) -> int:
         return len(self._digests)
+
+    @property
+    def hex_digests(self) -> frozenset[str]:
+        """The accepted keys' SHA-256 hex digests, as `hash_api_key` writes them and sessions store them."""
+        return frozenset(digest.hex() for digest in self._digests)
 
     def is_valid(self, presented: str) -> bool:
         """Compare with every digest (no early exit), so timing does not tell which key nearly matched."""
@@ -101,3 +119,23 @@ async def require_api_key(request: Request, presented: str | None = Security(api
             detail=UNAUTHORIZED_DETAIL,
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
+
+
+async def require_admin_key(request: Request, presented: str | None = Security(api_key_header)) -> None:
+    """FastAPI dependency guarding /v1/admin: 401 without a known key, 403 for a scoring key.
+
+    Reads `request.app.state.admin_api_keys` (`ApiKeyVerifier.admin_from_settings`) and
+    `request.app.state.api_keys` (to tell a scoring key, 403, from an unknown one, 401). Both
+    verifiers compare every digest, so timing tells nothing either way.
+    """
+    admin: ApiKeyVerifier = request.app.state.admin_api_keys
+    scoring: ApiKeyVerifier = request.app.state.api_keys
+    if presented is not None and admin.is_valid(presented):
+        return
+    if presented is not None and scoring.is_valid(presented):
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=FORBIDDEN_DETAIL)
+    raise HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=ADMIN_UNAUTHORIZED_DETAIL,
+        headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+    )

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Accepted API keys in clear, comma-separated in CLVCHURN_API_KEYS.",
     )
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys in clear, comma-separated in CLVCHURN_ADMIN_API_KEYS, that may call /v1/admin; "
+        "a scoring key gets 403 there.",
+    )
     api_key_file: Path | None = Field(
         default=None,
         description="File of accepted keys as SHA-256 hex digests, one per line, '#' starts a comment.",
@@ -42,6 +47,12 @@ class Settings(BaseSettings):
     prediction_log_path: Path = Field(
         default=Path("artifacts/prediction_log.sqlite"),
         description="SQLite file every served prediction is appended to, for audit and monitoring.",
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///artifacts/clvchurn.db"),
+        description="SQLAlchemy URL of the database every worker shares (prediction log, sessions, "
+        "sign-in throttle): a SQLite file (WAL) or PostgreSQL as postgresql+psycopg://user:pw@host/db. "
+        "Secret because it may hold a password.",
     )
     playbook_path: Path = Field(
         default=DEFAULT_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
@@ -69,7 +80,7 @@ class Settings(BaseSettings):
         description="Seconds between checks of the registry's champion alias; 0 turns the check off.",
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_api_keys", mode="before")
     @classmethod
     def _split_comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
