@@ -1,7 +1,7 @@
 """Fixtures of the database tests: every test runs on SQLite and on a real PostgreSQL server.
 
 `database_url` is parametrised over both backends: a SQLite file in the test's temporary folder, and
-a fresh database on one throwaway PostgreSQL server started for the session (`postgres_server.py`).
+a fresh database on one throwaway PostgreSQL server started for the session (`tests/support/postgres_server.py`).
 The PostgreSQL cases carry the `postgres` marker (`-m "not postgres"` leaves them out) and are
 skipped, with the reason, only when Debian's server binaries are absent (`make postgres`).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from postgres_server import ThrowawayPostgres, missing_reason
 from sqlalchemy import Engine
+from support.postgres_server import ThrowawayPostgres, missing_reason
 
 from serving.database import open_database, upgrade
 

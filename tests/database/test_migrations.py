@@ -10,9 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, make_url, text
-from typer.testing import CliRunner
+from support.cli import run_cli
 
-from clvchurn.cli import app as cli
 from domain.errors import SchemaMigrationError
 from serving.database import head_revision, metadata, open_database, require_current_schema, upgrade
 
@@ -111,7 +110,7 @@ def test_the_command_upgrades_and_reports_the_revision_without_the_password(data
     url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
         url = url.set(password="s3cret-pw")  # the throwaway server trusts local connections
-    result = CliRunner().invoke(cli, ["db", "upgrade", "--url", url.render_as_string(hide_password=False)])
+    result = run_cli(["db", "upgrade", "--url", url.render_as_string(hide_password=False)])
 
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
@@ -120,7 +119,7 @@ def test_the_command_upgrades_and_reports_the_revision_without_the_password(data
 
 
 def test_the_command_fails_in_one_line_on_a_bad_url() -> None:
-    result = CliRunner().invoke(cli, ["db", "upgrade", "--url", "mysql://u:pw@host/db"])
+    result = run_cli(["db", "upgrade", "--url", "mysql://u:pw@host/db"])
 
     assert result.exit_code == 2
     assert "names the backend 'mysql'" in result.output

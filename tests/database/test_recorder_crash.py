@@ -9,12 +9,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from crash_writer import ROWS_PER_BATCH
 from sqlalchemy import select
+from support.crash_writer import ROWS_PER_BATCH
 
 from serving.database import open_database, predictions, upgrade
 
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).parents[1] / "support" / "crash_writer.py"
 ACKS_BEFORE_KILL = 300
 
 

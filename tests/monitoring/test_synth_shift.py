@@ -169,13 +169,9 @@ def test_impossible_shifts_are_refused_with_the_option_named(shift: SyntheticShi
 
 
 def test_the_synth_command_writes_the_scenario_and_names_bad_options(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from support.cli import run_cli
 
-    from clvchurn.cli import app
-
-    runner = CliRunner()
-    shifted = runner.invoke(
-        app,
+    shifted = run_cli(
         [
             "data",
             "synth",
@@ -189,9 +185,8 @@ def test_the_synth_command_writes_the_scenario_and_names_bad_options(tmp_path: P
             "engagement",
         ],
     )
-    plain = runner.invoke(app, ["data", "synth", "--customers", "200", "--out", str(tmp_path / "plain")])
-    late = runner.invoke(
-        app,
+    plain = run_cli(["data", "synth", "--customers", "200", "--out", str(tmp_path / "plain")])
+    late = run_cli(
         [
             "data",
             "synth",
@@ -203,7 +198,7 @@ def test_the_synth_command_writes_the_scenario_and_names_bad_options(tmp_path: P
             "2030-01-01",
         ],
     )
-    loose = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "loose"), "--shift-factor", "0.5"])
+    loose = run_cli(["data", "synth", "--out", str(tmp_path / "loose"), "--shift-factor", "0.5"])
 
     assert shifted.exit_code == 0, shifted.output
     description = json.loads((tmp_path / "shifted" / "shift.json").read_text())

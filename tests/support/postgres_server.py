@@ -6,7 +6,7 @@ listens on 127.0.0.1 at a free port and on a unix socket inside the folder, trus
 connections (nothing else can reach it), and is stopped and deleted by `stop()`.
 
 Run as a script it starts a server, prints its URL and waits for Ctrl-C, for the benchmarks:
-`.venv/bin/python tests/database/postgres_server.py`.
+`.venv/bin/python tests/support/postgres_server.py`.
 """
 
 from __future__ import annotations
