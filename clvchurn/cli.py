@@ -43,6 +43,8 @@ def configure(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # MLflow sets up its own logger when imported (later, inside the commands) from this variable.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     playbook_path: Path = Field(
         default=DEFAULT_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Interface to listen on (`--host` overrides it).")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port (`--port` overrides it).")
     max_batch: int = Field(default=1000, ge=1, description="Most customers in one batch request.")
     max_events_per_customer: int = Field(
         default=20_000, ge=1, description="Most transactions plus interactions sent for one customer."

@@ -1,4 +1,4 @@
-"""From a training table to model inputs: the out-of-time split and the feature matrix every model reads.
+"""From a training table to model inputs: the out-of-time split and the categorical levels of the matrix.
 
 Time is the only honest split for churn and value (Kaufman et al. 2012, "Leakage in data mining"):
 the newest snapshot validates, the one before it calibrates probabilities and stops boosting early,
@@ -10,8 +10,8 @@ later snapshots' dates: no feature sees the future, but training labels share ca
 validation labels (a seasonal shock reaches both), so validation is as-if-deployed only for a gap of
 at least one horizon between the last training snapshot and the validation one.
 
-The matrix keeps categoricals as pandas `Categorical` with levels fixed at training time, so a level
-never seen in training becomes missing (NaN) at serving time instead of a silently shifted code.
+Categorical levels are learned on training rows only and stored with the model; the matrix itself is
+the model contract's (`model_contract.matrix`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 MIN_SNAPSHOTS = 3
 MAX_CATEGORICAL_LEVELS = 50
-CATEGORICAL_PREFIX = "profile_"
 
 Table: TypeAlias = pl.DataFrame | pd.DataFrame
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from pathlib import Path
@@ -60,8 +59,6 @@ def train_command(
     Options left out take the defaults of `training.train.TrainingConfig`.
     """
     _prefer_sleeping_openmp_threads()
-    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # MLflow's INFO chatter only with --verbose
-        logging.getLogger("mlflow").setLevel(logging.ERROR)
     import polars as pl
 
     from domain.errors import CommandOptionError

@@ -45,9 +45,7 @@ class ActionWriter:
         return found
 
     def owner_label(self, owner: str, lang: Language) -> str:
-        catalogue = self.catalogues[lang]
-        key = f"owner.{owner}"
-        return catalogue.text(key) if catalogue.has(key) else owner
+        return self.catalogues[lang].text_or(f"owner.{owner}", owner)
 
     def fields(
         self, action_id: str, owner: str, as_of: datetime, due_date: date, lang: Language
@@ -83,7 +81,7 @@ def _unknown(action_id: str, catalogue: Catalogue) -> ActionText:
     prefix = f"action.{action_id}"
     steps = catalogue.entries.get(f"{prefix}.steps")
     return ActionText(
-        title=catalogue.text(f"{prefix}.title") if catalogue.has(f"{prefix}.title") else action_id,
+        title=catalogue.text_or(f"{prefix}.title", action_id),
         steps=catalogue.texts(f"{prefix}.steps") if isinstance(steps, list) else [],
         success_metric=catalogue.text(f"{prefix}.success_metric")
         if catalogue.has(f"{prefix}.success_metric")

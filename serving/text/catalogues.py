@@ -9,7 +9,7 @@ templates (action steps). Adding a language is adding a catalogue file and its c
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +31,8 @@ class Catalogue:
     language: Language
     source: Path
     entries: Mapping[str, str | list[str]]
+    misses: set[str] = field(default_factory=set, compare=False, repr=False)
+    """Keys asked for with `text_or` and not found: each one is a word shown in the fallback's language."""
 
     @classmethod
     def load(cls, lang: str, directory: Path = CATALOGUE_DIR) -> Catalogue:
@@ -65,6 +67,13 @@ class Catalogue:
         if not isinstance(templates, list):
             raise MissingTextError(f"catalogue {self.source.name} has no list of texts for {key!r}")
         return [self._fill(key, template, params) for template in templates]
+
+    def text_or(self, key: str, fallback: str, **params: Any) -> str:
+        """The text for `key`, else `fallback` as it is; a missing key is remembered in `misses`."""
+        if self.has(key):
+            return self.text(key, **params)
+        self.misses.add(key)
+        return fallback
 
     def resolve(self, key_or_text: str, **params: Any) -> str:
         """Catalogue text when `key_or_text` is a key of this catalogue, else the literal text itself."""

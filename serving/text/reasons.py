@@ -184,15 +184,12 @@ class _Params(dict[str, str]):
 
 
 def _label(name: str, spec: FeatureSpec, catalogue: Catalogue) -> str:
-    if catalogue.has(f"feature.{name}"):
-        return catalogue.text(f"feature.{name}")
+    """The feature's name in the catalogue's language; an attribute the catalogue does not know keeps
+    the name the data gave it."""
     if name.startswith(PROFILE_PREFIX):
-        return _attribute(name)
-    return spec.description
-
-
-def _attribute(name: str) -> str:
-    return name[len(PROFILE_PREFIX) :].replace("_", " ").capitalize()
+        attribute = name[len(PROFILE_PREFIX) :]
+        return catalogue.text_or(f"attribute.{attribute}", attribute.replace("_", " ").capitalize())
+    return catalogue.text_or(f"feature.{name}", spec.description)
 
 
 def impact(contribution: float, kind: ReasonKind, catalogue: Catalogue) -> str:

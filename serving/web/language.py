@@ -2,7 +2,7 @@
 
 Order of precedence: `?lang=` (which the language switch on every page sends, and which is then
 remembered in a cookie for a year), the remembered cookie, the browser's Accept-Language header
-(`serving.explain.negotiate_language`), else English.
+(`serving.text.negotiate_language`), else English.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ class PageText:
         """The catalogue's name for a code (`tier.A`, `owner.marketing`), else the code itself."""
         return "" if value is None else self.text_or(f"{group}.{value}", value)
 
+    def event_kind(self, kind: str) -> str:
+        """An order, a refund or an interaction type; a type the catalogue lacks keeps the data's word."""
+        return self.text_or(f"web.event.{kind}", kind.replace("_", " "))
+
     def text_or(self, key: str, fallback: str | None) -> str:
         """The catalogue's text for `key` (any section), else `fallback` as stored."""
-        return self.catalogue.text(key) if self.catalogue.has(key) else (fallback or "")
+        return self.catalogue.text_or(key, fallback or "")

@@ -179,7 +179,7 @@ def customer_page(request: Request, customer_id: str, store: SnapshotsDep, texts
         "action": action_view(prediction, text.catalogue),
         "events": events,
         "recent_events": list(reversed(events[-TIMELINE_ROWS_SHOWN:])),
-        "marks": timeline_marks(events, prediction.as_of),
+        "marks": timeline_marks(events, prediction.as_of, text.event_kind),
         "active": "portfolio",
         "timeline_end": max(prediction.as_of, events[-1].timestamp) if events else None,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -101,8 +102,15 @@ class EventsStore:
         return frame
 
 
-def timeline_marks(events: list[TimelineEvent], until: datetime | None = None) -> list[TimelineMark]:
-    """Events placed on a time axis from the first event to `until` (the scoring date) or the last event."""
+def timeline_marks(
+    events: list[TimelineEvent],
+    until: datetime | None = None,
+    kind_label: Callable[[str], str] = str,
+) -> list[TimelineMark]:
+    """Events placed on a time axis from the first event to `until` (the scoring date) or the last event.
+
+    `kind_label` names an event kind in the page language (the title shown when hovering a mark).
+    """
     if not events:
         return []
     start = events[0].timestamp
@@ -113,7 +121,7 @@ def timeline_marks(events: list[TimelineEvent], until: datetime | None = None) -
             x=round((event.timestamp - start).total_seconds() / span * CHART_WIDTH, 1),
             row=0 if event.is_order else 1,
             kind=event.kind,
-            title=f"{event.timestamp:%Y-%m-%d} {event.kind}"
+            title=f"{event.timestamp:%Y-%m-%d} {kind_label(event.kind)}"
             + (f" {event.amount:,.2f}" if event.amount is not None else ""),
         )
         for event in events

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from fastapi import FastAPI
 
 from features.contract import RawData
 from features.synth import generate
@@ -71,3 +72,25 @@ def busiest_customer(models: TrainedModels, as_of: datetime = AS_OF) -> str:
     before = models.raw.transactions.filter(pl.col("timestamp") < as_of)
     counts = before.group_by("customer_id").len().sort(["len", "customer_id"], descending=[True, False])
     return str(counts["customer_id"][0])
+
+
+def real_service(models: TrainedModels, folder: Path, api_key: str) -> FastAPI:
+    """The service on the trained pair, with the base scored as of `AS_OF` into its snapshot."""
+    from pydantic import SecretStr
+
+    from serving.app import create_app
+    from serving.batch import score_base
+    from serving.events import events_path_for, timeline_events
+    from serving.snapshot_store import write_snapshot
+
+    settings = Settings(
+        api_keys=[SecretStr(api_key)],
+        api_key_file=None,
+        mlflow_tracking_uri=models.tracking_uri,
+        snapshot_path=folder / "scores.parquet",
+        prediction_log_path=folder / "prediction_log.sqlite",
+        reload_interval_s=0,
+    )
+    write_snapshot(score_base(models.raw, AS_OF, models.engine), settings.snapshot_path)
+    timeline_events(models.raw, AS_OF).write_parquet(events_path_for(settings.snapshot_path))
+    return create_app(settings, engine_loader=lambda _settings: models.engine)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import mlflow
@@ -16,12 +15,11 @@ import numpy as np
 import polars as pl
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
 import training.evaluation as evaluation
 import training.train as train_module
 from domain.errors import ModelFitError
-from features.synth import SyntheticBase, generate, write_synthetic
+from features.synth import SyntheticBase, generate
 from model_contract.registry import (
     CHALLENGER,
     CHAMPION,
@@ -234,32 +232,3 @@ def test_force_promotes_the_worse_models_and_says_so(forced: TrainingOutcome, cl
     assert forced.notes == ["baseline bgnbd_gamma_gamma left out: Gamma-Gamma fitted q=0.900 <= 1"]
     assert np.isnan(forced.churn_table["bgnbd_gamma_gamma"]["roc_auc"])
     assert np.isnan(forced.value_table["bgnbd_gamma_gamma"]["gini"])
-
-
-@pytest.fixture
-def data_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "raw"
-    write_synthetic(generate(1_000, seed=8), folder)
-    return folder
-
-
-def test_cli_prints_metrics_table_promotion_and_where_to_look(
-    data_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    from clvchurn.cli import app
-    from clvchurn.commands import console as console_module
-
-    store_uri = f"sqlite:///{tmp_path}/cli-store/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(console_module.console, "width", 200)
-    result = CliRunner().invoke(app, ["train", "--data", str(data_folder), "--snapshots", "3"])
-    assert result.exit_code == 0, result.output
-    out = " ".join(result.output.split())  # rich wraps long lines at the console width
-    assert "Churn within 180 days (validation)" in out and "Value over 365 days (validation)" in out
-    for row in ("clvchurn", "bgnbd_gamma_gamma", "rfm_rules", "logistic_regression", "oracle"):
-        assert re.search(rf"│ {row} +│ \d\.\d{{4}} ", out), row
-    assert re.search(r"clvchurn-churn v1: \d\.\d{4}; no champion before: now 'champion'", out)
-    assert re.search(r"clvchurn-value v1: \d\.\d{4}; no champion before: now 'champion'", out)
-    assert f"Browse with: mlflow ui --backend-store-uri {store_uri}" in out

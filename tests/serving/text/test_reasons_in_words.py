@@ -126,7 +126,7 @@ def _sentence(writer: ReasonWriter, feature: str, lang: str, tier: str = "A", va
             "最近一次满意度评分：暂无记录。",
         ),
         ("tenure_days", "Customer for (days): 400 days.", "成为客户天数：400 天。"),
-        ("profile_region", "Region: north.", "Region：north。"),
+        ("profile_region", "Region: north.", "地区：north。"),
         ("mystery_score", "Mystery score: 3.14.", "Mystery score：3.14。"),
     ],
 )
