@@ -44,7 +44,7 @@ def configure(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # MLflow sets up its own logger when imported (later, inside the commands) from this variable.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
 
 
 def main(argv: list[str] | None = None) -> None:
