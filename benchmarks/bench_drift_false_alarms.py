@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from domain.vocabulary import LIFECYCLE_STAGES, TIERS
 from features.build import build_features, feature_columns
 from features.synth import SHIFT_KINDS, SyntheticBase, SyntheticShift, generate, oracle_churn_probability
-from monitoring import MonitoringSettings, drift_report, migration, reference_distribution
+from model_contract.distribution import reference_distribution
+from monitoring import MonitoringSettings, drift_report, migration
 
 CUTOFF = datetime(2025, 1, 1)
 LATER = datetime(2025, 7, 1)

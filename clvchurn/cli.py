@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from clvchurn.commands import data, database, features, serving, training
+from clvchurn.commands import data, database, features, models, serving, training
 from domain.errors import ClvchurnError
 
 DEBUG_VARIABLE = "CLVCHURN_DEBUG"
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data", help="Create or convert raw CRM data into the clvchurn contract.")
 app.add_typer(features.app, name="features", help="Build point-in-time features and labels.")
 app.add_typer(database.app, name="db", help="Create or migrate the service's database.")
+app.add_typer(models.app, name="models", help="Look at the registered model pairs.")
 training.register(app)
 serving.register(app)
 

@@ -14,7 +14,7 @@ Tier = Literal["A", "B", "C", "D"]
 """Value tiers, highest value first (the account-management pyramid)."""
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
 
-LifecycleStage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "lost"]
+LifecycleStage = Literal["prospect", "intent", "new", "active", "loyal", "at_risk", "dormant", "lost"]
 """Where a customer stands in the relationship (`policy.lifecycle`)."""
 LIFECYCLE_STAGES: Final[tuple[LifecycleStage, ...]] = get_args(LifecycleStage)
 
@@ -22,8 +22,12 @@ ChurnRisk = Literal["low", "medium", "high"]
 """Bands of the churn probability, cut at the playbook's thresholds."""
 RISK_BANDS: Final[tuple[ChurnRisk, ...]] = get_args(ChurnRisk)
 
-ReasonKind = Literal["churn", "value"]
-"""The predictions a reason can explain: one per model of the registered pair."""
+ModelName = Literal["churn", "reactivation", "conversion", "value", "value_if_retained"]
+"""The models of a registered pair: a probability per population, the value, and the value if retained."""
+MODEL_NAMES: Final[tuple[ModelName, ...]] = get_args(ModelName)
+
+ReasonKind = Literal["churn", "reactivation", "conversion", "value"]
+"""The predictions a reason can explain: each population's probability, and the value."""
 REASON_KINDS: Final[tuple[ReasonKind, ...]] = get_args(ReasonKind)
 
 Direction = Literal["increases", "decreases"]

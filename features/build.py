@@ -38,12 +38,18 @@ from features.definitions import (
     moment_literal,
     profile_column,
 )
+from features.populations import ORDERED_COLUMN, POPULATION_COLUMN, POPULATION_LABELS, with_population_labels
 
 logger = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("customer_id", "as_of")
-LABEL_COLUMNS = ("churned", "future_value")
-CHURN_LOOKBACK_DAYS = 365
+LABEL_COLUMNS = (
+    POPULATION_COLUMN,
+    ORDERED_COLUMN,
+    *(label for label, _ in POPULATION_LABELS.values()),
+    "future_value",
+)
+"""Columns of a training table that describe the outcome (or, for `population`, pick the model)."""
 # Histories with fewer rows than this (all three tables) are computed without the query optimiser.
 OPTIMISE_FROM_ROWS = 50_000
 
@@ -72,27 +78,24 @@ def build_labels(
 ) -> pl.DataFrame:
     """What happened after the cutoff, for the population of `build_features`.
 
-    `churned` (Int8) is null unless the customer ordered (amount > 0) in the 365 days before the cutoff;
-    then 1 if they place no order in [as_of, as_of + churn horizon), else 0. `future_value` is net spend,
-    refunds included, in [as_of, as_of + value horizon), 0.0 without transactions.
+    `ordered_within_horizon` (Int8) is 1 if the customer places an order (amount > 0) in
+    [as_of, as_of + churn horizon), else 0; `future_value` is net spend, refunds included, in
+    [as_of, as_of + value horizon), 0.0 without transactions. Which of churn, reactivation and
+    conversion the order answers depends on the customer's population (`features.populations`).
     """
     as_of = _checked(as_of)
     cutoff = _cutoff(as_of)
     transactions = raw.transactions.lazy()
     timestamp, is_order = pl.col("timestamp"), pl.col("amount") > 0
-
-    def customers_with(condition: pl.Expr, flag: str) -> pl.LazyFrame:
-        return (
-            transactions.filter(condition).select("customer_id").unique().with_columns(pl.lit(1).alias(flag))
+    ordered = (
+        transactions.filter(
+            is_order
+            & (timestamp >= cutoff)
+            & (timestamp < _cutoff(as_of + timedelta(days=churn_horizon_days)))
         )
-
-    recently_active = customers_with(
-        is_order & (timestamp >= _cutoff(as_of - timedelta(days=CHURN_LOOKBACK_DAYS))) & (timestamp < cutoff),
-        "_recently_active",
-    )
-    ordered_again = customers_with(
-        is_order & (timestamp >= cutoff) & (timestamp < _cutoff(as_of + timedelta(days=churn_horizon_days))),
-        "_ordered_again",
+        .select("customer_id")
+        .unique()
+        .with_columns(pl.lit(1, dtype=pl.Int8).alias(ORDERED_COLUMN))
     )
     future_value = (
         transactions.filter(
@@ -101,20 +104,14 @@ def build_labels(
         .group_by("customer_id")
         .agg(pl.col("amount").cast(EXACT).sum().cast(pl.Float64).alias("future_value"))
     )
-    churned = (
-        pl.when(pl.col("_recently_active").is_not_null())
-        .then(pl.col("_ordered_again").is_null())
-        .cast(pl.Int8)
-    )
     return (
         _population(raw, cutoff)
-        .join(recently_active, on="customer_id", how="left")
-        .join(ordered_again, on="customer_id", how="left")
+        .join(ordered, on="customer_id", how="left")
         .join(future_value, on="customer_id", how="left")
         .select(
             "customer_id",
             cutoff.alias("as_of"),
-            churned.alias("churned"),
+            pl.col(ORDERED_COLUMN).fill_null(0),
             pl.col("future_value").fill_null(0.0),
         )
         .sort("customer_id")
@@ -123,9 +120,17 @@ def build_labels(
 
 
 def build_training_table(
-    raw: RawData, as_ofs: Sequence[datetime], churn_horizon_days: int, value_horizon_days: int
+    raw: RawData,
+    as_ofs: Sequence[datetime],
+    churn_horizon_days: int,
+    value_horizon_days: int,
+    lookback_days: float,
 ) -> pl.DataFrame:
-    """Features and labels for several cutoffs stacked; the `as_of` column tells the snapshots apart."""
+    """Features and labels for several cutoffs stacked; the `as_of` column tells the snapshots apart.
+
+    Each row carries its `population` at the cutoff (an order within `lookback_days`, before it, or
+    never) and that population's label (`features.populations.with_population_labels`).
+    """
     if not as_ofs:
         raise InvalidCutoffError("build_training_table needs at least one cutoff in as_ofs")
     tables = [
@@ -134,7 +139,19 @@ def build_training_table(
         )
         for as_of in as_ofs
     ]
-    return pl.concat(tables, how="vertical")
+    return with_population_labels(pl.concat(tables, how="vertical"), lookback_days)
+
+
+def data_end(raw: RawData) -> datetime | None:
+    """The midnight after the last event: the first cutoff that sees everything the data holds."""
+    stamps = [
+        value
+        for frame in (raw.transactions, raw.interactions)
+        if frame.height and isinstance(value := frame["timestamp"].max(), datetime)
+    ]
+    if not stamps:
+        return None
+    return datetime.combine(max(stamps).date(), datetime.min.time()) + timedelta(days=1)
 
 
 def snapshot_dates(as_of: datetime, snapshots: int, step_days: int) -> list[datetime]:
@@ -160,8 +177,8 @@ def _optimizations(raw: RawData) -> pl.QueryOptFlags:
 def _checked(as_of: datetime) -> datetime:
     if as_of.tzinfo is not None:
         raise InvalidCutoffError(
-            f"as_of {as_of.isoformat()} carries a time zone; raw-data timestamps are naive, "
-            "pass a naive datetime in the same clock"
+            f"as_of {as_of.isoformat()} carries a time zone; raw-data timestamps are naive UTC, "
+            "convert it to UTC and drop the zone first"
         )
     return as_of
 

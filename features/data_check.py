@@ -47,7 +47,6 @@ import polars as pl
 
 from domain.errors import InsufficientDataError, InvalidCutoffError
 from domain.vocabulary import POPULATIONS, TIERS, Population, Tier
-from features.build import CHURN_LOOKBACK_DAYS
 from features.contract import FileCounts, RawData
 
 MIN_HISTORY_DAYS = 180
@@ -110,7 +109,7 @@ class Minimums:
 class CheckSettings:
     """The options of `clvchurn train` that decide what the data must hold, with its defaults."""
 
-    lookback_days: int = CHURN_LOOKBACK_DAYS
+    lookback_days: int = 180
     churn_horizon_days: int = 180
     value_horizon_days: int = 365
     snapshots: int = 4

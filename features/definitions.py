@@ -437,6 +437,27 @@ def _interactions() -> list[FeatureSpec]:
             0.0,
         ),
         _ix(
+            "inquiries_365d",
+            "Inquiries the customer made in the last 365 days",
+            "count",
+            _count(_is_type("inquiry") & _in_last(365)),
+            0.0,
+        ),
+        _ix(
+            "meetings_365d",
+            "Meetings with the customer in the last 365 days",
+            "count",
+            _count(_is_type("meeting") & _in_last(365)),
+            0.0,
+        ),
+        _ix(
+            "interactions_365d",
+            "Interactions of any kind in the last 365 days",
+            "count",
+            _count(_in_last(365)),
+            0.0,
+        ),
+        _ix(
             "satisfaction_last",
             "Score the customer gave in their latest survey",
             "score",

@@ -1,9 +1,14 @@
-"""What the registry stores per model: a scorer plus everything serving needs with it.
+"""What the registry stores: the model pair of one training run, each model with what serving needs.
 
-The feature list, categorical levels, LightGBM parameters, tier cut-points and reference statistics
-travel inside the logged MLflow model, so a registered version is self-contained: serving never
-recomputes them and needs none of the training code. The class is an MLflow pyfunc, so
-`mlflow models serve` can serve the same artifact.
+A `ModelBundle` is one fitted scorer with its metadata: the feature list and categorical levels of its
+matrix, LightGBM parameters, the rows it was trained on and when (`trained_through`: the newest cutoff
+whose labels it learned from, in its fit or its calibration), its backtest cutoff and metrics, and
+the reference statistics its reasons compare with. A `ModelPair` holds every bundle of one training run
+(churn, reactivation and conversion probabilities, the value and the value if retained) with the tier
+cut-points and the reference distribution they share. It is logged, registered, gated and promoted as
+one MLflow pyfunc, so the service can never pair one run's churn model with another run's value model
+or tiers, and a reload swaps all or nothing. `mlflow models serve` can serve the same artifact: its
+`predict` returns every model's prediction for every row.
 """
 
 from __future__ import annotations
@@ -17,34 +22,46 @@ import polars as pl
 from mlflow.pyfunc import PythonModel
 from pydantic import BaseModel, Field
 
-from domain.vocabulary import ReasonKind
+from domain.errors import ModelNotRegisteredError
+from domain.vocabulary import ModelName, Population
 from model_contract.matrix import ModelInput, to_model_frame
 from model_contract.scoring import Scorer
 
+PROBABILITY_MODELS: dict[Population, ModelName] = {
+    "active": "churn",
+    "lapsed": "reactivation",
+    "prospect": "conversion",
+}
+"""Which model gives each population its probability."""
 
-class BundleMetadata(BaseModel):
-    """Facts fixed at training time that serving and the model pages read back."""
 
-    kind: ReasonKind
+class ModelMetadata(BaseModel):
+    """Facts fixed at training time about one model of the pair."""
+
+    name: ModelName
+    populations: list[Population] = Field(description="The populations whose rows the model learned from.")
+    target: str = Field(description="The label it predicts, e.g. churned or future_value.")
     feature_names: list[str]
     feature_descriptions: dict[str, str]
     categorical_levels: dict[str, list[str]]
     horizon_days: int
-    trained_at: datetime
-    validation_as_of: datetime
-    validation_metrics: dict[str, float]
     model_family: str
     model_params: dict[str, Any] = Field(
         default_factory=dict, description="The estimator's parameters, LightGBM's included, as fitted."
     )
-    tier_cutpoints: dict[str, Any] | None = None
+    fit_cutoffs: list[datetime]
+    calibration_cutoff: datetime
+    trained_through: datetime
+    backtest_as_of: datetime | None = None
+    backtest_metrics: dict[str, float] = Field(default_factory=dict)
+    fallback: str | None = Field(default=None, description="Why a base rate stands in for a fitted model.")
     reference_statistics: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModelBundle(PythonModel):
-    """A fitted scorer with its metadata, logged as one pyfunc model."""
+class ModelBundle:
+    """A fitted scorer with its metadata."""
 
-    def __init__(self, scorer: Scorer, metadata: BundleMetadata) -> None:
+    def __init__(self, scorer: Scorer, metadata: ModelMetadata) -> None:
         self.scorer = scorer
         self.metadata = metadata
 
@@ -58,8 +75,46 @@ class ModelBundle(PythonModel):
         return to_model_frame(features, self.metadata.feature_names, self.metadata.categorical_levels)
 
     def predict_frame(self, features: pd.DataFrame | pl.DataFrame) -> np.ndarray:
-        """Churn probability or expected value for each row of a feature table."""
+        """The model's probability or amount for each row of a feature table."""
         return np.asarray(self.scorer.predict(self.model_frame(features)))
+
+
+class PairMetadata(BaseModel):
+    """Facts fixed at training time that every model of the pair shares."""
+
+    trained_at: datetime
+    data_end: datetime
+    lookback_days: int = Field(description="The silence that separates active from lapsed customers.")
+    churn_horizon_days: int
+    value_horizon_days: int
+    tier_cutpoints: dict[str, Any]
+    reference_distribution: dict[str, Any] = Field(
+        default_factory=dict, description="Feature and prediction distributions at training time, for drift."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="What the schedule and the recipe chose, and why."
+    )
+
+
+class ModelPair(PythonModel):
+    """Every model of one training run, logged as one pyfunc model (see the module docstring)."""
+
+    def __init__(self, models: dict[ModelName, ModelBundle], metadata: PairMetadata) -> None:
+        self.models = models
+        self.metadata = metadata
+
+    def __getitem__(self, name: ModelName) -> ModelBundle:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ModelNotRegisteredError(
+                f"the registered pair has no {name!r} model (it holds {sorted(self.models)}); retrain it "
+                "with `clvchurn train`"
+            ) from None
+
+    def predict_frame(self, features: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
+        """Every model's prediction for every row of a feature table, one column per model."""
+        return pd.DataFrame({name: bundle.predict_frame(features) for name, bundle in self.models.items()})
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         return self.predict_frame(model_input)

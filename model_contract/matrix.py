@@ -158,8 +158,9 @@ class ModelInput:
     """How one model's input matrix is built from a feature table: its columns and category levels.
 
     `direct` says whether the category codes `MatrixLayout` writes are the ones every booster of the
-    model was trained with (true for models trained by `training.train`); if not, the input goes
-    through `to_model_frame` (and LightGBM's own pandas remapping), slower but still right.
+    model was trained with (true for models trained by `training.train`, and for a model without
+    boosters); if not, the input goes through `to_model_frame` (and LightGBM's own pandas remapping),
+    slower but still right.
     """
 
     feature_names: tuple[str, ...]
@@ -177,9 +178,7 @@ class ModelInput:
         levels = {
             name: list(categorical_levels[name]) for name in feature_names if name in categorical_levels
         }
-        direct = bool(boosters) and all(
-            categories_match(booster, list(levels.values())) for booster in boosters
-        )
+        direct = all(categories_match(booster, list(levels.values())) for booster in boosters)
         if not direct:
             logger.warning(
                 "categorical levels differ from the boosters' training categories; scoring through "

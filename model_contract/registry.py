@@ -19,14 +19,14 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from domain.errors import ModelNotRegisteredError
-from model_contract.bundle import ModelBundle
+from model_contract.bundle import ModelPair
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 EXPERIMENT_NAME = "clvchurn"
-CHURN_MODEL_NAME = "clvchurn-churn"
-VALUE_MODEL_NAME = "clvchurn-value"
+PAIR_MODEL_NAME = "clvchurn-pair"
+"""The one registered model: every version is a whole model pair (`model_contract.bundle.ModelPair`)."""
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -130,70 +130,48 @@ def set_alias(name: str, alias: str, version: str, tracking_uri: str | None = No
     client_for(tracking_uri).set_registered_model_alias(name, alias, version)
 
 
-def load_bundle(name: str, alias: str = CHAMPION, tracking_uri: str | None = None) -> ModelBundle:
-    """The fitted estimator and its metadata for the version that carries `alias`."""
+def load_pair(alias: str = CHAMPION, tracking_uri: str | None = None) -> LoadedPair:
+    """The model pair that carries `alias`, with its version and run; `ModelNotRegisteredError` if none."""
     uri = resolve_tracking_uri(tracking_uri)
-    if aliased_version(name, alias, uri) is None:
+    found = aliased_version(PAIR_MODEL_NAME, alias, uri)
+    if found is None:
         raise ModelNotRegisteredError(
-            f"no version of model '{name}' has the alias '{alias}' in {uri}; "
-            "train one with `clvchurn train --data DIR`"
+            f"no '{alias}' version of model '{PAIR_MODEL_NAME}' in {uri}. Train one first: "
+            "`clvchurn train --data DIR` (or `make demo`), or point MLFLOW_TRACKING_URI at the registry."
         )
+    model_uri = f"models:/{PAIR_MODEL_NAME}/{found.version}"
     try:
         with tracking_to(uri):
-            loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+            loaded = mlflow.pyfunc.load_model(model_uri)
     except (ImportError, AttributeError) as error:  # pickled by an older clvchurn whose classes moved
         raise ModelNotRegisteredError(
-            f"model '{name}@{alias}' in {uri} was saved by another clvchurn version ({error}); "
-            "train a new one with `clvchurn train --data DIR`"
+            f"{PAIR_MODEL_NAME} version {found.version} in {uri} was saved by another clvchurn version "
+            f"({error}); train a new one with `clvchurn train --data DIR`"
         ) from error
-    bundle = loaded.unwrap_python_model()
-    if not isinstance(bundle, ModelBundle) or not hasattr(bundle, "scorer"):
+    pair = loaded.unwrap_python_model()
+    if not isinstance(pair, ModelPair):
         raise ModelNotRegisteredError(
-            f"model '{name}@{alias}' in {uri} is not a model bundle of this clvchurn version; "
-            "train a new one with `clvchurn train --data DIR`"
+            f"{PAIR_MODEL_NAME} version {found.version} in {uri} is not a model pair of this clvchurn "
+            "version; train a new one with `clvchurn train --data DIR`"
         )
-    return bundle
+    return LoadedPair(pair=pair, version=found.version, run_id=found.run_id)
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """One registered model version as served: its bundle, version and the run that logged it."""
+class LoadedPair:
+    """One registered pair as served: the models, the version and the run that logged it."""
 
-    bundle: ModelBundle
+    pair: ModelPair
     version: str
     run_id: str | None
 
 
-@dataclass(frozen=True)
-class ModelPair:
-    """The champion churn and value models, loaded together and served as one unit."""
-
-    churn: LoadedModel
-    value: LoadedModel
+def load_champion_pair(tracking_uri: str | None = None) -> LoadedPair:
+    """The champion pair of the registry at `tracking_uri`."""
+    return load_pair(CHAMPION, tracking_uri)
 
 
-def load_model(name: str, alias: str = CHAMPION, tracking_uri: str | None = None) -> LoadedModel:
-    """The version of `name` that carries `alias`, loaded; raises `ModelNotRegisteredError` if none."""
-    uri = resolve_tracking_uri(tracking_uri)
-    found = aliased_version(name, alias, uri)
-    if found is None:
-        raise ModelNotRegisteredError(
-            f"no '{alias}' version of model '{name}' in {uri}. Train one first: "
-            "`clvchurn train --data DIR` (or `make demo`), or point MLFLOW_TRACKING_URI at the registry."
-        )
-    return LoadedModel(bundle=load_bundle(name, alias, uri), version=found.version, run_id=found.run_id)
-
-
-def load_champion_pair(tracking_uri: str | None = None) -> ModelPair:
-    """The champion churn and value models of the registry at `tracking_uri`."""
-    return ModelPair(
-        churn=load_model(CHURN_MODEL_NAME, CHAMPION, tracking_uri),
-        value=load_model(VALUE_MODEL_NAME, CHAMPION, tracking_uri),
-    )
-
-
-def champion_versions(tracking_uri: str | None = None) -> tuple[str | None, str | None]:
-    """The (churn, value) versions the champion alias names now; None where there is none."""
-    churn = aliased_version(CHURN_MODEL_NAME, CHAMPION, tracking_uri)
-    value = aliased_version(VALUE_MODEL_NAME, CHAMPION, tracking_uri)
-    return (churn.version if churn else None, value.version if value else None)
+def champion_version(tracking_uri: str | None = None) -> str | None:
+    """The version the champion alias names now, or None when there is none (a cheap lookup)."""
+    found = aliased_version(PAIR_MODEL_NAME, CHAMPION, tracking_uri)
+    return found.version if found else None

@@ -202,3 +202,25 @@ class TwoPartAmountScorer:
         spend_share = rescale_to_output(log_contrib, log_base, s, s0)
         combined = purchase_share * ((s + s0) / 2)[:, None] + spend_share * ((p + p0) / 2)[:, None]
         return p0 * s0, combined
+
+
+@dataclass(frozen=True)
+class ConstantProbabilityScorer:
+    """The documented fallback for a population too small to train on: its observed base rate.
+
+    Every customer of the population gets the rate of the training rows; a prediction equal to the
+    baseline has no reasons, so the contributions are all zero.
+    """
+
+    probability: float
+    features: int
+
+    @property
+    def boosters(self) -> tuple[lgb.Booster, ...]:
+        return ()
+
+    def predict(self, X: ModelMatrix) -> np.ndarray:
+        return np.full(len(X), self.probability)
+
+    def contributions(self, X: ModelMatrix) -> tuple[float, np.ndarray]:
+        return self.probability, np.zeros((len(X), self.features))

@@ -1,12 +1,13 @@
-"""Value tiers A-D: cut-points on predicted value, fitted as population shares or set in currency.
+"""Value tiers A-D: cut-points on predicted value, fitted as shares of active customers or set in currency.
 
-By default A is the top 10% of customers by predicted value, B the next 20%, C the next 40% and D the
-rest, the account-management pyramid of a customer value segmentation (Zeithaml, Rust & Lemon 2001,
-"The customer pyramid"). A company with its own thresholds passes them in currency instead. Each
-threshold is the lowest value of its tier, inclusive: value >= A threshold is A, else >= B is B,
-else >= C is C, else D. With ties at a threshold every tied customer gets the higher tier, so a tier
-can hold slightly more than its share. Cut-points are stored with the model (`to_dict`) and applied
-unchanged at serving time, never refitted per request.
+The playbook's tier policy (`policy.tiers`) says which: by default A is the top 10% of active customers
+by predicted value, B the next 20%, C the next 40% and D the rest (Zeithaml, Rust & Lemon 2001, "The
+customer pyramid"). Each threshold is the lowest value of its tier, inclusive: value >= A threshold is
+A, else >= B is B, else >= C is C, else D. With ties at a threshold every tied customer gets the higher
+tier, so a tier can hold slightly more than its share. A tier may also ask for a minimum number of
+orders in the last 365 days: a customer short of it gets the highest lower tier whose minimum they
+meet. Cut-points are stored with the model pair (`to_dict`) and applied unchanged at serving time,
+never refitted per request.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import TierError
 from domain.vocabulary import TIERS
-
-DEFAULT_SHARES = (0.10, 0.20, 0.40)
 
 
 class TierCutpoints(BaseModel):
@@ -34,6 +33,7 @@ class TierCutpoints(BaseModel):
     b_threshold: float
     c_threshold: float
     shares: tuple[float, float, float] | None = None
+    minimum_orders_365d: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ordered(self) -> TierCutpoints:
@@ -58,7 +58,9 @@ class TierCutpoints(BaseModel):
 
 
 def fit_tiers(
-    predicted_values: Sequence[float] | np.ndarray, shares: Sequence[float] = DEFAULT_SHARES
+    predicted_values: Sequence[float] | np.ndarray,
+    shares: Sequence[float],
+    minimum_orders_365d: dict[str, int] | None = None,
 ) -> TierCutpoints:
     """Cut-points giving tiers A, B, C the given shares of customers (D the rest), highest values first.
 
@@ -83,23 +85,51 @@ def fit_tiers(
     a, b, c = (float(descending[end - 1]) for end in ends)
     share_a, share_b, share_c = (float(share) for share in shares)
     return TierCutpoints(
-        method="quantile", a_threshold=a, b_threshold=b, c_threshold=c, shares=(share_a, share_b, share_c)
+        method="quantile",
+        a_threshold=a,
+        b_threshold=b,
+        c_threshold=c,
+        shares=(share_a, share_b, share_c),
+        minimum_orders_365d=dict(minimum_orders_365d or {}),
     )
 
 
-def absolute_tiers(a: float, b: float, c: float) -> TierCutpoints:
+def absolute_tiers(
+    a: float, b: float, c: float, minimum_orders_365d: dict[str, int] | None = None
+) -> TierCutpoints:
     """Cut-points set in currency: value >= a is tier A, >= b is B, >= c is C, else D."""
-    return TierCutpoints(method="absolute", a_threshold=a, b_threshold=b, c_threshold=c)
+    return TierCutpoints(
+        method="absolute",
+        a_threshold=a,
+        b_threshold=b,
+        c_threshold=c,
+        minimum_orders_365d=dict(minimum_orders_365d or {}),
+    )
 
 
-def assign_tier(cutpoints: TierCutpoints, values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """The tier letter of each value; thresholds are inclusive lower bounds."""
+def assign_tier(
+    cutpoints: TierCutpoints,
+    values: Sequence[float] | np.ndarray,
+    orders_365d: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
+    """The tier letter of each value; thresholds are inclusive lower bounds.
+
+    With `orders_365d` (missing counts as none), a customer below a tier's minimum orders drops to the
+    highest lower tier whose minimum they meet.
+    """
     array = _finite(values, "values")
-    return np.select(
-        [array >= cutpoints.a_threshold, array >= cutpoints.b_threshold, array >= cutpoints.c_threshold],
-        list(TIERS[:3]),
-        default=TIERS[3],
-    ).astype("<U1")
+    thresholds = (cutpoints.a_threshold, cutpoints.b_threshold, cutpoints.c_threshold, -np.inf)
+    orders = (
+        np.zeros(len(array))
+        if orders_365d is None
+        else np.nan_to_num(np.asarray(orders_365d, dtype=np.float64).reshape(-1), nan=0.0)
+    )
+    conditions = [
+        (array >= threshold)
+        & (orders >= cutpoints.minimum_orders_365d.get(tier, 0) if orders_365d is not None else True)
+        for tier, threshold in zip(TIERS, thresholds, strict=True)
+    ]
+    return np.select(conditions, list(TIERS), default=TIERS[3]).astype("<U1")
 
 
 def _finite(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:

@@ -3,7 +3,7 @@
 Building blocks on plain polars frames, numpy arrays and JSON-ready dicts, composed by
 `clvchurn monitor`:
 
-- `reference_distribution` (training time): bins and shares of each feature and prediction, stored
+- `model_contract.distribution.reference_distribution` (training time): bins and shares of each feature and prediction, stored
   with the model pair;
 - `drift_report`: population stability index per feature and prediction against that reference,
   with flags per feature and overall;
@@ -26,7 +26,6 @@ from monitoring.realised import (
     realised_binary_performance,
     realised_value_performance,
 )
-from monitoring.reference import reference_distribution
 from monitoring.settings import MonitoringSettings, load_monitoring_settings
 
 __all__ = [
@@ -41,6 +40,5 @@ __all__ = [
     "population_stability_index",
     "realised_binary_performance",
     "realised_value_performance",
-    "reference_distribution",
     "tier_movers",
 ]

@@ -40,7 +40,7 @@ from scipy import special
 
 from domain.errors import DriftInputError, ReferenceDistributionError
 from domain.vocabulary import DriftLevel
-from monitoring.reference import binned_counts, reference_shares
+from model_contract.distribution import binned_counts, reference_shares
 from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def drift_report(
         One row per customer of the population to check (the latest snapshot's features and
         predictions), with every column the reference describes.
     reference
-        The output of `monitoring.reference.reference_distribution`, stored with the model pair.
+        The output of `model_contract.distribution.reference_distribution`, stored with the model pair.
     key_features
         Features whose flag alone flags the whole population (a flagged prediction always does).
     prediction
@@ -103,7 +103,7 @@ def drift_report(
     if not {"features", "customers"} <= set(reference):
         raise ReferenceDistributionError(
             "the reference distribution lacks 'features' or 'customers': pass the dict that "
-            "monitoring.reference.reference_distribution returned at training time"
+            "model_contract.distribution.reference_distribution returned at training time"
         )
     features: Mapping[str, Any] = reference["features"]
     predictions: Mapping[str, Any] = reference.get("predictions", {})

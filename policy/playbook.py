@@ -3,11 +3,18 @@
 Policy changes (a threshold, a new rule, who owns a segment) are edits to `playbook.yaml`, reviewed
 like code and validated at start-up, never constants in the API. A playbook holds
 
-- ``churn_risk``: probability thresholds of the bands (``p >= high`` is high, ``p >= medium`` medium);
+- ``churn_risk``: probability thresholds of the bands (``p >= high`` is high, ``p >= medium`` medium),
+  for active customers (the only ones with a churn probability);
+- ``tiers``: the shares of active customers in tiers A, B and C (or thresholds in currency) that
+  training fits the cut-points with, and minimum orders in the last 365 days per tier (`policy.tiers`);
 - ``lifecycle``: the silences and counts of the lifecycle stages (`policy.lifecycle`);
+  ``dormant_after_days`` is also the lookback that separates active from lapsed customers
+  (`features.populations`), so the populations and the stages agree;
 - ``rules``: tried in order, the first whose conditions all hold gives the action. A condition on
-  ``tier``, ``churn_risk``, ``lifecycle_stage`` or ``top_reason`` (the feature raising churn risk the
-  most) is a list of accepted values or ``any`` (the default). The last rule must match everyone.
+  ``tier``, ``population``, ``churn_risk``, ``lifecycle_stage`` or ``top_reason`` (the feature that
+  pushes the customer away the most: raising churn, or lowering reactivation or conversion) is a list
+  of accepted values or ``any`` (the default); ``min_probability`` asks for the population's probability
+  (churn, reactivation or conversion) to be at least a value. The last rule must match everyone.
 
 An action's title, steps and success metric are catalogue keys (``action.<id>.title`` by default, so
 the text exists in every language) or literal text; the serving layer renders them in the reader's
@@ -33,9 +40,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import PlaybookError, UnknownFeatureError
-from domain.vocabulary import LIFECYCLE_STAGES, RISK_BANDS, TIERS
+from domain.vocabulary import LIFECYCLE_STAGES, POPULATIONS, RISK_BANDS, TIERS
 from features.definitions import describe
-from policy.lifecycle import StageThresholds, lifecycle_stages
+from policy.lifecycle import INTENT_WINDOWS_DAYS, StageThresholds, lifecycle_stages
+from policy.tiers import TierPolicy
 
 DEFAULT_PLAYBOOK: Final = Path(__file__).parent / "playbook.yaml"
 OWNERS: Final = ("account_manager", "sales_representative", "customer_service", "marketing")
@@ -56,11 +64,13 @@ class Conditions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tier: list[str] | None = None
+    population: list[str] | None = None
     churn_risk: list[str] | None = None
     lifecycle_stage: list[str] | None = None
     top_reason: list[str] | None = None
+    min_probability: float | None = Field(default=None, ge=0, le=1)
 
-    @field_validator("tier", "churn_risk", "lifecycle_stage", "top_reason", mode="before")
+    @field_validator("tier", "population", "churn_risk", "lifecycle_stage", "top_reason", mode="before")
     @classmethod
     def _any_or_list(cls, value: Any) -> Any:
         if value is None or value == ANY:
@@ -73,6 +83,11 @@ class Conditions(BaseModel):
     @classmethod
     def _known_tiers(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _one_of("tier", TIERS, value)
+
+    @field_validator("population")
+    @classmethod
+    def _known_populations(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _one_of("population", POPULATIONS, value)
 
     @field_validator("churn_risk")
     @classmethod
@@ -101,13 +116,27 @@ class Conditions(BaseModel):
     def matches_everyone(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
 
-    def match(self, tier: str, churn_risk: str, lifecycle_stage: str, top_reason: str | None) -> bool:
+    def match(self, situation: Situation, probability_at_least: Mapping[float, bool]) -> bool:
+        """Whether every condition holds; `probability_at_least[t]` says whether the probability is >= t."""
         return (
-            (self.tier is None or tier in self.tier)
-            and (self.churn_risk is None or churn_risk in self.churn_risk)
-            and (self.lifecycle_stage is None or lifecycle_stage in self.lifecycle_stage)
-            and (self.top_reason is None or top_reason in self.top_reason)
+            (self.tier is None or situation.tier in self.tier)
+            and (self.population is None or situation.population in self.population)
+            and (self.churn_risk is None or situation.churn_risk in self.churn_risk)
+            and (self.lifecycle_stage is None or situation.lifecycle_stage in self.lifecycle_stage)
+            and (self.top_reason is None or situation.top_reason in self.top_reason)
+            and (self.min_probability is None or probability_at_least[self.min_probability])
         )
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the rules of one customer read, besides the probability (codes only)."""
+
+    tier: str
+    population: str
+    churn_risk: str | None
+    lifecycle_stage: str
+    top_reason: str | None
 
 
 class Action(BaseModel):
@@ -179,6 +208,9 @@ class LifecycleSettings(BaseModel):
     new_customer_days: int = Field(default=90, ge=1)
     loyal_tenure_days: int = Field(default=365, ge=1)
     loyal_orders_365d: int = Field(default=4, ge=1)
+    intent_window_days: int = 90
+    intent_min_inquiries: int = Field(default=1, ge=1)
+    intent_min_contacts: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleSettings:
@@ -187,7 +219,17 @@ class LifecycleSettings(BaseModel):
                 f"lifecycle dormant_after_days ({self.dormant_after_days}) must be below "
                 f"lost_after_days ({self.lost_after_days})"
             )
+        if self.intent_window_days not in INTENT_WINDOWS_DAYS:
+            raise ValueError(
+                f"lifecycle intent_window_days ({self.intent_window_days}) must be one of "
+                f"{', '.join(map(str, INTENT_WINDOWS_DAYS))}, the windows interactions are counted over"
+            )
         return self
+
+    @property
+    def lookback_days(self) -> int:
+        """The silence that separates active from lapsed customers: the dormant stage's."""
+        return self.dormant_after_days
 
     def thresholds(self) -> StageThresholds:
         return StageThresholds(
@@ -196,6 +238,9 @@ class LifecycleSettings(BaseModel):
             new_customer_days=self.new_customer_days,
             loyal_tenure_days=self.loyal_tenure_days,
             loyal_orders_365d=self.loyal_orders_365d,
+            intent_window_days=self.intent_window_days,
+            intent_min_inquiries=self.intent_min_inquiries,
+            intent_min_contacts=self.intent_min_contacts,
         )
 
 
@@ -212,8 +257,9 @@ class Playbook(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = 1
+    version: int = 2
     churn_risk_thresholds: ChurnRiskThresholds = Field(alias="churn_risk")
+    tiers: TierPolicy = Field(default_factory=TierPolicy)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     rules: list[Rule] = Field(min_length=1)
 
@@ -229,7 +275,9 @@ class Playbook(BaseModel):
         except (OSError, yaml.YAMLError) as error:
             raise PlaybookError(f"cannot read playbook {path}: {error}") from error
         if not isinstance(document, dict):
-            raise PlaybookError(f"{path.name}: a playbook is a mapping with churn_risk, lifecycle and rules")
+            raise PlaybookError(
+                f"{path.name}: a playbook is a mapping with churn_risk, tiers, lifecycle and rules"
+            )
         try:
             playbook = cls.model_validate(document)
         except ValidationError as error:
@@ -282,13 +330,14 @@ class Playbook(BaseModel):
                         )
 
     def churn_risks(self, probabilities: npt.ArrayLike) -> np.ndarray:
-        """The risk band (high, medium or low) of each churn probability, as an object array."""
+        """The risk band (high, medium or low) of each churn probability, as an object array; None
+        where there is no churn probability (NaN: a lapsed customer or a prospect)."""
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-        if np.isnan(p).any():
-            raise ValueError("churn probability is NaN; the model returned no probability")
         thresholds = self.churn_risk_thresholds
         bands = np.where(p >= thresholds.high, 2, np.where(p >= thresholds.medium, 1, 0))
-        return _RISK_NAMES[bands]
+        risks = _RISK_NAMES[bands]
+        risks[np.isnan(p)] = None
+        return risks
 
     def lifecycle_stages(self, features: pl.DataFrame | Mapping[str, Any], churn_risks: Any) -> np.ndarray:
         """`policy.lifecycle.lifecycle_stages` with this playbook's thresholds."""
@@ -297,20 +346,32 @@ class Playbook(BaseModel):
     def decide(
         self,
         tiers: Sequence[str] | np.ndarray,
-        churn_risks: Sequence[str] | np.ndarray,
+        populations: Sequence[str] | np.ndarray,
+        churn_risks: Sequence[str | None] | np.ndarray,
         lifecycle_stages: Sequence[str] | np.ndarray,
         top_reasons: Sequence[str | None] | np.ndarray,
+        probabilities: npt.ArrayLike,
     ) -> Decisions:
         """For each customer, the first rule whose conditions all hold and its action (the catch-all
-        guarantees one). Each distinct combination is matched once, so a base costs a few hundred
-        rule walks."""
-        found: dict[tuple[str, str, str, str | None], Rule] = {}
+        guarantees one). `probabilities` is each customer's population probability. Each distinct
+        combination of codes and thresholds met is matched once, so a base costs a few hundred rule
+        walks."""
+        thresholds = sorted(
+            {rule.when.min_probability for rule in self.rules if rule.when.min_probability is not None}
+        )
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        met = [tuple(bool(value >= t) for t in thresholds) for value in p.tolist()] if thresholds else None
+        found: dict[tuple[object, ...], Rule] = {}
         rule_ids: list[str] = []
         action_ids: list[str] = []
-        for key in zip(tiers, churn_risks, lifecycle_stages, top_reasons, strict=True):
+        rows = zip(tiers, populations, churn_risks, lifecycle_stages, top_reasons, strict=True)
+        for index, codes in enumerate(rows):
+            key = codes if met is None else (*codes, met[index])
             rule = found.get(key)
             if rule is None:
-                rule = found[key] = self._first_match(*key)
+                situation = Situation(*codes)  # type: ignore[arg-type]
+                at_least = dict(zip(thresholds, met[index] if met is not None else (), strict=True))
+                rule = found[key] = self._first_match(situation, at_least)
             rule_ids.append(rule.id)
             action_ids.append(rule.action.id)
         return Decisions(rule_ids, action_ids)
@@ -322,9 +383,9 @@ class Playbook(BaseModel):
         """The action of that id, or None when this playbook no longer defines it."""
         return next((rule.action for rule in self.rules if rule.action.id == action_id), None)
 
-    def _first_match(self, tier: str, churn_risk: str, lifecycle_stage: str, top_reason: str | None) -> Rule:
+    def _first_match(self, situation: Situation, probability_at_least: Mapping[float, bool]) -> Rule:
         for rule in self.rules:
-            if rule.when.match(tier, churn_risk, lifecycle_stage, top_reason):
+            if rule.when.match(situation, probability_at_least):
                 return rule
         return self.rules[-1]
 

@@ -27,7 +27,7 @@ class PredictionEngine(Protocol):
 
     @property
     def model_versions(self) -> ModelVersions:
-        """Versions of the loaded churn and value models, for responses, metrics and reloads."""
+        """Version of the loaded model pair, for responses, metrics and reloads."""
         ...
 
     def predict(self, requests: Sequence[PredictRequest], lang: str) -> list[Prediction]:
@@ -35,7 +35,7 @@ class PredictionEngine(Protocol):
         ...
 
     def model_info(self) -> ModelsInfo:
-        """What GET /v1/models shows: versions, training dates, validation metrics, tier cut-points."""
+        """What GET /v1/models shows: the pair's version and run, each model's training and backtest."""
         ...
 
     def is_stale(self) -> bool:
@@ -75,11 +75,7 @@ class EngineHolder:
         self.load_error = None
         if self._on_swap is not None:
             self._on_swap(engine)
-        logger.info(
-            "Engine in service: churn model %s, value model %s",
-            engine.model_versions.churn,
-            engine.model_versions.value,
-        )
+        logger.info("Engine in service: model pair %s", engine.model_versions.pair)
         return previous
 
     def reload(

@@ -46,9 +46,9 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     as_of TEXT NOT NULL,
     tier TEXT NOT NULL,
     lifecycle_stage TEXT NOT NULL,
-    churn_probability REAL NOT NULL,
+    churn_probability REAL,
     predicted_value REAL NOT NULL,
-    value_at_risk REAL NOT NULL,
+    value_at_risk REAL,
     action_id TEXT NOT NULL,
     churn_model_version TEXT NOT NULL,
     value_model_version TEXT NOT NULL

@@ -2,12 +2,14 @@
 
 One `Predictor` holds the champion model pair loaded from the registry and the texts (catalogues and
 playbook); it is built whole at start-up (or reload) and never mutated. `score` is the one
-orchestration, in order: the model matrices of a feature table, the pair's predictions and TreeSHAP
-contributions (`model_contract`), tiers, reason codes (`serving.reasons`), then risk bands, stages and
-the playbook's decision (`policy`). Its `ScoredTable` holds codes only; `serving.serialise` renders
-them. POST /v1/predict runs `predict` (request adapter, `features.build.build_features`, `score`,
-render) and `clvchurn score` runs `score` on chunks of the whole base (`serving.batch`), so a customer
-gets the same prediction from both.
+orchestration, in order: each customer's population (`features.populations`, with the lookback the pair
+was trained with), the pair's predictions and TreeSHAP contributions (`model_contract`) - each
+population's probability from its own model, the value and the value if retained for everyone it
+applies to - then tiers, reason codes (`serving.reasons`), and the risk band, stage and playbook
+decision (`policy`). Its `ScoredTable` holds codes only; `serving.serialise` renders them. POST
+/v1/predict runs `predict` (request adapter, `features.build.build_features`, `score`, render) and
+`clvchurn score` runs `score` on chunks of the whole base (`serving.batch`), so a customer gets the same
+prediction from both.
 """
 
 from __future__ import annotations
@@ -22,23 +24,23 @@ import numpy as np
 import polars as pl
 
 from domain.errors import ModelNotReadyError, ModelNotRegisteredError
-from domain.vocabulary import Language
+from domain.vocabulary import POPULATIONS, Language
 from features.build import build_features
+from features.populations import population_expr
 from model_contract import (
-    CHAMPION,
-    CHURN_MODEL_NAME,
-    VALUE_MODEL_NAME,
-    LoadedModel,
-    ModelMatrix,
-    ModelPair,
+    PAIR_MODEL_NAME,
+    PROBABILITY_MODELS,
+    LoadedPair,
+    ModelBundle,
     TierCutpoints,
     assign_tier,
-    champion_versions,
+    champion_version,
     load_champion_pair,
 )
-from serving.reasons import code_reasons, top_risk_drivers
+from serving.model_info import describe_pair
+from serving.reasons import ReasonCodes, code_reasons, top_risk_drivers
 from serving.request_adapter import raw_from_requests
-from serving.schemas import ModelInfo, ModelsInfo, ModelVersions, Prediction, PredictRequest
+from serving.schemas import ModelsInfo, ModelVersions, Prediction, PredictRequest
 from serving.serialise import ScoredTable, prediction_from_record
 from serving.settings import Settings
 from serving.text import Texts
@@ -51,33 +53,43 @@ class ModelOutputs:
     """What the model pair says about a feature table: predictions and TreeSHAP, before any policy."""
 
     features: pl.DataFrame
-    churn_probability: np.ndarray
+    populations: np.ndarray
+    probability: np.ndarray  # each row's population probability
+    probability_contributions: np.ndarray  # from that population's model
     predicted_value: np.ndarray
-    churn_contributions: np.ndarray
     value_contributions: np.ndarray
+    value_if_retained: np.ndarray  # NaN for prospects
 
 
 class Predictor:
     """Scores customers with one fixed champion model pair (see the module docstring)."""
 
-    def __init__(self, pair: ModelPair, texts: Texts, tracking_uri: str) -> None:
-        self.pair = pair
+    def __init__(self, loaded: LoadedPair, texts: Texts, tracking_uri: str) -> None:
+        self.loaded = loaded
+        self.pair = loaded.pair
         self.texts = texts
         self.playbook = texts.playbook
         self.tracking_uri = tracking_uri
-        self.cutpoints = TierCutpoints.from_dict(pair.value.bundle.metadata.tier_cutpoints or {})
-        self._churn_input = pair.churn.bundle.model_input()
-        self._value_input = pair.value.bundle.model_input()
+        metadata = self.pair.metadata
+        playbook_lookback = self.playbook.lifecycle.lookback_days
+        if playbook_lookback != metadata.lookback_days:
+            raise ModelNotReadyError(
+                f"the playbook's lifecycle dormant_after_days ({playbook_lookback}) differs from the lookback the "
+                f"model pair v{loaded.version} was trained with ({metadata.lookback_days}): populations and stages "
+                "would disagree; retrain (`clvchurn train`) or restore the playbook's value"
+            )
+        self.cutpoints = TierCutpoints.from_dict(metadata.tier_cutpoints)
+        self._inputs = {name: bundle.model_input() for name, bundle in self.pair.models.items()}
+        names = {tuple(model_input.feature_names) for model_input in self._inputs.values()}
+        if len(names) != 1:
+            raise ModelNotReadyError(
+                f"the models of pair v{loaded.version} read different features; retrain (`clvchurn train`)"
+            )
+        self._population = population_expr(metadata.lookback_days)
         self.loaded_at = datetime.now().replace(microsecond=0)
-        self._versions = ModelVersions(churn=pair.churn.version, value=pair.value.version)
-
-    @property
-    def churn(self) -> LoadedModel:
-        return self.pair.churn
-
-    @property
-    def value(self) -> LoadedModel:
-        return self.pair.value
+        self._versions = ModelVersions(
+            pair=loaded.version, run_id=loaded.run_id, churn=loaded.version, value=loaded.version
+        )
 
     @property
     def model_versions(self) -> ModelVersions:
@@ -106,69 +118,106 @@ class Predictor:
     def model_outputs(self, features: pl.DataFrame) -> ModelOutputs:
         """The pair's predictions and contributions; LightGBM releases the GIL while this runs."""
         features = self._with_absent_attributes(features)
-        if features.height == 0:  # LightGBM cannot predict on no rows
-            return ModelOutputs(
-                features=features,
-                churn_probability=np.empty(0),
-                predicted_value=np.empty(0),
-                churn_contributions=np.empty((0, len(self._churn_input.feature_names))),
-                value_contributions=np.empty((0, len(self._value_input.feature_names))),
-            )
-        churn_matrix: ModelMatrix = self._churn_input.matrix(features)
-        value_matrix = (
-            churn_matrix if self._value_input == self._churn_input else self._value_input.matrix(features)
-        )
-        churn_scorer, value_scorer = self.churn.bundle.scorer, self.value.bundle.scorer
+        populations = features.select(self._population).to_series().to_numpy().astype(object)
+        rows, width = features.height, len(self._inputs["value"].feature_names)
+        probability = np.full(rows, np.nan)
+        contributions = np.zeros((rows, width))
+        value_if_retained = np.full(rows, np.nan)
+        predicted_value, value_contributions = np.zeros(rows), np.zeros((rows, width))
+        if rows:
+            matrix = self._inputs["value"].matrix(features)
+            predicted_value, value_contributions = self._predict("value", matrix, contributions=True)
+            predicted_value = np.maximum(predicted_value, 0.0)
+            for population in POPULATIONS:
+                members = np.flatnonzero(populations == population)
+                if members.size == 0:
+                    continue
+                subset = matrix[members] if isinstance(matrix, np.ndarray) else matrix.iloc[members]
+                probability[members], contributions[members] = self._predict(
+                    PROBABILITY_MODELS[population], subset, contributions=True
+                )
+                if population != "prospect":
+                    value_if_retained[members] = np.maximum(
+                        self._predict("value_if_retained", subset)[0], 0.0
+                    )
         return ModelOutputs(
-            features=features,
-            churn_probability=np.asarray(churn_scorer.predict(churn_matrix), dtype=np.float64),
-            predicted_value=np.maximum(np.asarray(value_scorer.predict(value_matrix), dtype=np.float64), 0.0),
-            churn_contributions=churn_scorer.contributions(churn_matrix)[1],
-            value_contributions=value_scorer.contributions(value_matrix)[1],
+            features,
+            populations,
+            probability,
+            contributions,
+            predicted_value,
+            value_contributions,
+            value_if_retained,
         )
+
+    def _predict(
+        self, name: str, matrix: object, contributions: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scorer = self.pair[name].scorer  # type: ignore[index]
+        predicted = np.asarray(scorer.predict(matrix), dtype=np.float64)  # type: ignore[arg-type]
+        return predicted, (scorer.contributions(matrix)[1] if contributions else np.empty((0, 0)))  # type: ignore[arg-type]
 
     def decide(self, outputs: ModelOutputs) -> ScoredTable:
         """Tiers, reason codes, risk bands, stages and the playbook's decision for model outputs."""
-        features = outputs.features
-        tiers = assign_tier(self.cutpoints, outputs.predicted_value).astype(object)
-        churn_names = self.churn.bundle.metadata.feature_names
-        value_names = self.value.bundle.metadata.feature_names
-        churn_reasons = code_reasons(
-            outputs.churn_contributions,
-            churn_names,
-            features,
-            tiers,
-            self.churn.bundle.metadata.reference_statistics,
-        )
-        value_reasons = code_reasons(
-            outputs.value_contributions,
-            value_names,
-            features,
-            tiers,
-            self.value.bundle.metadata.reference_statistics,
-        )
-        risks = self.playbook.churn_risks(outputs.churn_probability)
+        features, populations = outputs.features, outputs.populations
+        tiers = assign_tier(
+            self.cutpoints, outputs.predicted_value, features["orders_365d"].to_numpy()
+        ).astype(object)
+        names = list(self._inputs["value"].feature_names)
+        active = populations == "active"
+        churn = np.where(active, outputs.probability, np.nan)
+        risks = self.playbook.churn_risks(churn)
         stages = self.playbook.lifecycle_stages(features, risks)
-        drivers = top_risk_drivers(outputs.churn_contributions, churn_names)
-        decisions = self.playbook.decide(tiers, risks, stages, drivers)
+        # The reason a customer drifts away: what raises churn, or what lowers a comeback or a first order.
+        away = np.where(
+            active[:, None], outputs.probability_contributions, -outputs.probability_contributions
+        )
+        decisions = self.playbook.decide(
+            tiers, populations, risks, stages, top_risk_drivers(away, names), outputs.probability
+        )
         as_of = features.get_column("as_of")
         return ScoredTable(
             customer_ids=features.get_column("customer_id"),
             as_of=as_of,
+            populations=populations,
             tiers=tiers,
             stages=stages,
-            churn_probability=outputs.churn_probability,
+            probability=outputs.probability,
             churn_risks=risks,
             predicted_value=outputs.predicted_value,
-            horizon_days=self.value.bundle.metadata.horizon_days,
-            churn_reasons=churn_reasons,
-            value_reasons=value_reasons,
+            value_if_retained=outputs.value_if_retained,
+            horizon_days=self.pair.metadata.value_horizon_days,
+            probability_reasons=self._probability_reasons(outputs, tiers, names),
+            value_reasons=code_reasons(
+                outputs.value_contributions,
+                names,
+                features,
+                tiers,
+                self.pair["value"].metadata.reference_statistics,
+            ),
             rule_ids=decisions.rule_ids,
             action_ids=decisions.action_ids,
             action_owners=[self._owner(action_id) for action_id in decisions.action_ids],
             due_dates=self._due_dates(as_of, decisions.action_ids),
             versions=self._versions,
         )
+
+    def _probability_reasons(self, outputs: ModelOutputs, tiers: np.ndarray, names: list[str]) -> ReasonCodes:
+        """Each row's reasons from its population's model, compared with that model's references."""
+        parts = []
+        for population in POPULATIONS:
+            members = np.flatnonzero(outputs.populations == population)
+            if members.size:
+                bundle: ModelBundle = self.pair[PROBABILITY_MODELS[population]]
+                codes = code_reasons(
+                    outputs.probability_contributions[members],
+                    names,
+                    outputs.features[members],
+                    tiers[members],
+                    bundle.metadata.reference_statistics,
+                )
+                parts.append((members, codes))
+        return ReasonCodes.combined(parts, outputs.features.height)
 
     def _owner(self, action_id: str) -> str:
         action = self.playbook.action(action_id)
@@ -188,11 +237,7 @@ class Predictor:
         attribute is unknown, exactly like a null in the customers file.
         """
         present = set(features.columns)
-        absent = [
-            name
-            for name in dict.fromkeys(self._churn_input.categorical + self._value_input.categorical)
-            if name not in present
-        ]
+        absent = [name for name in self._inputs["value"].categorical if name not in present]
         if not absent:
             return features
         # An eager hstack: a lazy with_columns would plan a query for a few null columns.
@@ -201,43 +246,19 @@ class Predictor:
         )
 
     def model_info(self) -> ModelsInfo:
-        return ModelsInfo(
-            churn=_model_info(CHURN_MODEL_NAME, self.churn),
-            value=_model_info(VALUE_MODEL_NAME, self.value),
-            tier_cut_points={
-                "A": self.cutpoints.a_threshold,
-                "B": self.cutpoints.b_threshold,
-                "C": self.cutpoints.c_threshold,
-            },
-            tier_method=self.cutpoints.method,
-            horizon_days=self.value.bundle.metadata.horizon_days,
-            loaded_at=self.loaded_at,
-        )
+        return describe_pair(self.loaded, self.loaded_at)
 
     def is_stale(self) -> bool:
-        churn, value = champion_versions(self.tracking_uri)
-        return (churn is not None and churn != self.churn.version) or (
-            value is not None and value != self.value.version
-        )
+        version = champion_version(self.tracking_uri)
+        return version is not None and version != self.loaded.version
 
 
 def load_engine(settings: Settings, texts: Texts | None = None) -> Predictor:
     """The registry's champion pair with the configured playbook; raises if none is registered."""
     uri = settings.mlflow_tracking_uri
     try:
-        pair = load_champion_pair(uri)
+        loaded = load_champion_pair(uri)
     except ModelNotRegisteredError as error:
         raise ModelNotReadyError(str(error)) from error
-    logger.info("Loaded the %s pair from %s", CHAMPION, uri)
-    return Predictor(pair, texts or Texts.load(settings.playbook_path), uri)
-
-
-def _model_info(name: str, loaded: LoadedModel) -> ModelInfo:
-    metadata = loaded.bundle.metadata
-    return ModelInfo(
-        name=name,
-        version=loaded.version,
-        trained_at=metadata.trained_at,
-        validation_metrics={k: v for k, v in metadata.validation_metrics.items() if np.isfinite(v)},
-        run_id=loaded.run_id,
-    )
+    logger.info("Loaded %s v%s from %s", PAIR_MODEL_NAME, loaded.version, uri)
+    return Predictor(loaded, texts or Texts.load(settings.playbook_path), uri)

@@ -63,6 +63,34 @@ class ReasonCodes:
     reference_values: np.ndarray  # float, n x k (NaN without a reference)
     reference_groups: np.ndarray  # str, n x k
 
+    @classmethod
+    def combined(
+        cls, parts: Sequence[tuple[np.ndarray, ReasonCodes]], rows: int, top_n: int = REASONS_PER_MODEL
+    ) -> ReasonCodes:
+        """The codes of several row subsets (row indices, their codes) as one table of `rows` rows;
+        rows in no subset have no codes."""
+        combined = cls(
+            features=np.full((rows, top_n), "", dtype=object),
+            present=np.zeros((rows, top_n), dtype=bool),
+            contributions=np.full((rows, top_n), np.nan),
+            values=np.full((rows, top_n), np.nan),
+            value_texts=np.full((rows, top_n), None, dtype=object),
+            reference_values=np.full((rows, top_n), np.nan),
+            reference_groups=np.full((rows, top_n), ALL_CUSTOMERS, dtype=object),
+        )
+        for indices, codes in parts:
+            for name in (
+                "features",
+                "present",
+                "contributions",
+                "values",
+                "value_texts",
+                "reference_values",
+                "reference_groups",
+            ):
+                getattr(combined, name)[indices] = getattr(codes, name)
+        return combined
+
     def row(self, index: int) -> list[dict[str, Any]]:
         """Row `index`'s codes as dictionaries of `REASON_FIELDS`, largest first."""
         codes = []

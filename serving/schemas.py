@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Tier
+from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, Tier
 
 
 def utc_now_naive() -> datetime:
@@ -153,10 +153,12 @@ class Reason(BaseModel):
     feature: str = Field(examples=["days_since_last_order"])
     value: float | str | None = Field(description="The customer's value of the feature.", examples=[97])
     contribution: float = Field(
-        description="SHAP contribution: probability points for churn, currency for value."
+        description="The feature's exact TreeSHAP value in the booster's margin (log-odds for a probability, "
+        "log for value), scaled by one factor per customer so that the customer's contributions sum to the "
+        "prediction minus the baseline: probability points (0.042 = +4.2 points) or currency."
     )
     direction: Direction = Field(
-        description="Whether the feature pushes the churn risk (or the value) up or down."
+        description="Whether the feature pushes the probability (or the value) up or down."
     )
     sentence: str = Field(examples=["No order for 97 days, longer than usual for this customer."])
     label: str | None = Field(default=None, description="The feature's name in the response language.")
@@ -164,7 +166,11 @@ class Reason(BaseModel):
 
 
 class Explanations(BaseModel):
+    """The reasons of each prediction; only the customer's population has probability reasons."""
+
     churn: list[Reason] = Field(default_factory=list)
+    reactivation: list[Reason] = Field(default_factory=list)
+    conversion: list[Reason] = Field(default_factory=list)
     value: list[Reason] = Field(default_factory=list)
 
 
@@ -180,19 +186,42 @@ class RecommendedAction(BaseModel):
 
 
 class ModelVersions(BaseModel):
-    churn: str = Field(examples=["3"])
-    value: str = Field(examples=["5"])
+    """The registered model pair that answered: every model of it comes from one training run."""
+
+    pair: str = Field(description="Version of the registered model pair (clvchurn-pair).", examples=["3"])
+    run_id: str | None = Field(default=None, description="The MLflow run that trained the pair.")
+    churn: str = Field(description="Version of the churn model: the pair's.", examples=["3"])
+    value: str = Field(description="Version of the value model: the pair's.", examples=["3"])
 
 
 class Prediction(BaseModel):
     customer_id: str
     as_of: datetime
+    population: Population = Field(
+        description="active (an order within the lookback), lapsed (ordered before) or prospect (never ordered)."
+    )
     tier: Tier
     lifecycle_stage: LifecycleStage
-    churn_probability: float = Field(ge=0.0, le=1.0)
-    churn_risk: ChurnRisk
+    churn_probability: float | None = Field(
+        ge=0.0, le=1.0, description="P(no order in the churn horizon), for active customers; null otherwise."
+    )
+    churn_risk: ChurnRisk | None = Field(description="The churn probability's band; null unless active.")
+    reactivation_probability: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="P(an order in the churn horizon), for lapsed customers."
+    )
+    conversion_probability: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="P(a first order in the churn horizon), for prospects."
+    )
     predicted_value: PredictedValue
-    value_at_risk: float = Field(description="churn_probability x predicted_value.amount")
+    value_if_retained: float | None = Field(
+        default=None,
+        description="Expected net spend over the value horizon if the customer stays (active) or comes back "
+        "(lapsed); null for prospects.",
+    )
+    value_at_risk: float | None = Field(
+        description="churn_probability x value_if_retained: the value lost if the customer churns, over the value "
+        "horizon; null unless active."
+    )
     explanations: Explanations
     recommended_action: RecommendedAction
     model_versions: ModelVersions
@@ -203,24 +232,36 @@ class BatchPredictResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """One registered model as loaded by the engine."""
+    """One model of the pair in service."""
 
-    name: str = Field(examples=["clvchurn-churn"])
-    version: str = Field(examples=["3"])
-    trained_at: datetime | None = None
-    validation_metrics: dict[str, float] = Field(default_factory=dict, examples=[{"roc_auc": 0.81}])
-    run_id: str | None = None
+    version: str = Field(description="The pair's version: every model of a pair shares it.", examples=["3"])
+    horizon_days: int
+    populations: list[Population]
+    trained_through: datetime = Field(
+        description="The newest cutoff whose labels the model learned from, in its fit or its calibration."
+    )
+    backtest_as_of: datetime | None = Field(description="The validation cutoff of its out-of-time backtest.")
+    backtest_metrics: dict[str, float] = Field(default_factory=dict, examples=[{"roc_auc": 0.81}])
+    model_family: str | None = None
+    fallback: str | None = Field(default=None, description="Why a base rate stands in for a fitted model.")
 
 
 class ModelsInfo(BaseModel):
-    churn: ModelInfo
-    value: ModelInfo
+    """The model pair in service, as `clvchurn models show` prints it."""
+
+    name: str = Field(examples=["clvchurn-pair"])
+    version: str = Field(examples=["3"])
+    run_id: str | None = None
+    trained_at: datetime | None = None
+    data_end: datetime | None = None
+    models: dict[str, ModelInfo]
     tier_cut_points: dict[str, float] = Field(
-        description="Lowest predicted value of tiers A, B and C (currency over the horizon), fixed at "
-        "training time; below C is D.",
+        description="Lowest predicted value of tiers A, B and C (currency over the horizon), fitted at "
+        "training time on active customers; below C is D.",
         examples=[{"A": 850.0, "B": 300.0, "C": 80.0}],
     )
     tier_method: str | None = Field(default=None, examples=["quantile"])
+    tier_minimum_orders_365d: dict[str, int] = Field(default_factory=dict)
     horizon_days: int | None = None
     loaded_at: datetime | None = None
 

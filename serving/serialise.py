@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import polars as pl
 
 from domain.vocabulary import Language, ReasonKind
+from model_contract import PROBABILITY_MODELS
 from serving.reasons import REASON_DTYPE, ReasonCodes
 from serving.schemas import (
     Explanations,
@@ -33,24 +34,36 @@ from serving.text import Texts
 SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "customer_id": pl.String(),
     "as_of": pl.Datetime("us"),
+    "population": pl.String(),
     "tier": pl.String(),
     "lifecycle_stage": pl.String(),
     "churn_probability": pl.Float64(),
     "churn_risk": pl.String(),
+    "reactivation_probability": pl.Float64(),
+    "conversion_probability": pl.Float64(),
     "predicted_value": pl.Float64(),
     "currency": pl.String(),
     "horizon_days": pl.Int64(),
+    "value_if_retained": pl.Float64(),
     "value_at_risk": pl.Float64(),
-    "churn_reasons": REASON_DTYPE,
+    "probability_reasons": REASON_DTYPE,
     "value_reasons": REASON_DTYPE,
     "rule_id": pl.String(),
     "action_id": pl.String(),
     "action_owner": pl.String(),
     "action_due_date": pl.Date(),
-    "churn_model_version": pl.String(),
-    "value_model_version": pl.String(),
+    "pair_version": pl.String(),
+    "run_id": pl.String(),
 }
-"""The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision."""
+"""The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision.
+
+`churn_probability`, `reactivation_probability` and `conversion_probability` are null outside their
+population; `probability_reasons` are the reasons of the population's probability."""
+PROBABILITY_COLUMNS: Final = {
+    "active": "churn_probability",
+    "lapsed": "reactivation_probability",
+    "prospect": "conversion_probability",
+}
 
 
 @dataclass
@@ -59,13 +72,15 @@ class ScoredTable:
 
     customer_ids: pl.Series
     as_of: pl.Series
+    populations: np.ndarray
     tiers: np.ndarray
     stages: np.ndarray
-    churn_probability: np.ndarray
+    probability: np.ndarray  # each row's population probability
     churn_risks: np.ndarray
     predicted_value: np.ndarray
+    value_if_retained: np.ndarray
     horizon_days: int
-    churn_reasons: ReasonCodes
+    probability_reasons: ReasonCodes
     value_reasons: ReasonCodes
     rule_ids: Sequence[str]
     action_ids: Sequence[str]
@@ -77,8 +92,13 @@ class ScoredTable:
     def height(self) -> int:
         return self.customer_ids.len()
 
+    def probability_of(self, population: str) -> np.ndarray:
+        """The probability column of `population` (NaN for every other row)."""
+        return np.where(self.populations == population, self.probability, np.nan)
+
     def value_at_risk(self) -> np.ndarray:
-        return self.churn_probability * self.predicted_value
+        """Churn probability x value if retained, for active customers (NaN otherwise)."""
+        return self.probability_of("active") * self.value_if_retained
 
     def to_frame(self) -> pl.DataFrame:
         """The rows in the snapshot format, in row order."""
@@ -86,48 +106,59 @@ class ScoredTable:
         columns: dict[str, Any] = {
             "customer_id": self.customer_ids,
             "as_of": self.as_of,
+            "population": pl.Series(self.populations.tolist(), dtype=pl.String),
             "tier": pl.Series(self.tiers.tolist(), dtype=pl.String),
             "lifecycle_stage": pl.Series(self.stages.tolist(), dtype=pl.String),
-            "churn_probability": self.churn_probability,
+            "churn_probability": _nullable(self.probability_of("active")),
             "churn_risk": pl.Series(self.churn_risks.tolist(), dtype=pl.String),
+            "reactivation_probability": _nullable(self.probability_of("lapsed")),
+            "conversion_probability": _nullable(self.probability_of("prospect")),
             "predicted_value": self.predicted_value,
             "currency": pl.repeat(None, height, dtype=pl.String, eager=True),
             "horizon_days": pl.repeat(self.horizon_days, height, dtype=pl.Int64, eager=True),
-            "value_at_risk": self.value_at_risk(),
-            "churn_reasons": self.churn_reasons.to_series("churn_reasons"),
+            "value_if_retained": _nullable(self.value_if_retained),
+            "value_at_risk": _nullable(self.value_at_risk()),
+            "probability_reasons": self.probability_reasons.to_series("probability_reasons"),
             "value_reasons": self.value_reasons.to_series("value_reasons"),
             "rule_id": pl.Series(list(self.rule_ids), dtype=pl.String),
             "action_id": pl.Series(list(self.action_ids), dtype=pl.String),
             "action_owner": pl.Series(list(self.action_owners), dtype=pl.String),
             "action_due_date": pl.Series(list(self.due_dates), dtype=pl.Date),
-            "churn_model_version": pl.repeat(self.versions.churn, height, dtype=pl.String, eager=True),
-            "value_model_version": pl.repeat(self.versions.value, height, dtype=pl.String, eager=True),
+            "pair_version": pl.repeat(self.versions.pair, height, dtype=pl.String, eager=True),
+            "run_id": pl.repeat(self.versions.run_id, height, dtype=pl.String, eager=True),
         }
         return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
 
     def record(self, index: int) -> dict[str, Any]:
         """Row `index` as a snapshot record (what `pl.DataFrame.row(index, named=True)` gives)."""
-        probability = float(self.churn_probability[index])
-        value = float(self.predicted_value[index])
+        population = str(self.populations[index])
+        probability = float(self.probability[index])
+        retained = _number(self.value_if_retained[index])
+        probabilities: dict[str, float | None] = dict.fromkeys(PROBABILITY_COLUMNS.values())
+        probabilities[PROBABILITY_COLUMNS[population]] = probability
         return {
             "customer_id": self.customer_ids[index],
             "as_of": self.as_of[index],
+            "population": population,
             "tier": str(self.tiers[index]),
             "lifecycle_stage": str(self.stages[index]),
-            "churn_probability": probability,
-            "churn_risk": str(self.churn_risks[index]),
-            "predicted_value": value,
+            "churn_probability": probabilities["churn_probability"],
+            "churn_risk": self.churn_risks[index],
+            "reactivation_probability": probabilities["reactivation_probability"],
+            "conversion_probability": probabilities["conversion_probability"],
+            "predicted_value": float(self.predicted_value[index]),
             "currency": None,
             "horizon_days": self.horizon_days,
-            "value_at_risk": probability * value,
-            "churn_reasons": self.churn_reasons.row(index),
+            "value_if_retained": retained,
+            "value_at_risk": None if population != "active" or retained is None else probability * retained,
+            "probability_reasons": self.probability_reasons.row(index),
             "value_reasons": self.value_reasons.row(index),
             "rule_id": self.rule_ids[index],
             "action_id": self.action_ids[index],
             "action_owner": self.action_owners[index],
             "action_due_date": self.due_dates[index],
-            "churn_model_version": self.versions.churn,
-            "value_model_version": self.versions.value,
+            "pair_version": self.versions.pair,
+            "run_id": self.versions.run_id,
         }
 
     def records(self) -> list[dict[str, Any]]:
@@ -150,8 +181,16 @@ def prediction_from_record(
     again would cost more than the whole rendering.
     """
     as_of: datetime = record["as_of"]
+    population = record["population"]
+    probability_kind = cast(ReasonKind, PROBABILITY_MODELS[population])
+    reasons: dict[str, list[Reason]] = {kind: [] for kind in ("churn", "reactivation", "conversion")}
+    reasons[probability_kind] = _reasons(
+        record["probability_reasons"], probability_kind, lang, texts, sentences
+    )
     explanations = Explanations.model_construct(
-        churn=_reasons(record["churn_reasons"], "churn", lang, texts, sentences),
+        churn=reasons["churn"],
+        reactivation=reasons["reactivation"],
+        conversion=reasons["conversion"],
         value=_reasons(record["value_reasons"], "value", lang, texts, sentences),
     )
     action = texts.actions.fields(
@@ -160,18 +199,25 @@ def prediction_from_record(
     return Prediction.model_construct(
         customer_id=record["customer_id"],
         as_of=as_of,
+        population=population,
         tier=record["tier"],
         lifecycle_stage=record["lifecycle_stage"],
         churn_probability=record["churn_probability"],
         churn_risk=record["churn_risk"],
+        reactivation_probability=record["reactivation_probability"],
+        conversion_probability=record["conversion_probability"],
         predicted_value=PredictedValue.model_construct(
             amount=record["predicted_value"], currency=record["currency"], horizon_days=record["horizon_days"]
         ),
+        value_if_retained=record["value_if_retained"],
         value_at_risk=record["value_at_risk"],
         explanations=explanations,
         recommended_action=RecommendedAction.model_construct(**action),  # type: ignore[arg-type]
         model_versions=ModelVersions.model_construct(
-            churn=record["churn_model_version"], value=record["value_model_version"]
+            pair=record["pair_version"],
+            run_id=record["run_id"],
+            churn=record["pair_version"],
+            value=record["pair_version"],
         ),
     )
 
@@ -200,3 +246,11 @@ def _reason_fields(reason: Any) -> dict[str, Any]:
         "label": reason.label,
         "impact": reason.impact,
     }
+
+
+def _nullable(values: np.ndarray) -> pl.Series:
+    return pl.Series(values, dtype=pl.Float64).fill_nan(None)
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)

@@ -41,7 +41,7 @@ class Telemetry:
         )
         self.churn_probability = Histogram(
             "clvchurn_churn_probability",
-            "Churn probability of every served prediction.",
+            "Churn probability of every served prediction of an active customer.",
             buckets=PROBABILITY_BUCKETS,
             registry=self.registry,
         )
@@ -65,14 +65,15 @@ class Telemetry:
         )
         self.model_info = Gauge(
             "clvchurn_model_info",
-            "1 for the model versions in service.",
-            ["churn_version", "value_version"],
+            "1 for the model pair version in service.",
+            ["pair_version"],
             registry=self.registry,
         )
 
     def observe_predictions(self, predictions: Sequence[Prediction]) -> None:
         for prediction in predictions:
-            self.churn_probability.observe(prediction.churn_probability)
+            if prediction.churn_probability is not None:
+                self.churn_probability.observe(prediction.churn_probability)
             self.predicted_value.observe(prediction.predicted_value.amount)
             self.tiers.labels(prediction.tier).inc()
             self.actions.labels(prediction.recommended_action.id).inc()
@@ -80,7 +81,7 @@ class Telemetry:
     def observe_engine(self, engine: PredictionEngine) -> None:
         """Point `clvchurn_model_info` at the engine just put in service."""
         self.model_info.clear()
-        self.model_info.labels(engine.model_versions.churn, engine.model_versions.value).set(1)
+        self.model_info.labels(engine.model_versions.pair).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

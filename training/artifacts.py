@@ -1,85 +1,81 @@
-"""Files logged beside each model: charts, tables, the feature list and a model card.
+"""Files logged beside each model of the pair: charts, tables, the feature list and a model card.
 
 They are for the people who decide whether to trust a model (data scientists in MLflow, the model
-pages); serving reads only the bundle's metadata.
+pages); serving reads only the pair's metadata. Charts are drawn on the backtest's validation rows,
+the figures the run reports; the model card also says what the registered refit learned from.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: files only
+
 import matplotlib.pyplot as plt
+import mlflow
 import numpy as np
 import pandas as pd
-import polars as pl
 
-from model_contract.bundle import ModelBundle
+from model_contract import ModelBundle
+from training.backtest import Backtest
 from training.metrics import calibration_curve_data, cumulative_gain_curve, decile_table
 
 # TreeSHAP costs about a millisecond per row for a few hundred trees; a thousand dots already show
 # each feature's spread and direction in the summary plot.
 SHAP_SAMPLE_ROWS = 1_000
 
-
-def write_churn_artifacts(
-    folder: Path,
-    bundle: ModelBundle,
-    features: pl.DataFrame,
-    churned: np.ndarray,
-    probability: np.ndarray,
-    metrics_table: dict[str, dict[str, float]],
-) -> None:
-    _write_common(folder, bundle, features, metrics_table)
-    observed, predicted = calibration_curve_data(churned, probability, n_bins=10)
-    figure, axis = plt.subplots(figsize=(5, 5))
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axis.plot(predicted, observed, marker="o", label="clvchurn churn model")
-    axis.set_xlabel("predicted churn probability")
-    axis.set_ylabel("observed churn rate")
-    axis.set_title(f"Calibration on the validation snapshot (ECE {metrics_table['clvchurn']['ece']:.3f})")
-    axis.legend()
-    _save(figure, folder / "calibration_curve.png")
-    _gain_chart(folder / "cumulative_gain.png", churned.astype(float), probability, "churners")
-    _write_model_card(folder, bundle, metrics_table, purpose=_CHURN_PURPOSE)
+PURPOSES = {
+    "churn": "Estimates the probability that an active customer (an order within the lookback) places no order "
+    "in the next {horizon} days. Calibrated out of time: 0.3 means about 30%. With the value if retained it "
+    "gives the value at risk that ranks retention work.",
+    "reactivation": "Estimates the probability that a lapsed customer (no order within the lookback) orders again "
+    "in the next {horizon} days: whom a win-back is worth trying on.",
+    "conversion": "Estimates the probability that a prospect (never ordered) places a first order in the next "
+    "{horizon} days.",
+    "value": "Predicts each customer's net spend over the next {horizon} days (refunds included); its "
+    "predictions for active customers set the value tiers A-D. It ranks customers for account management; "
+    "it is not a revenue forecast for finance.",
+    "value_if_retained": "Predicts the net spend over the next {horizon} days of a customer who orders within the "
+    "churn horizon (stays, or comes back): the value lost if an active customer churns.",
+}
 
 
-def write_value_artifacts(
-    folder: Path,
-    bundle: ModelBundle,
-    features: pl.DataFrame,
-    actual: np.ndarray,
-    predicted: np.ndarray,
-    metrics_table: dict[str, dict[str, float]],
-    candidates: dict[str, Any],
-) -> None:
-    _write_common(folder, bundle, features, metrics_table)
-    decile_table(actual, predicted).write_csv(folder / "decile_table.csv")
-    _gain_chart(folder / "cumulative_gain.png", actual, predicted, "actual value")
-    (folder / "value_model_candidates.json").write_text(json.dumps(candidates, indent=2))
-    (folder / "tier_cutpoints.json").write_text(json.dumps(bundle.metadata.tier_cutpoints, indent=2))
-    _write_model_card(folder, bundle, metrics_table, purpose=_VALUE_PURPOSE, candidates=candidates)
+def write_model_artifacts(bundle: ModelBundle, backtest: Backtest) -> None:
+    """Log `bundle`'s charts, tables and model card to the active MLflow run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        metadata = bundle.metadata
+        feature_list = [
+            {"name": n, "description": metadata.feature_descriptions[n]} for n in metadata.feature_names
+        ]
+        (folder / "feature_list.json").write_text(json.dumps(feature_list, indent=2, ensure_ascii=False))
+        (folder / "reference_statistics.json").write_text(json.dumps(metadata.reference_statistics, indent=2))
+        (folder / "validation_metrics.json").write_text(json.dumps(backtest.table, indent=2, allow_nan=True))
+        if backtest.validation.height and metadata.fallback is None:
+            _shap_summary(folder / "shap_summary.png", bundle, backtest)
+            if backtest.spec.is_probability:
+                _calibration_chart(folder / "calibration_curve.png", backtest)
+            else:
+                decile_table(backtest.actual, backtest.predicted).write_csv(folder / "decile_table.csv")
+            _gain_chart(folder / "cumulative_gain.png", backtest)
+        if backtest.fitted.comparison:
+            (folder / "value_model_candidates.json").write_text(
+                json.dumps(backtest.fitted.comparison, indent=2)
+            )
+        _write_model_card(folder / "model_card.md", bundle, backtest)
+        mlflow.log_artifacts(str(folder))
 
 
-def _write_common(
-    folder: Path, bundle: ModelBundle, features: pl.DataFrame, metrics_table: dict[str, dict[str, float]]
-) -> None:
-    metadata = bundle.metadata
-    feature_list = [
-        {"name": n, "description": metadata.feature_descriptions[n]} for n in metadata.feature_names
-    ]
-    (folder / "feature_list.json").write_text(json.dumps(feature_list, indent=2, ensure_ascii=False))
-    (folder / "reference_statistics.json").write_text(json.dumps(metadata.reference_statistics, indent=2))
-    (folder / "validation_metrics.json").write_text(json.dumps(metrics_table, indent=2, allow_nan=True))
-    _shap_summary(folder / "shap_summary.png", bundle, features)
-
-
-def _shap_summary(path: Path, bundle: ModelBundle, features: pl.DataFrame) -> None:
+def _shap_summary(path: Path, bundle: ModelBundle, backtest: Backtest) -> None:
     """Beeswarm of per-customer contributions (output units) on a fixed random sample of validation rows."""
     import shap
 
-    sample = features.sample(n=min(SHAP_SAMPLE_ROWS, features.height), seed=0)
+    sample = backtest.validation.sample(n=min(SHAP_SAMPLE_ROWS, backtest.validation.height), seed=0)
     frame = bundle.model_frame(sample)
     _, contributions = bundle.scorer.contributions(frame)
     display = frame.apply(
@@ -87,18 +83,34 @@ def _shap_summary(path: Path, bundle: ModelBundle, features: pl.DataFrame) -> No
     )
     shap.summary_plot(np.asarray(contributions), display, show=False, max_display=15)
     figure = plt.gcf()
-    unit = "probability points" if bundle.metadata.kind == "churn" else "currency"
+    unit = "probability points" if backtest.spec.is_probability else "currency"
     figure.suptitle(f"SHAP contributions ({unit}) on the validation snapshot", fontsize=10)
     _save(figure, path)
 
 
-def _gain_chart(path: Path, actual: np.ndarray, predicted: np.ndarray, what: str) -> None:
-    share_of_customers, share_captured = cumulative_gain_curve(actual, predicted)
+def _calibration_chart(path: Path, backtest: Backtest) -> None:
+    observed, predicted = calibration_curve_data(backtest.actual, backtest.predicted, n_bins=10)
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axis.plot(predicted, observed, marker="o", label=f"clvchurn {backtest.spec.name} model")
+    axis.set_xlabel(f"predicted {backtest.spec.target} probability")
+    axis.set_ylabel("observed rate")
+    axis.set_title(
+        f"Calibration on the validation snapshot (ECE {backtest.metrics.get('ece', float('nan')):.3f})"
+    )
+    axis.legend()
+    _save(figure, path)
+
+
+def _gain_chart(path: Path, backtest: Backtest) -> None:
+    share_of_customers, share_captured = cumulative_gain_curve(
+        backtest.actual.astype(float), backtest.predicted
+    )
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot(share_of_customers, share_captured, label="clvchurn")
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     axis.set_xlabel("share of customers, highest predicted first")
-    axis.set_ylabel(f"share of {what} captured")
+    axis.set_ylabel(f"share of {backtest.spec.target} captured")
     axis.set_title("Cumulative gain on the validation snapshot")
     axis.legend()
     _save(figure, path)
@@ -110,47 +122,42 @@ def _save(figure: plt.Figure, path: Path) -> None:
     plt.close(figure)
 
 
-_CHURN_PURPOSE = (
-    "Estimates the probability that a customer who bought in the last year places no order in the next "
-    "{horizon} days. Probabilities are calibrated on an out-of-time fold: 0.3 means about 30%. Used to rank "
-    "retention work by value at risk; it does not say why a customer leaves, only which signals moved."
-)
-_VALUE_PURPOSE = (
-    "Predicts each customer's net spend over the next {horizon} days (refunds included). Its predictions are "
-    "cut into value tiers A-D. It ranks customers for account management; it is not a revenue forecast "
-    "for finance."
-)
-
-
-def _write_model_card(
-    folder: Path,
-    bundle: ModelBundle,
-    metrics_table: dict[str, dict[str, float]],
-    *,
-    purpose: str,
-    candidates: dict[str, Any] | None = None,
-) -> None:
+def _write_model_card(path: Path, bundle: ModelBundle, backtest: Backtest) -> None:
     metadata = bundle.metadata
-    metric_names = list(metrics_table["clvchurn"])
+    table = backtest.table
+    metric_names = list(table.get("clvchurn", {}))
     lines = [
-        f"# clvchurn {metadata.kind} model",
+        f"# clvchurn {metadata.name} model",
         "",
         "## What it is for",
-        purpose.format(horizon=metadata.horizon_days),
+        PURPOSES[metadata.name].format(horizon=metadata.horizon_days),
         "",
         "## How it was built",
-        f"- Family: {metadata.model_family}",
-        f"- Trained: {metadata.trained_at:%Y-%m-%d %H:%M}; validated out of time on the snapshot of "
-        f"{metadata.validation_as_of:%Y-%m-%d} (labels from events on or after that date only).",
+        f"- Family: {metadata.model_family}; rows of {', '.join(metadata.populations)} customers, label "
+        f"`{metadata.target}` over {metadata.horizon_days} days.",
+        f"- Registered model (the refit): fitted on the cutoffs {_dates(metadata.fit_cutoffs)}, calibrated on "
+        f"{metadata.calibration_cutoff:%Y-%m-%d}: trained through {metadata.trained_through:%Y-%m-%d}.",
+        f"- Fit and calibration are {metadata.horizon_days} days apart (a gap of one horizon), so no fit row's "
+        "label window overlaps the calibration fold's.",
+        f"- Backtest: the same recipe fitted on {_dates(list(backtest.schedule.training))}, calibrated on "
+        f"{backtest.schedule.calibration:%Y-%m-%d}, validated on {metadata.backtest_as_of:%Y-%m-%d}"
+        if metadata.backtest_as_of
+        else "- Backtest: none",
         f"- Features: {len(metadata.feature_names)} point-in-time features (feature_list.json).",
-        "",
-        "## How it scored on the validation snapshot",
-        "| model | " + " | ".join(metric_names) + " |",
-        "|---" * (len(metric_names) + 1) + "|",
     ]
-    for model_name, metrics in metrics_table.items():
-        cells = " | ".join(_fmt(metrics.get(name, float("nan"))) for name in metric_names)
-        lines.append(f"| {model_name} | {cells} |")
+    if metadata.fallback:
+        lines += ["", "## Fallback", metadata.fallback]
+    if metric_names:
+        lines += [
+            "",
+            "## How it scored on the validation snapshot",
+            "| model | " + " | ".join(metric_names) + " |",
+            "|---" * (len(metric_names) + 1) + "|",
+        ]
+        for model_name, metrics in table.items():
+            cells = " | ".join(_fmt(metrics.get(name, float("nan"))) for name in metric_names)
+            lines.append(f"| {model_name} | {cells} |")
+    candidates: dict[str, Any] = backtest.fitted.comparison
     if candidates:
         lines += ["", "## Value model candidates (calibration snapshot)", f"Rule: {candidates['rule']}."]
         for name, scores in candidates["candidates"].items():
@@ -161,9 +168,14 @@ def _write_model_card(
         "",
         "## Limits",
         "- Trained on one company's history; re-validate after changes in pricing, catalogue or data capture.",
-        "- Baselines marked NaN produce ranking scores only, so probability or currency errors are undefined.",
+        "- Customer attributes are taken as they are now at every historical cutoff.",
+        "- Baselines marked n/a produce ranking scores only, so probability or currency errors are undefined.",
     ]
-    (folder / "model_card.md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _dates(cutoffs: list[Any]) -> str:
+    return ", ".join(f"{cutoff:%Y-%m-%d}" for cutoff in cutoffs) or "-"
 
 
 def _fmt(value: float) -> str:

@@ -1,18 +1,19 @@
-"""The baselines every training run is measured against, scored on the same validation snapshot.
+"""The baselines every backtest is measured against, on the same validation rows as the model.
 
 - BG/NBD with Gamma-Gamma (Fader, Hardie & Lee 2005; Fader & Hardie 2013), fitted on the history
   before the validation cutoff: expected spend for value, and for churn the probability of no purchase
-  in the horizon (see `bgnbd_churn_probability`).
+  in the horizon (`bgnbd_churn_probability`; its complement for reactivation). Prospects have no
+  purchase for it to learn from, so it has no conversion forecast.
 - RFM rule tiers, the rule of thumb companies use today: ranking scores only, so calibration and
   currency-error metrics are not defined for them (NaN).
-- Logistic regression on the same feature matrix and split as the churn model.
+- Logistic regression on the same matrix and rows as the boosted model (churn, reactivation,
+  conversion).
 - On synthetic data, the oracle from the ground-truth file: the best score any model could reach.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -22,85 +23,92 @@ import polars as pl
 from domain.errors import ModelFitError
 from features.contract import RawData
 from training.baselines import BgNbdGammaGamma, RfmRules, logistic_churn_pipeline, rfm_summary
-from training.metrics import churn_metrics, value_metrics
-from training.schedule import CutoffSchedule
+from training.metrics import probability_metrics, value_metrics
 
 # Metrics that need probabilities or currency amounts; a ranking score leaves them undefined.
-_CHURN_PROBABILITY_METRICS = ("brier", "ece")
+_PROBABILITY_ONLY_METRICS = ("brier", "ece")
 _VALUE_AMOUNT_METRICS = ("mae", "rmse", "total_error_pct")
 
 
-@dataclass(frozen=True)
-class ChurnRows:
-    """The churn-labelled rows of one snapshot group: model matrix (`to_model_frame`) and 0/1 labels."""
-
-    features: pd.DataFrame
-    churned: np.ndarray
-
-
-@dataclass
-class Backtest:
-    churn: dict[str, dict[str, float]] = field(default_factory=dict)
-    value: dict[str, dict[str, float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # baselines refitted or left out, and why
-
-
-def evaluate_baselines(
-    *,
+def probability_baselines(
+    model: str,
     raw: RawData,
-    schedule: CutoffSchedule,
-    validation_part: pl.DataFrame,
-    churn_train: ChurnRows,
-    churn_validation: ChurnRows,
-    churn_horizon_days: int,
-    value_horizon_days: int,
-    ground_truth: pl.DataFrame | None = None,
-) -> Backtest:
-    """Metrics of every baseline on the validation snapshot, keyed by baseline name.
-
-    `churn_train` and `churn_validation` are the churn model's own inputs, so the logistic regression
-    sees exactly the matrix (features, categorical levels) and rows the boosted model saw.
-    """
-    backtest = Backtest()
-    population = validation_part.select("customer_id", "churned", "future_value")
-    eligible = population["churned"].is_not_null().to_numpy()
-    churned = population["churned"].to_numpy()[eligible].astype(int)
-    actual_value = population["future_value"].to_numpy()
-
-    summary = rfm_summary(raw.transactions, schedule.validation)
-    bgnbd = _fit_bgnbd(summary, backtest.notes)
-    if bgnbd is None:
-        backtest.churn["bgnbd_gamma_gamma"] = _undefined(churn_metrics)
-        backtest.value["bgnbd_gamma_gamma"] = _undefined(value_metrics)
-    else:
-        bg_value = _aligned(population, summary, bgnbd.predict_value(value_horizon_days))
-        bg_churn = _aligned(
-            population, summary, bgnbd_churn_probability(bgnbd, churn_horizon_days), missing=1.0
-        )
-        backtest.churn["bgnbd_gamma_gamma"] = churn_metrics(churned, bg_churn[eligible])
-        backtest.value["bgnbd_gamma_gamma"] = value_metrics(actual_value, bg_value)
-
-    rules = RfmRules().fit(rfm_summary(raw.transactions, schedule.calibration))
-    scored = rules.score(summary)
-    rfm_churn = _aligned(
-        population,
-        summary,
-        scored["churn_score"].to_numpy(),
-        missing=float(scored["churn_score"].to_numpy().max()),
-    )
-    rfm_value = _aligned(population, summary, scored["value_score"].to_numpy())
-    backtest.churn["rfm_rules"] = _ranking_only(
-        churn_metrics(churned, rfm_churn[eligible]), _CHURN_PROBABILITY_METRICS
-    )
-    backtest.value["rfm_rules"] = _ranking_only(value_metrics(actual_value, rfm_value), _VALUE_AMOUNT_METRICS)
-
-    backtest.churn["logistic_regression"] = _logistic(churn_train, churn_validation)
-
+    validation_as_of: datetime,
+    calibration_as_of: datetime,
+    horizon_days: int,
+    validation: pl.DataFrame,
+    labels: np.ndarray,
+    fit_matrix: pd.DataFrame,
+    fit_labels: np.ndarray,
+    validation_matrix: pd.DataFrame,
+    ground_truth: pl.DataFrame | None,
+    notes: list[str],
+) -> dict[str, dict[str, float]]:
+    """Each baseline's metrics on the validation rows of a probability model (`labels` their 0/1)."""
+    table: dict[str, dict[str, float]] = {}
+    if len(labels) == 0 or len(np.unique(labels)) < 2:
+        return table
+    if model in ("churn", "reactivation"):
+        summary = rfm_summary(raw.transactions, validation_as_of)
+        bgnbd = _fit_bgnbd(summary, notes)
+        if bgnbd is None:
+            table["bgnbd_gamma_gamma"] = _undefined(probability_metrics)
+        else:
+            no_purchase = _aligned(
+                validation, summary, bgnbd_churn_probability(bgnbd, horizon_days), missing=1.0
+            )
+            table["bgnbd_gamma_gamma"] = probability_metrics(
+                labels, no_purchase if model == "churn" else 1.0 - no_purchase
+            )
+        if model == "churn":
+            rules = RfmRules().fit(rfm_summary(raw.transactions, calibration_as_of))
+            scored = rules.score(summary)
+            score = _aligned(
+                validation,
+                summary,
+                scored["churn_score"].to_numpy(),
+                missing=float(scored["churn_score"].to_numpy().max()),
+            )
+            table["rfm_rules"] = _ranking_only(probability_metrics(labels, score), _PROBABILITY_ONLY_METRICS)
+    if len(np.unique(fit_labels)) == 2:
+        table["logistic_regression"] = _logistic(fit_matrix, fit_labels, validation_matrix, labels)
     if ground_truth is not None:
-        backtest.churn["oracle"], backtest.value["oracle"] = _oracle(
-            population, ground_truth, schedule.validation, churn_horizon_days, value_horizon_days, eligible
-        )
-    return backtest
+        from features.synth import oracle_churn_probability
+
+        oracle = _joined(validation, oracle_churn_probability(ground_truth, validation_as_of, horizon_days))
+        no_purchase = oracle["churn_probability"].fill_null(1.0).to_numpy()
+        table["oracle"] = probability_metrics(labels, no_purchase if model == "churn" else 1.0 - no_purchase)
+    return table
+
+
+def value_baselines(
+    raw: RawData,
+    validation_as_of: datetime,
+    calibration_as_of: datetime,
+    horizon_days: int,
+    validation: pl.DataFrame,
+    ground_truth: pl.DataFrame | None,
+    notes: list[str],
+) -> dict[str, dict[str, float]]:
+    """Each baseline's metrics for the value forecast on the validation rows."""
+    actual = validation["future_value"].to_numpy()
+    table: dict[str, dict[str, float]] = {}
+    summary = rfm_summary(raw.transactions, validation_as_of)
+    bgnbd = _fit_bgnbd(summary, notes)
+    table["bgnbd_gamma_gamma"] = (
+        _undefined(value_metrics)
+        if bgnbd is None
+        else value_metrics(actual, _aligned(validation, summary, bgnbd.predict_value(horizon_days)))
+    )
+    rules = RfmRules().fit(rfm_summary(raw.transactions, calibration_as_of))
+    value_score = _aligned(validation, summary, rules.score(summary)["value_score"].to_numpy())
+    table["rfm_rules"] = _ranking_only(value_metrics(actual, value_score), _VALUE_AMOUNT_METRICS)
+    if ground_truth is not None:
+        from features.synth import oracle_expected_spend
+
+        oracle = _joined(validation, oracle_expected_spend(ground_truth, validation_as_of, horizon_days))
+        table["oracle"] = value_metrics(actual, oracle["expected_spend"].fill_null(0.0).to_numpy())
+    return table
 
 
 def _fit_bgnbd(summary: pl.DataFrame, notes: list[str]) -> BgNbdGammaGamma | None:
@@ -113,7 +121,9 @@ def _fit_bgnbd(summary: pl.DataFrame, notes: list[str]) -> BgNbdGammaGamma | Non
     try:
         return BgNbdGammaGamma().fit(summary)
     except ModelFitError as error:
-        notes.append(f"baseline bgnbd_gamma_gamma left out: {error}")
+        note = f"baseline bgnbd_gamma_gamma left out: {error}"
+        if note not in notes:
+            notes.append(note)
         return None
 
 
@@ -138,7 +148,7 @@ def bgnbd_churn_probability(model: BgNbdGammaGamma, horizon_days: float) -> np.n
 def _aligned(
     population: pl.DataFrame, summary: pl.DataFrame, scores: np.ndarray, missing: float = 0.0
 ) -> np.ndarray:
-    """Baseline scores in the validation population's order; customers without purchases get `missing`."""
+    """Baseline scores in the validation rows' order; customers without purchases get `missing`."""
     by_customer = pl.DataFrame(
         {"customer_id": summary["customer_id"], "score": np.asarray(scores, dtype=float)}
     )
@@ -146,6 +156,10 @@ def _aligned(
         by_customer, on="customer_id", how="left", maintain_order="left"
     )
     return joined["score"].fill_null(missing).to_numpy()
+
+
+def _joined(population: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+    return population.select("customer_id").join(scores, on="customer_id", how="left", maintain_order="left")
 
 
 def _undefined(report_card: Callable[[list[float], list[float]], dict[str, float]]) -> dict[str, float]:
@@ -157,43 +171,13 @@ def _ranking_only(metrics: dict[str, float], undefined: tuple[str, ...]) -> dict
     return {name: (float("nan") if name in undefined else value) for name, value in metrics.items()}
 
 
-def _logistic(churn_train: ChurnRows, churn_validation: ChurnRows) -> dict[str, float]:
-    frame = churn_train.features
-    categorical = [name for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)]
-    numeric = [name for name in frame.columns if name not in categorical]
+def _logistic(
+    fit_matrix: pd.DataFrame, fit_labels: np.ndarray, validation_matrix: pd.DataFrame, labels: np.ndarray
+) -> dict[str, float]:
+    categorical = [
+        name for name in fit_matrix.columns if isinstance(fit_matrix[name].dtype, pd.CategoricalDtype)
+    ]
+    numeric = [name for name in fit_matrix.columns if name not in categorical]
     pipeline = logistic_churn_pipeline(numeric, categorical)
-    pipeline.fit(frame, churn_train.churned)
-    probability = pipeline.predict_proba(churn_validation.features)[:, 1]
-    return churn_metrics(churn_validation.churned, probability)
-
-
-def _oracle(
-    population: pl.DataFrame,
-    ground_truth: pl.DataFrame,
-    as_of: datetime,
-    churn_horizon_days: int,
-    value_horizon_days: int,
-    eligible: np.ndarray,
-) -> tuple[dict[str, float], dict[str, float]]:
-    from features.synth import oracle_churn_probability, oracle_expected_spend
-
-    ids = population.select("customer_id")
-    churn = ids.join(
-        oracle_churn_probability(ground_truth, as_of, churn_horizon_days),
-        on="customer_id",
-        how="left",
-        maintain_order="left",
-    )
-    value = ids.join(
-        oracle_expected_spend(ground_truth, as_of, value_horizon_days),
-        on="customer_id",
-        how="left",
-        maintain_order="left",
-    )
-    churned = population["churned"].to_numpy()[eligible].astype(int)
-    return (
-        churn_metrics(churned, churn["churn_probability"].fill_null(1.0).to_numpy()[eligible]),
-        value_metrics(
-            population["future_value"].to_numpy(), value["expected_spend"].fill_null(0.0).to_numpy()
-        ),
-    )
+    pipeline.fit(fit_matrix, fit_labels)
+    return probability_metrics(labels, pipeline.predict_proba(validation_matrix)[:, 1])

@@ -75,8 +75,9 @@ def lift_at(y: npt.ArrayLike, p: npt.ArrayLike, fraction: float = 0.1) -> float:
     return float(_expected_top_sum(labels, scores, top) / top / labels.mean())
 
 
-def churn_metrics(y: npt.ArrayLike, p: npt.ArrayLike) -> dict[str, float]:
-    """The churn report card: roc_auc, pr_auc, brier, ece (10 uniform bins), lift_top10."""
+def probability_metrics(y: npt.ArrayLike, p: npt.ArrayLike) -> dict[str, float]:
+    """The report card of a probability (churn, reactivation, conversion): roc_auc, pr_auc, brier, ece
+    (10 uniform bins), lift_top10."""
     return {
         "roc_auc": roc_auc(y, p),
         "pr_auc": pr_auc(y, p),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -13,12 +13,15 @@ from features.contract import RawData
 
 
 def parse_cutoff(value: str, option: str = "--as-of") -> datetime:
-    """Accept an ISO date or datetime for a cutoff option, with an error that names the option."""
+    """An ISO date or datetime for a cutoff option, in naive UTC like the data (a time zone is converted,
+    not dropped), with an error that names the option."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise CommandOptionError(f"{option} '{value}' is not an ISO date such as 2025-07-01") from None
-    return parsed.replace(tzinfo=None)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
 
 
 def load_data_folder(data_dir: Path, rejects_path: Path) -> RawData:

@@ -77,6 +77,5 @@ def score(
     tiers = dict(scored["tier"].value_counts().sort("tier").iter_rows())
     console.print(
         f"Scored {scored.height:,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
-        f"with churn model v{predictor.churn.version} and value model v{predictor.value.version}; "
-        f"tiers {tiers}. Snapshot: {out}"
+        f"with model pair v{predictor.loaded.version}; tiers {tiers}. Snapshot: {out}"
     )

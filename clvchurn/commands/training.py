@@ -6,16 +6,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
-
-if TYPE_CHECKING:
-    from training.train import PromotionDecision
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Measure clvchurn against published baselines.")
 
@@ -39,30 +36,42 @@ def train_command(
         None, "--value-horizon-days", min=1, help="Value label window in days (default 365)."
     ),
     snapshots: int | None = typer.Option(
-        None, "--snapshots", min=3, help="Cutoffs: training..., calibration, validation (default 4)."
+        None, "--snapshots", min=1, help="Fit cutoffs per model at most, the most recent first (default 4)."
     ),
     step_days: int | None = typer.Option(
-        None, "--step-days", min=1, help="Days between training cutoffs (default 90)."
+        None, "--step-days", min=1, help="Days between fit cutoffs (default 90)."
+    ),
+    min_history_days: int | None = typer.Option(
+        None, "--min-history-days", min=0, help="History a fit cutoff needs before it (default 180)."
     ),
     tier_thresholds: str | None = typer.Option(
         None,
         "--tier-thresholds",
         help="Absolute tier thresholds in currency over the value horizon, 'A,B,C' (e.g. 500000,100000,20000); "
-        "default: A = top 10%, B = next 20%, C = next 40% of predicted value.",
+        "default: the playbook's tier policy (shares of active customers).",
+    ),
+    exclude_attributes: str | None = typer.Option(
+        None,
+        "--exclude-attributes",
+        help="Customer attributes never to use as features, comma-separated (adds to CLVCHURN_EXCLUDED_ATTRIBUTES).",
     ),
     force: bool = typer.Option(
-        False, "--force", help="Make the new models champion even if they score worse."
+        False, "--force", help="Make the new pair champion even if it does not pass the gate."
     ),
 ) -> None:
-    """Train the churn classifier and value regressor, backtest them and register them in MLflow.
+    """Backtest and refit the model pair (churn, reactivation, conversion, value) and register it.
 
-    Options left out take the defaults of `training.train.TrainingConfig`.
+    Options left out take the defaults of `training.train.TrainingConfig`; the lookback and the tier
+    policy come from the playbook (CLVCHURN_PLAYBOOK_PATH).
     """
     _prefer_sleeping_openmp_threads()
     import polars as pl
 
     from domain.errors import CommandOptionError
     from model_contract.tiers import absolute_tiers
+    from policy.playbook import Playbook
+    from serving.settings import load_settings
+    from training.settings import load_training_settings
     from training.train import TrainingConfig, train
 
     cutpoints = None
@@ -79,9 +88,13 @@ def train_command(
         "value_horizon_days": value_horizon_days,
         "snapshots": snapshots,
         "step_days": step_days,
+        "min_history_days": min_history_days,
         "validation_as_of": parse_cutoff(as_of) if as_of else None,
         "tier_cutpoints": cutpoints,
     }
+    excluded = [*load_training_settings().excluded_attributes, *(exclude_attributes or "").split(",")]
+    given["excluded_attributes"] = tuple(dict.fromkeys(name.strip() for name in excluded if name.strip()))
+    playbook = Playbook.load(load_settings().playbook_path)
     config = TrainingConfig(
         force=force, **{name: value for name, value in given.items() if value is not None}
     )
@@ -92,44 +105,40 @@ def train_command(
         outcome = train(
             raw,
             config,
+            playbook=playbook,
             ground_truth=ground_truth,
             data_source=str(data),
             progress=lambda message: status.update(f"{message}..."),
         )
-    console.print(
-        f"Cutoffs: training {', '.join(c.date().isoformat() for c in outcome.schedule.training)}; "
-        f"calibration {outcome.schedule.calibration.date()}; validation {outcome.schedule.validation.date()}"
-    )
-    console.print(
-        _metrics_table(f"Churn within {config.churn_horizon_days} days (validation)", outcome.churn_table)
-    )
-    console.print(
-        _metrics_table(f"Value over {config.value_horizon_days} days (validation)", outcome.value_table)
-    )
     for note in outcome.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    for decision in outcome.decisions:
-        console.print(f"[bold]{decision.model_name}[/] v{decision.version}: {_verdict(decision)}")
-        if decision.note:
-            console.print(f"  note: {decision.note}")
+        console.print(f"[dim]{note}[/]")
+    for name, run in outcome.models.items():
+        title = (
+            f"{name}: backtest as of {run.backtest.schedule.validation:%Y-%m-%d}, "
+            f"{run.refit_schedule.horizon_days}-day labels; registered refit trained through "
+            f"{run.refit_schedule.trained_through:%Y-%m-%d}"
+        )
+        if run.backtest.table:
+            console.print(_metrics_table(title, run.backtest.table))
+        else:
+            console.print(f"{title}: no backtest figures")
+    if outcome.value_at_risk is not None:
+        check = outcome.value_at_risk
+        console.print(
+            f"Value at risk against the true value lost to churn ({check.customers:,} active customers): "
+            f"Spearman {check.spearman:.3f}, top decile found {check.top_decile_found:.1%} "
+            f"(churn x predicted value: {check.spearman_churn_times_value:.3f}, "
+            f"{check.top_decile_found_churn_times_value:.1%})"
+        )
+    decision = outcome.decision
+    if decision is not None:
+        console.print(
+            f"[bold]clvchurn-pair[/] v{decision.version}: now '{decision.alias}' ({decision.reason})"
+        )
     console.print(
         f"MLflow: experiment 'clvchurn' (id {outcome.experiment_id}), parent run {outcome.parent_run_id} in "
         f"{outcome.tracking_uri}. Browse with: mlflow ui --backend-store-uri {outcome.tracking_uri}"
     )
-
-
-def _verdict(decision: PromotionDecision) -> str:
-    """One line on the promotion gate: the scores compared and the alias the new version got."""
-    metric = f"{decision.new_score:.4f}"
-    if decision.champion_version is None:
-        return f"{metric}; no champion before: now 'champion'"
-    if decision.champion_score is None:
-        return f"{metric}; champion v{decision.champion_version} could not be scored here: now 'champion'"
-    champion = f"champion v{decision.champion_version} ({decision.champion_score:.4f})"
-    if decision.forced:
-        return f"{metric} does not beat {champion}: now 'champion' anyway because of --force"
-    comparison = "beats" if decision.promoted else "does not beat"
-    return f"{metric} {comparison} {champion}: now '{decision.alias}'"
 
 
 def _prefer_sleeping_openmp_threads() -> None:

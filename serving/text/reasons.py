@@ -193,8 +193,8 @@ def _label(name: str, spec: FeatureSpec, catalogue: Catalogue) -> str:
 
 
 def impact(contribution: float, kind: ReasonKind, catalogue: Catalogue) -> str:
-    """A contribution for people: churn in probability points (0.042 -> +4.2), value in currency."""
-    signed = f"{contribution * 100:+.1f}" if kind == "churn" else f"{contribution:+,.2f}"
+    """A contribution for people: probabilities in points (0.042 -> +4.2), value in currency."""
+    signed = f"{contribution:+,.2f}" if kind == "value" else f"{contribution * 100:+.1f}"
     return catalogue.text(f"impact.{kind}", signed=signed)
 
 

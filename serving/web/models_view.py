@@ -1,20 +1,21 @@
-"""The models page's content: champion models from the engine, challengers from the MLflow registry.
+"""The models page's content: the champion pair from the engine, the challenger pair from the registry.
 
-The engine knows the champions it serves (`PredictionEngine.model_info`). Challengers are whatever
-version carries the registry's `challenger` alias (`model_contract.registry`); their training date and
-metrics come from the MLflow run that registered them. Run links use the MLflow UI's `#/runs/<id>`
-route, which opens the run without knowing its experiment.
+The engine knows the pair it serves (`PredictionEngine.model_info`). The challenger is whatever version
+carries the registry's `challenger` alias; its metadata is read once per version (the pair is loaded
+from MLflow the first time the page asks) and kept. Run links use the MLflow UI's `#/runs/<id>` route,
+which opens the run without knowing its experiment.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Literal
 
-from serving.schemas import ModelInfo
+from serving.schemas import ModelsInfo
 
 logger = logging.getLogger(__name__)
 
@@ -31,52 +32,54 @@ KEY_METRICS: Final = (
     "total_error_pct",
     "top10_share",
 )
-MAX_METRICS_SHOWN: Final = 6
+MAX_METRICS_SHOWN: Final = 5
 
 
 @dataclass(frozen=True)
-class RegisteredVersion:
-    """One model version as the registry tells it."""
+class ModelRow:
+    """One model of a pair as the page lists it."""
 
     name: str
-    version: str
-    run_id: str | None
-    trained_at: datetime | None
-    metrics: Mapping[str, float]
+    horizon_days: int
+    trained_through: datetime
+    backtest_as_of: datetime | None
+    metrics: list[tuple[str, float]]
+    fallback: str | None
 
 
 @dataclass(frozen=True)
-class ModelCard:
-    """One row of the models page: a champion or a challenger of one kind."""
+class PairCard:
+    """The champion or the challenger pair."""
 
-    kind: Literal["churn", "value"]
     role: Literal["champion", "challenger"]
     name: str
     version: str
     trained_at: datetime | None
-    metrics: list[tuple[str, float]]
+    data_end: datetime | None
     run_id: str | None
     run_url: str | None
+    models: list[ModelRow]
 
 
-ChallengerLookup = Callable[[str], RegisteredVersion | None]
+ChallengerLookup = Callable[[], ModelsInfo | None]
 
 
 def mlflow_challenger_lookup(tracking_uri: str) -> ChallengerLookup:
-    """Looks up the `challenger` alias of a registered model, and its run, in the MLflow store."""
+    """Describes the pair with the registry's `challenger` alias, loading each version once."""
+    cache: dict[str, ModelsInfo] = {}
+    lock = threading.Lock()
 
-    def lookup(name: str) -> RegisteredVersion | None:
-        from model_contract.registry import CHALLENGER, aliased_version, client_for
+    def lookup() -> ModelsInfo | None:
+        from model_contract import CHALLENGER, PAIR_MODEL_NAME, aliased_version, load_pair
+        from serving.model_info import describe_pair
 
-        found = aliased_version(name, CHALLENGER, tracking_uri)
+        found = aliased_version(PAIR_MODEL_NAME, CHALLENGER, tracking_uri)
         if found is None:
             return None
-        trained_at, metrics = None, {}
-        if found.run_id:
-            run = client_for(tracking_uri).get_run(found.run_id)
-            trained_at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).replace(tzinfo=None)
-            metrics = dict(run.data.metrics)
-        return RegisteredVersion(found.name, found.version, found.run_id, trained_at, metrics)
+        with lock:
+            if found.version not in cache:
+                cache[found.version] = describe_pair(load_pair(CHALLENGER, tracking_uri))
+            return cache[found.version]
 
     return lookup
 
@@ -95,41 +98,35 @@ def key_metrics(
     return chosen[:MAX_METRICS_SHOWN]
 
 
-def champion_card(kind: Literal["churn", "value"], info: ModelInfo, mlflow_ui_url: str) -> ModelCard:
-    return ModelCard(
-        kind=kind,
-        role="champion",
+def pair_card(role: Literal["champion", "challenger"], info: ModelsInfo, mlflow_ui_url: str) -> PairCard:
+    return PairCard(
+        role=role,
         name=info.name,
         version=info.version,
         trained_at=info.trained_at,
-        metrics=key_metrics(info.validation_metrics),
+        data_end=info.data_end,
         run_id=info.run_id,
         run_url=run_url(mlflow_ui_url, info.run_id),
+        models=[
+            ModelRow(
+                name,
+                model.horizon_days,
+                model.trained_through,
+                model.backtest_as_of,
+                key_metrics(model.backtest_metrics),
+                model.fallback,
+            )
+            for name, model in info.models.items()
+        ],
     )
 
 
-def challenger_card(
-    kind: Literal["churn", "value"], champion: ModelInfo, lookup: ChallengerLookup, mlflow_ui_url: str
-) -> ModelCard | None:
-    """The challenger of `champion`'s model, its metrics on the champion's report card; None if none.
-
-    A registry that cannot be reached is logged and shown as no challenger: the page stays usable.
-    """
+def challenger_card(lookup: ChallengerLookup, mlflow_ui_url: str) -> PairCard | None:
+    """The challenger pair's card, or None; a registry that cannot be reached is logged and shown as
+    no challenger, so the page stays usable."""
     try:
-        found = lookup(champion.name)
+        found = lookup()
     except Exception:
-        logger.warning("Could not look up the challenger of %s in MLflow", champion.name, exc_info=True)
+        logger.warning("Could not look up the challenger pair in MLflow", exc_info=True)
         return None
-    if found is None:
-        return None
-    same_card = tuple(name for name in KEY_METRICS if name in champion.validation_metrics)
-    return ModelCard(
-        kind=kind,
-        role="challenger",
-        name=found.name,
-        version=found.version,
-        trained_at=found.trained_at,
-        metrics=key_metrics(found.metrics, same_card or KEY_METRICS),
-        run_id=found.run_id,
-        run_url=run_url(mlflow_ui_url, found.run_id),
-    )
+    return None if found is None else pair_card("challenger", found, mlflow_ui_url)

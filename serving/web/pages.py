@@ -22,6 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from domain.errors import ModelNotReadyError, SignInRequiredError, SnapshotFormatError, SnapshotMissingError
+from domain.vocabulary import POPULATIONS
+from model_contract import PROBABILITY_MODELS
 from serving.events import events_path_for
 from serving.routes.deps import EngineHolderDep, SnapshotsDep, TextsDep
 from serving.security import ApiKeyVerifier
@@ -30,13 +32,7 @@ from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.language import HTML_LANG, PageText, page_language, remember_language
-from serving.web.models_view import (
-    ChallengerLookup,
-    ModelCard,
-    challenger_card,
-    champion_card,
-    mlflow_challenger_lookup,
-)
+from serving.web.models_view import ChallengerLookup, challenger_card, mlflow_challenger_lookup, pair_card
 from serving.web.portfolio import RISKS, STAGES, TIERS, PortfolioIndex, PortfolioQuery
 from serving.web.session import (
     HOME_PATH,
@@ -149,6 +145,7 @@ def portfolio_page(request: Request) -> Response:
     context = {
         "query": query,
         "page": page,
+        "populations": POPULATIONS,
         "tiers": TIERS,
         "stages": STAGES,
         "risks": RISKS,
@@ -171,10 +168,13 @@ def customer_page(request: Request, customer_id: str, store: SnapshotsDep, texts
         message = text("customer.not_found", customer_id=customer_id)
         return _render(request, "message.html", {"message": message}, status.HTTP_404_NOT_FOUND)
     prediction = prediction_from_record(record, text.language, texts)
+    probability_kind = PROBABILITY_MODELS[prediction.population]
     events = web.events.events(customer_id)
     context = {
         "p": prediction,
-        "churn_bars": reason_bars(prediction.explanations.churn),
+        "probability_kind": probability_kind,
+        "probability": getattr(prediction, f"{probability_kind}_probability"),
+        "probability_bars": reason_bars(getattr(prediction.explanations, probability_kind)),
         "value_bars": reason_bars(prediction.explanations.value),
         "action": action_view(prediction, text.catalogue),
         "events": events,
@@ -196,12 +196,10 @@ def models_page(request: Request, engines: EngineHolderDep) -> Response:
         return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
     info = engine.model_info()
     ui_url = web.settings.mlflow_ui_url
-    cards: list[ModelCard] = []
-    for kind, champion in (("churn", info.churn), ("value", info.value)):
-        cards.append(champion_card(kind, champion, ui_url))  # type: ignore[arg-type]
-        challenger = challenger_card(kind, champion, web.challenger_lookup, ui_url)  # type: ignore[arg-type]
-        if challenger is not None:
-            cards.append(challenger)
+    cards = [pair_card("champion", info, ui_url)]
+    challenger = challenger_card(web.challenger_lookup, ui_url)
+    if challenger is not None:
+        cards.append(challenger)
     return _render(request, "models.html", {"info": info, "cards": cards, "active": "models"})
 
 

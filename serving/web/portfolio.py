@@ -1,9 +1,12 @@
 """The portfolio: scored customers filtered, ranked and paged on the server with polars.
 
-The snapshot frame comes from the service's `SnapshotStore`, which re-reads the file when it changes;
-the columns the page needs are selected once per loaded frame, and the frame is pre-sorted by value at
-risk, so the default page of a 100,000-row base is a filter and a slice, not a sort. Only the rows of
-the page shown are put into words: their action title and owner label in the page language.
+The portfolio has one view per population, each ranked by its own expected value: active customers by
+value at risk (churn probability x value if retained), lapsed customers by the value of a comeback
+(reactivation probability x value if retained), prospects by the value of a first order (conversion
+probability x predicted value). That `priority` and the population's `probability` are derived once per
+loaded snapshot, and the frame is pre-sorted by them, so the default page of a 100,000-row base is a
+filter and a slice, not a sort. Only the rows of the page shown are put into words: their action title
+and owner label in the page language.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
-from domain.vocabulary import DEFAULT_LANGUAGE, LIFECYCLE_STAGES, RISK_BANDS, Language
+from domain.vocabulary import DEFAULT_LANGUAGE, LIFECYCLE_STAGES, POPULATIONS, RISK_BANDS, Language
 from domain.vocabulary import TIERS as TIER_CODES
 from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
 
-SortKey = Literal["value_at_risk", "churn_probability", "predicted_value"]
+SortKey = Literal["priority", "probability", "predicted_value"]
 SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
 TIERS: Final[tuple[str, ...]] = TIER_CODES
 RISKS: Final[tuple[str, ...]] = RISK_BANDS
@@ -31,12 +34,13 @@ SEARCH_MAX_CHARS: Final = 100
 class PortfolioQuery:
     """What the portfolio form asks for; unknown filter values are dropped rather than matching nothing."""
 
+    population: str = "active"
     tier: str | None = None
     stage: str | None = None
     risk: str | None = None
     owner: str | None = None
     search: str | None = None
-    sort: SortKey = "value_at_risk"
+    sort: SortKey = "priority"
     page: int = 1
     page_size: int = 25
 
@@ -46,15 +50,16 @@ class PortfolioQuery:
             value = params.get(name) or None
             return value if value in allowed else None
 
-        sort = params.get("sort", "value_at_risk")
+        sort = params.get("sort", "priority")
         search = (params.get("q") or "").strip()[:SEARCH_MAX_CHARS] or None
         return cls(
+            population=one_of("population", POPULATIONS) or "active",
             tier=one_of("tier", TIERS),
             stage=one_of("stage", STAGES),
             risk=one_of("risk", RISKS),
             owner=one_of("owner", owners),
             search=search,
-            sort=sort if sort in SORT_KEYS else "value_at_risk",  # type: ignore[arg-type]
+            sort=sort if sort in SORT_KEYS else "priority",  # type: ignore[arg-type]
             page=max(1, _int(params.get("page"), 1)),
             page_size=page_size,
         )
@@ -62,12 +67,13 @@ class PortfolioQuery:
     def as_params(self, **changes: object) -> dict[str, str]:
         """The query string that shows this query with `changes` (for paging and sort links)."""
         values = {
+            "population": None if self.population == "active" else self.population,
             "tier": self.tier,
             "stage": self.stage,
             "risk": self.risk,
             "owner": self.owner,
             "q": self.search,
-            "sort": None if self.sort == "value_at_risk" else self.sort,
+            "sort": None if self.sort == "priority" else self.sort,
             "page": None if self.page == 1 else self.page,
             **changes,
         }
@@ -80,7 +86,7 @@ class PortfolioPage:
     total: int
     page: int
     pages: int
-    total_value_at_risk: float
+    total_priority: float
     high_risk: int
     currency: str | None = None
     owners: tuple[str, ...] = field(default=())
@@ -98,7 +104,7 @@ class PortfolioIndex:
         self._lock = threading.Lock()
 
     def ranked(self) -> tuple[pl.DataFrame, tuple[str, ...]]:
-        """Customers by value at risk (largest first, then id), and the owners present."""
+        """Customers by priority (largest first, then id), and the owners present."""
         source = self.store.frame()
         with self._lock:
             if source is not self._source:
@@ -117,15 +123,15 @@ class PortfolioIndex:
         total = selected.height
         pages = max(1, -(-total // query.page_size))
         page = min(query.page, pages)
-        if query.sort != "value_at_risk":
-            selected = selected.sort([query.sort, "customer_id"], descending=[True, False])
+        if query.sort != "priority":
+            selected = selected.sort([query.sort, "customer_id"], descending=[True, False], nulls_last=True)
         shown = selected.slice((page - 1) * query.page_size, query.page_size)
         return PortfolioPage(
             rows=[self._in_words(row, lang) for row in shown.to_dicts()],
             total=total,
             page=page,
             pages=pages,
-            total_value_at_risk=float(selected["value_at_risk"].sum()),
+            total_priority=float(selected["priority"].sum()),
             high_risk=int((selected["churn_risk"] == "high").sum()),
             currency=_single_currency(selected),
             owners=owners,
@@ -141,23 +147,35 @@ class PortfolioIndex:
 
 
 def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
+    population = pl.col("population")
+    probability = pl.coalesce("churn_probability", "reactivation_probability", "conversion_probability")
+    priority = (
+        pl.when(population == "active")
+        .then(pl.col("value_at_risk"))
+        .when(population == "lapsed")
+        .then(pl.col("reactivation_probability") * pl.col("value_if_retained"))
+        .otherwise(pl.col("conversion_probability") * pl.col("predicted_value"))
+    )
     return snapshot.select(
         "customer_id",
+        "population",
         "tier",
         "lifecycle_stage",
-        "churn_probability",
+        probability.alias("probability"),
         "churn_risk",
         "predicted_value",
+        "value_if_retained",
         "currency",
-        "value_at_risk",
+        priority.alias("priority"),
         "action_id",
         pl.col("action_owner").alias("owner"),
         pl.col("action_due_date").dt.to_string("%Y-%m-%d").alias("due_date"),
-    ).sort(["value_at_risk", "customer_id"], descending=[True, False], nulls_last=True)
+    ).sort(["priority", "customer_id"], descending=[True, False], nulls_last=True)
 
 
 def _conditions(query: PortfolioQuery) -> pl.Expr:
-    conditions = [pl.lit(True)]
+    """The query's filters; a search looks through every population, so a customer id is always found."""
+    conditions = [pl.col("population") == query.population] if query.search is None else []
     for column, wanted in (
         ("tier", query.tier),
         ("lifecycle_stage", query.stage),

@@ -36,11 +36,16 @@ def test_cli_prints_metrics_table_promotion_and_where_to_look(
     result = run_cli(["train", "--data", str(data_folder), "--snapshots", "3"])
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())  # rich wraps long lines at the console width
-    assert "Churn within 180 days (validation)" in out and "Value over 365 days (validation)" in out
+    for model, days in (("churn", 180), ("reactivation", 180), ("value", 365), ("value_if_retained", 365)):
+        assert re.search(
+            rf"{model}: backtest as of \d{{4}}-\d\d-\d\d, {days}-day labels; registered refit trained "
+            r"through \d{4}-\d\d-\d\d",
+            out,
+        ), model
     for row in ("clvchurn", "bgnbd_gamma_gamma", "rfm_rules", "logistic_regression", "oracle"):
         assert re.search(rf"│ {row} +│ \d\.\d{{4}} ", out), row
-    assert re.search(r"clvchurn-churn v1: \d\.\d{4}; no champion before: now 'champion'", out)
-    assert re.search(r"clvchurn-value v1: \d\.\d{4}; no champion before: now 'champion'", out)
+    assert "Value at risk against the true value lost to churn" in out
+    assert "clvchurn-pair v1: now 'champion' (no champion before)" in out
     assert f"Browse with: mlflow ui --backend-store-uri {store_uri}" in out
 
 
@@ -60,4 +65,4 @@ def test_a_base_too_small_to_calibrate_ends_in_one_line_with_exit_code_2(tmp_pat
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
     assert "Traceback" not in done.stdout + done.stderr
-    assert "calibration" in done.stderr and "--churn-horizon-days" in done.stderr
+    assert "churn model cannot be fitted" in done.stderr and "--churn-horizon-days" in done.stderr

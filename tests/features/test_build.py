@@ -114,7 +114,14 @@ def test_feature_columns_leaves_out_keys_and_labels() -> None:
     frame = frame.with_columns(future_value=pl.lit(2.0))
     assert feature_columns(frame) == ["orders_30d"]
     assert set(KEY_COLUMNS) == {"customer_id", "as_of"}
-    assert set(LABEL_COLUMNS) == {"churned", "future_value"}
+    assert set(LABEL_COLUMNS) == {
+        "population",
+        "ordered_within_horizon",
+        "churned",
+        "reactivated",
+        "converted",
+        "future_value",
+    }
 
 
 def test_empty_history_gives_an_empty_table_with_every_column() -> None:
@@ -564,28 +571,42 @@ def test_describe_profile_attributes_and_unknown_names() -> None:
 # --- labels -----------------------------------------------------------------------------------------
 
 
-def test_churned_is_null_without_a_purchase_in_the_year_before_the_cutoff() -> None:
+def test_each_population_has_its_own_label_from_one_order_flag() -> None:
     raw = history(
         [
-            ("ACTIVE", before(365), 10),  # exactly a year: still active
-            ("LAPSED", before(365.5), 10),
-            ("REFUND_ONLY", before(3), -10),
+            ("ACTIVE_STAYS", before(10), 10),
+            ("ACTIVE_STAYS", after(5), 10),
+            ("ACTIVE_CHURNS", before(179.5), 10),  # inside the 180-day lookback: still active
+            ("LAPSED_RETURNS", before(180), 10),  # exactly the lookback: lapsed
+            ("LAPSED_RETURNS", after(20), 10),
+            ("LAPSED_STAYS_AWAY", before(400), 10),
+            ("REFUND_ONLY", before(3), -10),  # a refund is not an order: still a prospect
+            ("PROSPECT_CONVERTS", after(1), 50),
         ],
-        interactions=[("PROSPECT", before(2), "visit")],
+        interactions=[("PROSPECT_CONVERTS", before(2), "visit"), ("PROSPECT", before(2), "visit")],
     )
     labels = build_labels(raw, AS_OF, churn_horizon_days=90, value_horizon_days=90)
     assert labels.schema == pl.Schema(
-        {"customer_id": pl.String, "as_of": pl.Datetime("us"), "churned": pl.Int8, "future_value": pl.Float64}
+        {
+            "customer_id": pl.String,
+            "as_of": pl.Datetime("us"),
+            "ordered_within_horizon": pl.Int8,
+            "future_value": pl.Float64,
+        }
     )
-    assert labels.select("customer_id", "churned").rows() == [
-        ("ACTIVE", 1),
-        ("LAPSED", None),
-        ("PROSPECT", None),
-        ("REFUND_ONLY", None),
+    table = build_training_table(raw, [AS_OF], 90, 90, lookback_days=180)
+    assert table.select("customer_id", "population", "churned", "reactivated", "converted").rows() == [
+        ("ACTIVE_CHURNS", "active", 1, None, None),
+        ("ACTIVE_STAYS", "active", 0, None, None),
+        ("LAPSED_RETURNS", "lapsed", None, 1, None),
+        ("LAPSED_STAYS_AWAY", "lapsed", None, 0, None),
+        ("PROSPECT", "prospect", None, None, 0),
+        ("PROSPECT_CONVERTS", "prospect", None, None, 1),
+        ("REFUND_ONLY", "prospect", None, None, 0),
     ]
 
 
-def test_churn_horizon_is_half_open() -> None:
+def test_the_order_window_is_half_open_and_a_refund_is_not_an_order() -> None:
     raw = history(
         [
             ("AT_CUTOFF", before(5), 10),
@@ -597,10 +618,10 @@ def test_churn_horizon_is_half_open() -> None:
         ]
     )
     labels = build_labels(raw, AS_OF, churn_horizon_days=30, value_horizon_days=30)
-    assert labels.select("customer_id", "churned").rows() == [
-        ("AT_CUTOFF", 0),
-        ("AT_HORIZON_END", 1),
-        ("REFUND_AFTER", 1),
+    assert labels.select("customer_id", "ordered_within_horizon").rows() == [
+        ("AT_CUTOFF", 1),
+        ("AT_HORIZON_END", 0),
+        ("REFUND_AFTER", 0),
     ]
 
 
@@ -617,10 +638,10 @@ def test_future_value_is_net_spend_within_its_own_horizon() -> None:
         customers=[("C3", None, None)],
     )
     labels = build_labels(raw, AS_OF, churn_horizon_days=7, value_horizon_days=60)
-    assert labels.select("customer_id", "churned", "future_value").rows() == [
-        ("C1", 0, 75.0),
-        ("C2", 1, 0.0),
-        ("C3", None, 0.0),
+    assert labels.select("customer_id", "ordered_within_horizon", "future_value").rows() == [
+        ("C1", 1, 75.0),
+        ("C2", 0, 0.0),
+        ("C3", 0, 0.0),
     ]
 
 
@@ -638,14 +659,20 @@ def test_labels_cover_exactly_the_feature_population() -> None:
 def test_training_table_stacks_features_and_labels_per_cutoff() -> None:
     raw = history([("C1", before(40), 10), ("C1", before(5), 20), ("C2", before(20), 30)])
     cutoffs = [before(30), AS_OF]
-    table = build_training_table(raw, cutoffs, churn_horizon_days=30, value_horizon_days=30)
+    table = build_training_table(
+        raw, cutoffs, churn_horizon_days=30, value_horizon_days=30, lookback_days=180
+    )
     assert table.columns == [
         "customer_id",
         "as_of",
         *(spec.name for spec in FEATURES),
         "profile_region",
-        "churned",
+        "ordered_within_horizon",
         "future_value",
+        "population",
+        "churned",
+        "reactivated",
+        "converted",
     ]
     # C2's first event comes after the first cutoff, so C2 only exists in the second snapshot.
     assert table.select("customer_id", "as_of", "orders_lifetime", "churned", "future_value").rows() == [
@@ -657,7 +684,7 @@ def test_training_table_stacks_features_and_labels_per_cutoff() -> None:
 
 def test_training_table_needs_a_cutoff() -> None:
     with pytest.raises(InvalidCutoffError, match="at least one cutoff"):
-        build_training_table(history(), [], churn_horizon_days=30, value_horizon_days=30)
+        build_training_table(history(), [], churn_horizon_days=30, value_horizon_days=30, lookback_days=180)
 
 
 def test_snapshot_dates_end_at_the_cutoff_oldest_first() -> None:

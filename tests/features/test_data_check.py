@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from domain.errors import InsufficientDataError, ScheduleError
+from domain.errors import InsufficientDataError
 from features.contract import FileCounts, RawData, raw_from_records
 from features.data_check import (
     CheckSettings,
@@ -17,7 +17,6 @@ from features.data_check import (
     check_data,
     require_trainable,
 )
-from training.schedule import plan_cutoffs
 
 # Seven customers over the first half of 2024 (the last event, on 2024-06-30, puts the data end at
 # 2024-07-01). With 30-day horizons, 3 snapshots 30 days apart and a 60-day lookback the cutoffs are:
@@ -235,45 +234,6 @@ def test_validation_cutoff_after_the_data_is_advised_against() -> None:
         "--as-of 2024-06-15 leaves a 30-day label window that ends after the data (2024-07-01); "
         "use --as-of 2024-06-01 or earlier",
     )
-
-
-@pytest.mark.parametrize("snapshots", [3, 4, 6])
-@pytest.mark.parametrize("step_days", [30, 90])
-@pytest.mark.parametrize("horizon_days", [30, 90, 180, 365])
-@pytest.mark.parametrize("span_days", [200, 400, 800, 1200])
-def test_schedule_agrees_with_the_training_schedule(
-    snapshots: int, step_days: int, horizon_days: int, span_days: int
-) -> None:
-    first = datetime(2020, 1, 1, 9)
-    raw = raw_from_records(
-        [],
-        [
-            {"customer_id": "A", "timestamp": first, "amount": 1.0},
-            {"customer_id": "A", "timestamp": first + timedelta(days=span_days), "amount": 1.0},
-        ],
-        [],
-    )
-    settings = CheckSettings(
-        churn_horizon_days=horizon_days,
-        value_horizon_days=horizon_days,
-        snapshots=snapshots,
-        step_days=step_days,
-    )
-    schedule = check_data(raw, settings=settings).schedule
-    data_end = datetime.combine((first + timedelta(days=span_days)).date(), datetime.min.time()) + timedelta(
-        days=1
-    )
-    try:
-        planned = plan_cutoffs(first, data_end, horizon_days, snapshots, step_days)
-    except ScheduleError:
-        assert not schedule.fits
-    else:
-        assert schedule.fits
-        assert (schedule.validation, schedule.calibration, schedule.oldest_training) == (
-            planned.validation,
-            planned.calibration,
-            planned.training[0],
-        )
 
 
 def test_reject_shares_and_customers_without_signup_dates_are_noted() -> None:

@@ -12,12 +12,13 @@ from mlflow import MlflowClient
 from domain.errors import ModelNotRegisteredError
 from model_contract.registry import (
     CHAMPION,
-    CHURN_MODEL_NAME,
     DEFAULT_TRACKING_URI,
     EXPERIMENT_NAME,
+    PAIR_MODEL_NAME,
     aliased_version,
+    champion_version,
     ensure_experiment,
-    load_bundle,
+    load_pair,
     local_artifact_root,
     resolve_tracking_uri,
     tracking_to,
@@ -79,6 +80,7 @@ def test_experiment_is_created_once_with_artifacts_beside_the_database_and_resto
 
 
 def test_before_any_training_there_is_no_champion_and_loading_says_how_to_get_one(store_uri: str):
-    assert aliased_version(CHURN_MODEL_NAME, CHAMPION, store_uri) is None
-    with pytest.raises(ModelNotRegisteredError, match=r"clvchurn-churn.*'champion'.*clvchurn train --data"):
-        load_bundle(CHURN_MODEL_NAME, CHAMPION, store_uri)
+    assert aliased_version(PAIR_MODEL_NAME, CHAMPION, store_uri) is None
+    assert champion_version(store_uri) is None
+    with pytest.raises(ModelNotRegisteredError, match=r"'champion'.*clvchurn-pair.*clvchurn train --data"):
+        load_pair(CHAMPION, store_uri)

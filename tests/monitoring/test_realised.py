@@ -40,7 +40,7 @@ def test_overall_churn_figures_are_the_training_metrics_of_the_snapshot(snapshot
 
     result = realised_binary_performance(snapshot, outcome="churned", probability="churn_probability")
 
-    expected = metrics.churn_metrics(y, p)
+    expected = metrics.probability_metrics(y, p)
     assert {name: result[name] for name in expected} == expected
     assert (result["n"], result["positives"]) == (8, 3)
     assert result["calibration"][0] == {
@@ -180,4 +180,4 @@ def test_every_default_tolerance_names_a_metric_with_a_direction() -> None:
     settings = MonitoringSettings()
 
     assert set(settings.tolerances) | set(settings.relative_tolerances) <= set(METRIC_DIRECTIONS)
-    assert set(METRIC_DIRECTIONS) >= set(metrics.churn_metrics(np.array([0, 1]), np.array([0.2, 0.8])))
+    assert set(METRIC_DIRECTIONS) >= set(metrics.probability_metrics(np.array([0, 1]), np.array([0.2, 0.8])))

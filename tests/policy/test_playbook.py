@@ -75,7 +75,7 @@ def test_unknown_stage_names_rule_and_field(tmp_path: Path) -> None:
 
     assert str(error.value) == (
         "playbook.yaml rule 1 'sleepy': lifecycle_stage 'asleep' is not one of "
-        "prospect, new, active, loyal, at_risk, dormant, lost"
+        "prospect, intent, new, active, loyal, at_risk, dormant, lost"
     )
 
 
@@ -202,8 +202,8 @@ def test_churn_risk_bands_of_many_equal_each_alone(default: Playbook) -> None:
     together = default.churn_risks(probabilities).tolist()
 
     assert together == [default.churn_risks([p])[0] for p in probabilities]
-    with pytest.raises(ValueError, match="NaN"):
-        default.churn_risks([0.2, float("nan")])
+    # a lapsed customer or a prospect has no churn probability, hence no churn risk band
+    assert default.churn_risks([0.2, float("nan")]).tolist() == ["low", None]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +222,8 @@ def test_churn_risk_bands_of_many_equal_each_alone(default: Playbook) -> None:
         ("A", "low", "dormant", None, "dormant_reactivation"),
         ("C", "medium", "dormant", None, "dormant_reactivation"),
         ("A", "high", "lost", None, "win_back_campaign"),
-        ("D", "low", "prospect", "inquiries_90d", "prospect_case_studies"),
+        ("D", "low", "intent", "inquiries_90d", "prospect_case_studies"),
+        ("D", "low", "prospect", None, "prospect_welcome"),
         ("?", "low", "active", None, "standard_follow_up"),
     ],
 )
@@ -257,7 +258,10 @@ def test_decisions_for_many_customers_equal_each_alone_with_rule_ids(default: Pl
         ("C", "low", "lost", None),
     ]
 
-    decisions = default.decide(*(list(column) for column in zip(*rows, strict=True)))
+    tiers, risks, stages, reasons = (list(column) for column in zip(*rows, strict=True))
+    decisions = default.decide(
+        tiers, [_population(stage) for stage in stages], risks, stages, reasons, [0.5] * len(rows)
+    )
 
     assert decisions.action_ids == [
         "vip_service_recovery",
@@ -297,5 +301,44 @@ def test_one_action_id_has_one_definition(tmp_path: Path) -> None:
     )
 
 
+def test_rules_can_ask_for_a_population_and_a_minimum_probability(tmp_path: Path) -> None:
+    rules = (
+        """
+  - id: likely_comeback
+    when: {population: [lapsed], min_probability: 0.4}
+    action: {id: comeback_call, owner: sales_representative, due_within_days: 7}
+  - id: likely_buyer
+    when: {population: [prospect], min_probability: 0.3}
+    action: {id: first_offer, owner: marketing, due_within_days: 7}
+"""
+        + CATCH_ALL
+    )
+    playbook = Playbook.load(_write(tmp_path, rules))
+    decisions = playbook.decide(
+        ["C"] * 5,
+        ["lapsed", "lapsed", "prospect", "prospect", "active"],
+        [None, None, None, None, "high"],
+        ["dormant", "lost", "prospect", "intent", "at_risk"],
+        [None] * 5,
+        [0.4, 0.39, 0.9, 0.1, 0.99],
+    )
+    assert decisions.rule_ids == ["likely_comeback", "catch_all", "likely_buyer", "catch_all", "catch_all"]
+    with pytest.raises(PlaybookError, match="population 'sleeping' is not one of active, lapsed, prospect"):
+        Playbook.load(_write(tmp_path, rules.replace("[lapsed]", "[sleeping]")))
+
+
+def _population(stage: str) -> str:
+    return (
+        "prospect"
+        if stage in ("prospect", "intent")
+        else "lapsed"
+        if stage in ("dormant", "lost")
+        else "active"
+    )
+
+
 def _decide(playbook: Playbook, tier: str, risk: str, stage: str, top_reason: str | None = None) -> Decisions:
-    return playbook.decide([tier], [risk], [stage], [top_reason])
+    population = _population(stage)
+    return playbook.decide(
+        [tier], [population], [risk if population == "active" else None], [stage], [top_reason], [0.5]
+    )

@@ -34,10 +34,10 @@ def test_close_writes_everything_recorded(tmp_path: Path) -> None:
     log.close()
 
     rows = _rows(tmp_path / "log" / "predictions.sqlite")
-    as_of, versions, third = "2024-07-01T00:00:00", ("churn-4", "value-4"), 1 / 3
+    as_of, versions, third = "2024-07-01T00:00:00", ("pair-4", "pair-4"), 1 / 3
     assert [row[1:] for row in rows] == [
         ("r1", "C1", as_of, "C", "active", third, 100.0, third * 100.0, "thank_you_note", *versions),
-        ("r1", "C2", as_of, "D", "prospect", 1.0, 0.0, 0.0, "winback_call", *versions),
+        ("r1", "C2", as_of, "D", "prospect", None, 0.0, None, "winback_call", *versions),
         ("r2", "C3", as_of, "A", "active", third, 1000.0, third * 1000.0, "thank_you_note", *versions),
     ]  # fmt: skip
     assert all(row[0] for row in rows)  # a timestamp on every row
@@ -75,9 +75,9 @@ def test_every_served_prediction_is_logged_with_its_request_id(settings: Setting
 
     rows = _rows(settings.prediction_log_path)  # the lifespan closed the log: all rows are on disk
     assert [(row[1], row[2], row[4], row[9], row[10]) for row in rows] == [
-        (one.headers["x-request-id"], "C1", "C", "thank_you_note", "churn-9"),
-        (batch.headers["x-request-id"], "C2", "D", "thank_you_note", "churn-9"),
-        (batch.headers["x-request-id"], "C3", "D", "winback_call", "churn-9"),
+        (one.headers["x-request-id"], "C1", "C", "thank_you_note", "pair-9"),
+        (batch.headers["x-request-id"], "C2", "D", "thank_you_note", "pair-9"),
+        (batch.headers["x-request-id"], "C3", "D", "winback_call", "pair-9"),
     ]
 
 

@@ -49,9 +49,16 @@ def test_a_prospect_without_events_is_scored(models: TrainedModels) -> None:
     [prediction] = models.engine.predict([prospect], "en")
 
     assert prediction.customer_id == "P-1"
-    assert prediction.lifecycle_stage == "prospect"
-    assert 0.0 <= prediction.churn_probability <= 1.0
-    assert prediction.value_at_risk == prediction.churn_probability * prediction.predicted_value.amount
+    assert (prediction.population, prediction.lifecycle_stage) == ("prospect", "prospect")
+    assert prediction.conversion_probability is not None and 0.0 <= prediction.conversion_probability <= 1.0
+    # no probability for a model that never saw prospects, and nothing at risk for a non-customer
+    assert (prediction.churn_probability, prediction.churn_risk, prediction.reactivation_probability) == (
+        None,
+        None,
+        None,
+    )
+    assert (prediction.value_if_retained, prediction.value_at_risk) == (None, None)
+    assert prediction.explanations.churn == prediction.explanations.reactivation == []
 
 
 def test_a_customer_with_only_refunds_is_scored_as_a_prospect(models: TrainedModels) -> None:

@@ -25,13 +25,18 @@ def test_reload_swaps_in_the_next_champion(settings: Settings) -> None:
 
     assert reloaded.status_code == 200
     assert reloaded.json() == {
-        "previous": {"churn": "churn-1", "value": "value-1"},
-        "current": {"churn": "churn-2", "value": "value-2"},
+        "previous": {"pair": "pair-1", "run_id": None, "churn": "pair-1", "value": "pair-1"},
+        "current": {"pair": "pair-2", "run_id": None, "churn": "pair-2", "value": "pair-2"},
     }
-    assert prediction.json()["model_versions"] == {"churn": "churn-2", "value": "value-2"}
-    assert models.json()["churn"]["version"] == "churn-2"
-    assert 'clvchurn_model_info{churn_version="churn-2",value_version="value-2"} 1.0' in metrics
-    assert 'churn_version="churn-1"' not in metrics
+    assert prediction.json()["model_versions"] == {
+        "pair": "pair-2",
+        "run_id": None,
+        "churn": "pair-2",
+        "value": "pair-2",
+    }
+    assert models.json()["version"] == "pair-2"
+    assert 'clvchurn_model_info{pair_version="pair-2"} 1.0' in metrics
+    assert 'pair_version="pair-1"' not in metrics
     assert 'clvchurn_engine_reloads_total{outcome="succeeded"} 1.0' in metrics
 
 
@@ -41,7 +46,7 @@ def test_failed_reload_keeps_the_engine_in_service(settings: Settings) -> None:
     def loader(_settings: Settings) -> FakeEngine:
         engine = next(calls, None)
         if engine is None:
-            raise ModelNotReadyError("alias 'champion' points at no version of clvchurn-churn")
+            raise ModelNotReadyError("alias 'champion' points at no version of clvchurn-pair")
         return engine
 
     app = create_app(settings, engine_loader=loader)
@@ -52,9 +57,9 @@ def test_failed_reload_keeps_the_engine_in_service(settings: Settings) -> None:
 
     assert reloaded.status_code == 503
     assert reloaded.json()["detail"] == (
-        "Reload failed, the models in service stay: alias 'champion' points at no version of clvchurn-churn"
+        "Reload failed, the models in service stay: alias 'champion' points at no version of clvchurn-pair"
     )
-    assert prediction.json()["model_versions"]["churn"] == "churn-1"
+    assert prediction.json()["model_versions"]["pair"] == "pair-1"
     assert ready.status_code == 200
 
 
@@ -72,10 +77,15 @@ def test_a_request_in_flight_finishes_on_the_engine_it_started_with(settings: Se
             gate.set()
             finished = in_flight.result(timeout=10)
 
-    assert reloaded.json()["current"]["churn"] == "churn-new"
-    assert after.json()["model_versions"]["churn"] == "churn-new"
+    assert reloaded.json()["current"]["pair"] == "pair-new"
+    assert after.json()["model_versions"]["pair"] == "pair-new"
     assert finished.status_code == 200
-    assert finished.json()["model_versions"] == {"churn": "churn-old", "value": "value-old"}
+    assert finished.json()["model_versions"] == {
+        "pair": "pair-old",
+        "run_id": None,
+        "churn": "pair-old",
+        "value": "pair-old",
+    }
 
 
 def test_twenty_reloads_under_concurrent_requests_lose_nothing(settings: Settings) -> None:
@@ -111,8 +121,8 @@ def test_twenty_reloads_under_concurrent_requests_lose_nothing(settings: Setting
     assert reloads == [200] * 20
     assert {status for status, _, _ in responses} == {200}
     assert len({churn for _, churn, _ in responses}) > 1  # the requests did straddle reloads
-    # every response came from one engine: its churn and value versions carry the same number
-    assert all(churn.removeprefix("churn-") == value.removeprefix("value-") for _, churn, value in responses)
+    # every response came from one engine: its churn and value versions are the same pair's
+    assert all(churn == value for _, churn, value in responses)
     assert app.state.engines.get() is engines[20]
 
 
@@ -121,12 +131,12 @@ def test_watcher_reloads_only_a_stale_engine() -> None:
     holder.swap(FakeEngine("1", stale=False))
     fresh = StaleEngineWatcher(holder, lambda: FakeEngine("2"), interval_s=60)
     assert fresh.check_once() is False
-    assert holder.get().model_versions.churn == "churn-1"
+    assert holder.get().model_versions.pair == "pair-1"
 
     holder.swap(FakeEngine("1", stale=True))
     stale = StaleEngineWatcher(holder, lambda: FakeEngine("2"), interval_s=60)
     assert stale.check_once() is True
-    assert holder.get().model_versions.churn == "churn-2"
+    assert holder.get().model_versions.pair == "pair-2"
 
 
 def test_run_stops_before_serving_when_no_champion_exists(settings: Settings) -> None:

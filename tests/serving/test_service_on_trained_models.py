@@ -40,24 +40,26 @@ def test_the_snapshot_answers_what_the_online_endpoint_answers(
 def test_the_models_route_shows_the_pair_in_service(trained: TrainedModels, client: TestClient) -> None:
     body = client.get("/v1/models", headers=AUTH).json()
 
-    assert (body["churn"]["version"], body["value"]["version"]) == (
-        trained.engine.churn.version,
-        trained.engine.value.version,
-    )
+    loaded = trained.engine.loaded
+    assert (body["name"], body["version"], body["run_id"]) == ("clvchurn-pair", loaded.version, loaded.run_id)
+    assert set(body["models"]) == {"churn", "reactivation", "conversion", "value", "value_if_retained"}
+    assert {model["version"] for model in body["models"].values()} == {loaded.version}
+    assert body["models"]["churn"]["populations"] == ["active"]
+    assert body["data_end"] == loaded.pair.metadata.data_end.isoformat()
     assert body["tier_method"] == "quantile"
 
 
 def test_a_model_whose_features_no_longer_exist_is_a_503_with_its_message(
     trained: TrainedModels, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    churn_input = trained.engine._churn_input
+    churn_input = trained.engine._inputs["value"]  # every model of the pair reads the same matrix
     changed = type(churn_input)(
         (*churn_input.feature_names, "feature_removed_since_training"),
         churn_input.categorical_levels,
         churn_input.direct,
         churn_input.layout,
     )
-    monkeypatch.setattr(trained.engine, "_churn_input", changed)
+    monkeypatch.setitem(trained.engine._inputs, "value", changed)
     customer_id = build_features(trained.raw, AS_OF)["customer_id"][0]
     body = request_for(trained.raw, customer_id).model_dump(mode="json")
 

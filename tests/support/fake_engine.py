@@ -1,10 +1,13 @@
 """A fake prediction engine with hand-checkable arithmetic, request bodies and client helpers.
 
 FakeEngine rules (so tests can state exact expected values):
-- orders = transactions with a positive amount; churn_probability = 1 / (1 + orders);
-- predicted value = sum of all amounts (refunds subtract); tier A >= 1000, B >= 300, C >= 80, else D;
-- churn risk high >= 0.6, medium >= 0.3, else low; stage prospect without orders, else active;
-- action `winback_call` when risk is high, else `thank_you_note`, due 7 days after as_of;
+- orders = transactions with a positive amount; without orders the customer is a prospect (stage too)
+  with conversion probability 0.2 and no churn figures, else active with churn probability
+  1 / (1 + orders);
+- predicted value = sum of all amounts (refunds subtract), also the value if retained of an active
+  customer; value at risk = churn probability x value; tier A >= 1000, B >= 300, C >= 80, else D;
+- churn risk high >= 0.6, medium >= 0.3, else low;
+- action `winback_call` for prospects and high risk, else `thank_you_note`, due 7 days after as_of;
 - the one churn reason's sentence and the action's title are in the requested language.
 """
 
@@ -51,7 +54,9 @@ class FakeEngine:
         stale: bool = False,
         error: Exception | None = None,
     ) -> None:
-        self.model_versions = ModelVersions(churn=f"churn-{version}", value=f"value-{version}")
+        self.model_versions = ModelVersions(
+            pair=f"pair-{version}", run_id=None, churn=f"pair-{version}", value=f"pair-{version}"
+        )
         self.languages: list[str] = []
         self._gate = gate
         self._stale = stale
@@ -66,18 +71,30 @@ class FakeEngine:
         return [fake_prediction(request, lang, self.model_versions) for request in requests]
 
     def model_info(self) -> ModelsInfo:
+        trained = datetime(2025, 1, 2, 3, 4, 5)
         return ModelsInfo(
-            churn=ModelInfo(
-                name="clvchurn-churn",
-                version=self.model_versions.churn,
-                trained_at=datetime(2025, 1, 2, 3, 4, 5),
-                validation_metrics={"roc_auc": 0.8, "brier": 0.15},
-            ),
-            value=ModelInfo(
-                name="clvchurn-value",
-                version=self.model_versions.value,
-                validation_metrics={"mae": 12.5},
-            ),
+            name="clvchurn-pair",
+            version=self.model_versions.pair,
+            run_id="run-1",
+            trained_at=trained,
+            models={
+                "churn": ModelInfo(
+                    version=self.model_versions.pair,
+                    horizon_days=180,
+                    populations=["active"],
+                    trained_through=datetime(2024, 7, 1),
+                    backtest_as_of=datetime(2024, 1, 1),
+                    backtest_metrics={"roc_auc": 0.8, "brier": 0.15},
+                ),
+                "value": ModelInfo(
+                    version=self.model_versions.pair,
+                    horizon_days=180,
+                    populations=["active", "lapsed", "prospect"],
+                    trained_through=datetime(2024, 7, 1),
+                    backtest_as_of=datetime(2024, 1, 1),
+                    backtest_metrics={"mae": 12.5},
+                ),
+            },
             tier_cut_points={"A": 1000.0, "B": 300.0, "C": 80.0},
             tier_method="absolute",
             horizon_days=180,
@@ -90,19 +107,25 @@ class FakeEngine:
 def fake_prediction(request: PredictRequest, lang: str, versions: ModelVersions) -> Prediction:
     orders = sum(1 for transaction in request.transactions if transaction.amount > 0)
     value = sum(transaction.amount for transaction in request.transactions)
-    churn = 1 / (1 + orders)
-    risk: ChurnRisk = "high" if churn >= 0.6 else "medium" if churn >= 0.3 else "low"
+    prospect = orders == 0
+    churn = None if prospect else 1 / (1 + orders)
+    risk: ChurnRisk | None = (
+        None if churn is None else "high" if churn >= 0.6 else "medium" if churn >= 0.3 else "low"
+    )
     tier: Tier = "A" if value >= 1000 else "B" if value >= 300 else "C" if value >= 80 else "D"
-    action = "winback_call" if risk == "high" else "thank_you_note"
+    action = "winback_call" if prospect or risk == "high" else "thank_you_note"
     return Prediction(
         customer_id=request.customer.customer_id,
         as_of=request.as_of,
+        population="prospect" if prospect else "active",
         tier=tier,
-        lifecycle_stage="prospect" if orders == 0 else "active",
+        lifecycle_stage="prospect" if prospect else "active",
         churn_probability=churn,
         churn_risk=risk,
+        conversion_probability=0.2 if prospect else None,
         predicted_value=PredictedValue(amount=value, currency="EUR", horizon_days=180),
-        value_at_risk=churn * value,
+        value_if_retained=None if prospect else value,
+        value_at_risk=None if churn is None else churn * value,
         explanations=Explanations(
             churn=[
                 Reason(

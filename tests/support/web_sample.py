@@ -2,11 +2,15 @@
 
 Customer i (1..50, id `C001`..`C050`):
 - tier = "ABCD"[i % 4]; lifecycle stage = STAGES[i % 7]; owner = OWNERS[i % 4];
-- churn probability = ((i * 37) % 100) / 100, risk high >= 0.6, medium >= 0.3, else low;
-- predicted value = 100 * i (EUR over 180 days); value at risk = probability x value;
+- population: prospect for the prospect stage, lapsed for dormant and lost, active otherwise;
+- the population's probability (churn, reactivation or conversion) = ((i * 37) % 100) / 100; active
+  customers' churn risk is high >= 0.6, medium >= 0.3, else low, the others have none;
+- predicted value = 100 * i (EUR over 180 days); value if retained = 150 * i except for prospects;
+  value at risk (active only) = probability x value if retained; priority = probability x value if
+  retained (prospects: x predicted value);
 - action = ACTIONS[i % 4] (real playbook ids) under rule `rule_<action>`, due 2025-07-08; the snapshot
   stores codes only, as `clvchurn score` writes it;
-- churn reasons: days_since_last_order 97 (+0.12, raises), complaints_90d 2 (+0.04), orders_365d 6
+- probability reasons: days_since_last_order 97 (+0.12, raises), complaints_90d 2 (+0.04), orders_365d 6
   (-0.06), compared with tier A's medians 21, 0 and 4; value reasons net_spend_365d 1,200 (+85.5) and
   refund_share_of_spend 10% (-12.25), without medians; `SENTENCES` holds their words in each language;
 - events: min(i, 12) orders of 10 * i on the 1st of the months of 2024, one refund of -5, one
@@ -33,7 +37,6 @@ from serving.serialise import SNAPSHOT_SCHEMA, prediction_from_record
 from serving.settings import Settings
 from serving.snapshot_store import write_snapshot
 from serving.text import Texts
-from serving.web.models_view import RegisteredVersion
 
 API_KEY = "web-test-key-93b1-never-shown"
 AS_OF = datetime(2025, 7, 1)
@@ -42,7 +45,7 @@ OWNERS = ("account_manager", "sales_representative", "customer_service", "market
 ACTIONS = ("vip_rescue_call", "dormant_reactivation", "vip_service_recovery", "mid_value_growth")
 CUSTOMERS = 50
 NO_EVENTS_CUSTOMER = "C050"
-CHURN_RUN_ID = "0f3c9a1b2d4e4f5a8b7c6d5e4f3a2b1c"
+PAIR_RUN_ID = "0f3c9a1b2d4e4f5a8b7c6d5e4f3a2b1c"
 CHALLENGER_RUN_ID = "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
 LANGUAGES = ("en", "zh")
 TEXTS = Texts.load(DEFAULT_PLAYBOOK)
@@ -59,8 +62,22 @@ def customer_id(i: int) -> str:
     return f"C{i:03d}"
 
 
-def churn_probability(i: int) -> float:
+def probability(i: int) -> float:
     return ((i * 37) % 100) / 100
+
+
+def population(i: int) -> str:
+    stage = STAGES[i % 7]
+    return "prospect" if stage == "prospect" else "lapsed" if stage in ("dormant", "lost") else "active"
+
+
+def value_if_retained(i: int) -> float | None:
+    return None if population(i) == "prospect" else 150.0 * i
+
+
+def priority(i: int) -> float:
+    retained = value_if_retained(i)
+    return probability(i) * (retained if retained is not None else 100.0 * i)
 
 
 def risk_of(probability: float) -> str:
@@ -71,16 +88,18 @@ def expected_rows() -> list[dict[str, object]]:
     """The sample as plain dicts, the oracle that tests filter and sort by hand."""
     rows = []
     for i in range(1, CUSTOMERS + 1):
-        probability = churn_probability(i)
+        active = population(i) == "active"
         rows.append(
             {
                 "customer_id": customer_id(i),
+                "population": population(i),
                 "tier": "ABCD"[i % 4],
                 "stage": STAGES[i % 7],
-                "risk": risk_of(probability),
+                "risk": risk_of(probability(i)) if active else None,
                 "owner": OWNERS[i % 4],
+                "probability": probability(i),
                 "value": 100.0 * i,
-                "value_at_risk": probability * 100.0 * i,
+                "priority": priority(i),
             }
         )
     return rows
@@ -88,27 +107,32 @@ def expected_rows() -> list[dict[str, object]]:
 
 def record(i: int) -> dict[str, Any]:
     """Customer i as the snapshot stores it: codes, no words."""
-    probability = churn_probability(i)
     action_id = ACTIONS[i % 4]
+    kind = population(i)
+    retained = value_if_retained(i)
     return {
         "customer_id": customer_id(i),
         "as_of": AS_OF,
+        "population": kind,
         "tier": "ABCD"[i % 4],
         "lifecycle_stage": STAGES[i % 7],
-        "churn_probability": probability,
-        "churn_risk": risk_of(probability),
+        "churn_probability": probability(i) if kind == "active" else None,
+        "churn_risk": risk_of(probability(i)) if kind == "active" else None,
+        "reactivation_probability": probability(i) if kind == "lapsed" else None,
+        "conversion_probability": probability(i) if kind == "prospect" else None,
         "predicted_value": 100.0 * i,
         "currency": "EUR",
         "horizon_days": 180,
-        "value_at_risk": probability * 100.0 * i,
-        "churn_reasons": [_code(*code) for code in CHURN_CODES],
+        "value_if_retained": retained,
+        "value_at_risk": probability(i) * retained if kind == "active" and retained is not None else None,
+        "probability_reasons": [_code(*code) for code in CHURN_CODES],
         "value_reasons": [_code(*code) for code in VALUE_CODES],
         "rule_id": f"rule_{action_id}",
         "action_id": action_id,
         "action_owner": OWNERS[i % 4],
         "action_due_date": date(2025, 7, 8),
-        "churn_model_version": "3",
-        "value_model_version": "5",
+        "pair_version": "3",
+        "run_id": PAIR_RUN_ID,
     }
 
 
@@ -169,39 +193,57 @@ def write_sample(snapshot_path: Path, records: Sequence[dict[str, Any]] | None =
     return snapshot_path
 
 
+def models_info(version: str, run_id: str, roc_auc: float, trained_at: datetime) -> ModelsInfo:
+    """A pair as the models page shows it: a churn and a value model trained through 2025-06-30."""
+    through = datetime(2025, 6, 30)
+    return ModelsInfo(
+        name="clvchurn-pair",
+        version=version,
+        run_id=run_id,
+        trained_at=trained_at,
+        data_end=through,
+        models={
+            "churn": ModelInfo(
+                version=version,
+                horizon_days=180,
+                populations=["active"],
+                trained_through=through,
+                backtest_as_of=datetime(2024, 7, 1),
+                backtest_metrics={"brier": 0.151, "roc_auc": roc_auc, "rows_train": 1000.0},
+            ),
+            "value": ModelInfo(
+                version=version,
+                horizon_days=180,
+                populations=["active", "lapsed", "prospect"],
+                trained_through=through,
+                backtest_as_of=datetime(2024, 7, 1),
+                backtest_metrics={"mae": 12.5},
+            ),
+        },
+        tier_cut_points={"A": 1000.0, "B": 300.0, "C": 80.0},
+        tier_method="quantile",
+        horizon_days=180,
+    )
+
+
 class PortfolioEngine:
     """A `PredictionEngine` for the pages: fixed model info; the pages never call `predict`."""
 
-    model_versions = ModelVersions(churn="3", value="5")
+    model_versions = ModelVersions(pair="3", run_id=PAIR_RUN_ID, churn="3", value="3")
 
     def predict(self, requests: Sequence[PredictRequest], lang: str) -> list[Prediction]:
         raise NotImplementedError("the page tests do not score")
 
     def model_info(self) -> ModelsInfo:
-        return ModelsInfo(
-            churn=ModelInfo(
-                name="clvchurn-churn",
-                version="3",
-                trained_at=datetime(2025, 6, 30, 12, 0),
-                validation_metrics={"brier": 0.151, "roc_auc": 0.812, "rows_train": 1000.0},
-                run_id=CHURN_RUN_ID,
-            ),
-            value=ModelInfo(name="clvchurn-value", version="5", validation_metrics={"mae": 12.5}),
-            tier_cut_points={"A": 1000.0, "B": 300.0, "C": 80.0},
-            tier_method="quantile",
-            horizon_days=180,
-        )
+        return models_info("3", PAIR_RUN_ID, 0.812, datetime(2025, 6, 30, 12, 0))
 
     def is_stale(self) -> bool:
         return False
 
 
-def challenger_lookup(name: str) -> RegisteredVersion | None:
-    """The registry as the tests see it: a churn challenger (version 4), no value challenger."""
-    if name != "clvchurn-churn":
-        return None
-    metrics = {"roc_auc": 0.825, "brier": 0.149, "pr_auc": 0.5}
-    return RegisteredVersion(name, "4", CHALLENGER_RUN_ID, datetime(2025, 7, 2, 9, 0), metrics)
+def challenger_lookup() -> ModelsInfo | None:
+    """The registry as the tests see it: a challenger pair, version 4."""
+    return models_info("4", CHALLENGER_RUN_ID, 0.825, datetime(2025, 7, 2, 9, 0))
 
 
 def sample_app(folder: Path, with_snapshot: bool = True) -> FastAPI:

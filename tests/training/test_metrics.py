@@ -9,7 +9,6 @@ from domain.errors import MetricInputError
 from training.metrics import (
     brier,
     calibration_curve_data,
-    churn_metrics,
     cumulative_gain_curve,
     decile_table,
     expected_calibration_error,
@@ -17,6 +16,7 @@ from training.metrics import (
     mae,
     normalized_gini,
     pr_auc,
+    probability_metrics,
     rmse,
     roc_auc,
     spearman,
@@ -87,7 +87,7 @@ def test_brier_roc_and_average_precision() -> None:
 
 
 def test_churn_metrics_has_the_agreed_keys() -> None:
-    report = churn_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    report = probability_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     assert list(report) == ["roc_auc", "pr_auc", "brier", "ece", "lift_top10"]
     assert report["lift_top10"] == pytest.approx(2.0)
 

@@ -1,19 +1,16 @@
-"""The churn and value estimators: calibration, contributions, selection and scikit-learn's contract."""
+"""The probability and value estimators: calibration, monotonicity, contributions, selection, scikit-learn's contract."""
 
-import dataclasses
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.calibration import _SigmoidCalibration
 from sklearn.exceptions import NotFittedError
-from sklearn.isotonic import IsotonicRegression
 from sklearn.utils._param_validation import InvalidParameterError
 
 from domain.errors import CalibrationDataError, InsufficientBuyersError
 from model_contract.matrix import booster_input
-from training.models import ChurnModel, TweedieValueModel, TwoPartValueModel, select_value_model
+from training.models import ProbabilityModel, TweedieValueModel, TwoPartValueModel, select_value_model
 from training.models.boosting import DEFAULT_LIGHTGBM_PARAMS
 from training.models.value import choose_candidate
 
@@ -49,15 +46,15 @@ def churn_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def churn_model() -> ChurnModel:
+def churn_model() -> ProbabilityModel:
     X_train, y_train = churn_sample(4000, 1)
     X_cal, y_cal = churn_sample(4000, 2)
-    return ChurnModel(n_jobs=1, random_state=0).fit(
+    return ProbabilityModel(n_jobs=1, random_state=0).fit(
         X_train, y_train, X_calibration=X_cal, y_calibration=y_cal
     )
 
 
-def test_calibrated_probabilities_match_the_known_truth(churn_model: ChurnModel):
+def test_calibrated_probabilities_match_the_known_truth(churn_model: ProbabilityModel):
     X_test = features(20000, 3)
     truth = true_churn_probability(X_test)
     predicted = churn_model.predict_proba(X_test)[:, 1]
@@ -74,7 +71,7 @@ def test_calibrated_probabilities_match_the_known_truth(churn_model: ChurnModel)
     assert np.mean(np.abs(predicted - truth)) < 0.06
 
 
-def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel):
+def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ProbabilityModel):
     X = features(500, 4)
     raw = churn_model.booster_.predict(X, raw_score=True)
     probability = churn_model.predict_proba(X)
@@ -85,20 +82,36 @@ def test_probability_is_a_monotone_map_of_the_raw_margin(churn_model: ChurnModel
     order = np.argsort(raw)
     assert (np.diff(probability[order, 1]) >= 0).all()
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(churn_model)).predict_proba(X), probability)
-    assert churn_model.calibration_method_ in ("sigmoid", "isotonic")
-    assert set(churn_model.calibration_brier_) == {"sigmoid", "isotonic"}
+    assert churn_model.lgbm_params_.get("monotone_constraints") is None  # none asked for
 
 
-def test_both_calibration_maps_apply_exactly_what_scikit_learn_computes(churn_model: ChurnModel):
+def test_the_sigmoid_applies_exactly_what_scikit_learn_fitted(churn_model: ProbabilityModel):
     raw = churn_model.booster_.predict(features(500, 6), raw_score=True)
-    sigmoid = _SigmoidCalibration().fit(raw, (raw > np.median(raw)).astype(int))
-    isotonic = IsotonicRegression(out_of_bounds="clip").fit(raw, (raw > np.median(raw)).astype(float))
-    for mapping in (sigmoid, isotonic):
-        scorer = dataclasses.replace(churn_model.scorer_, calibration=mapping)
-        np.testing.assert_allclose(scorer.calibrated_from_raw(raw), mapping.predict(raw), rtol=0, atol=1e-15)
+    sigmoid = churn_model.calibrator_.calibrated_classifiers_[0].calibrators[0]
+    np.testing.assert_allclose(churn_model.scorer_.calibrated_from_raw(raw), sigmoid.predict(raw), atol=1e-15)
+    # strictly increasing: customers the booster tells apart keep different probabilities
+    assert len(np.unique(churn_model.probability(features(500, 6)))) == len(np.unique(raw))
 
 
-def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnModel):
+def test_monotone_constraints_hold_for_every_customer_not_only_on_average() -> None:
+    X_train, y_train = churn_sample(3000, 51)
+    X_cal, y_cal = churn_sample(3000, 52)
+    model = ProbabilityModel(
+        monotone_increasing=("days_since_last_order",), monotone_decreasing=("orders_last_365_days",)
+    ).fit(X_train, y_train, X_calibration=X_cal, y_calibration=y_cal)
+    assert model.lgbm_params_["monotone_constraints"] == [1, -1, 0, 0]
+    customers = features(200, 53)
+    for column, sign in (("days_since_last_order", 1), ("orders_last_365_days", -1)):
+        grid = np.linspace(0.0, 1.0, 11)
+        curves = np.column_stack([model.probability(customers.assign(**{column: value})) for value in grid])
+        assert (sign * np.diff(curves, axis=1) >= -1e-12).all(), column
+    with pytest.raises(ValueError, match="lacks"):
+        ProbabilityModel(monotone_increasing=("tenure",)).fit(
+            X_train, y_train, X_calibration=X_cal, y_calibration=y_cal
+        )
+
+
+def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ProbabilityModel):
     X = features(500, 7)
     reordered = X.assign(profile_region=X["profile_region"].cat.reorder_categories(REGIONS[::-1]))
     assert isinstance(booster_input(churn_model.booster_, X), np.ndarray)
@@ -108,7 +121,7 @@ def test_fast_matrix_path_matches_lightgbm_pandas_conversion(churn_model: ChurnM
     np.testing.assert_array_equal(churn_model.scorer_.raw_margin(reordered), expected)
 
 
-def test_churn_contributions_sum_to_probability_minus_base(churn_model: ChurnModel):
+def test_churn_contributions_sum_to_probability_minus_base(churn_model: ProbabilityModel):
     X = features(300, 5)
     base, contributions = churn_model.contributions(X)
     assert contributions.shape == (300, 4)
@@ -124,10 +137,10 @@ def test_calibration_fold_without_enough_churners_is_refused():
     X, y = churn_sample(300, 6)
     y_cal = np.zeros(300, dtype=int)
     y_cal[:5] = 1
-    with pytest.raises(CalibrationDataError, match="5 churners and 295 stayers"):
-        ChurnModel().fit(X, y, X_calibration=X, y_calibration=y_cal)
-    with pytest.raises(ValueError, match="1 missing churn labels"):
-        ChurnModel().fit(X, np.where(np.arange(300) == 7, np.nan, y), X_calibration=X, y_calibration=y)
+    with pytest.raises(CalibrationDataError, match="5 positives and 295 negatives"):
+        ProbabilityModel().fit(X, y, X_calibration=X, y_calibration=y_cal)
+    with pytest.raises(ValueError, match="1 missing labels"):
+        ProbabilityModel().fit(X, np.where(np.arange(300) == 7, np.nan, y), X_calibration=X, y_calibration=y)
 
 
 def spend_sample(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -210,7 +223,7 @@ def test_candidate_choice_uses_gini_then_mae_within_tolerance():
     assert choose_candidate(scores) == "tweedie_1.2"  # full tie: first in candidate order
 
 
-@pytest.mark.parametrize("estimator", [ChurnModel(), TweedieValueModel(), TwoPartValueModel()])
+@pytest.mark.parametrize("estimator", [ProbabilityModel(), TweedieValueModel(), TwoPartValueModel()])
 def test_unfitted_estimators_say_so_as_scikit_learn_does(estimator) -> None:
     with pytest.raises(NotFittedError):
         estimator.predict(features(3, 0))
@@ -219,8 +232,8 @@ def test_unfitted_estimators_say_so_as_scikit_learn_does(estimator) -> None:
 @pytest.mark.parametrize(
     "estimator",
     [
-        ChurnModel(n_jobs=0),
-        ChurnModel(lgbm_params=[1]),
+        ProbabilityModel(n_jobs=0),
+        ProbabilityModel(lgbm_params=[1]),
         TweedieValueModel(variance_power=2.5),
         TwoPartValueModel(random_state=-1),
     ],
@@ -235,7 +248,7 @@ def test_lightgbm_defaults_can_be_overridden_and_are_recorded():
     X_train, y_train = churn_sample(1500, 41)
     X_cal, y_cal = churn_sample(1500, 42)
 
-    model = ChurnModel(lgbm_params={"num_leaves": 7, "learning_rate": 0.3}).fit(
+    model = ProbabilityModel(lgbm_params={"num_leaves": 7, "learning_rate": 0.3}).fit(
         X_train, y_train, X_calibration=X_cal, y_calibration=y_cal
     )
 

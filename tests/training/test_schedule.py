@@ -1,35 +1,62 @@
-from datetime import datetime
+"""The backtest and refit schedules: out of time, a gap of one horizon, enough history, notes that say why."""
+
+from datetime import datetime, timedelta
 
 import pytest
 
 from domain.errors import ScheduleError
-from training.schedule import plan_cutoffs
+from training.schedule import plan_backtest, plan_refit
 
 START = datetime(2022, 1, 1)
 END = datetime(2026, 1, 1)
 
 
-def test_validation_defaults_to_latest_cutoff_whose_label_window_closes_in_the_data() -> None:
-    schedule = plan_cutoffs(START, END, label_horizon_days=365, snapshots=4, step_days=90)
-    assert schedule.validation == datetime(2025, 1, 1)
-    assert schedule.calibration == datetime(2024, 1, 2)
-    assert schedule.training == (datetime(2023, 7, 6), datetime(2023, 10, 4))
+def test_backtest_validates_where_the_last_label_window_closes_and_calibrates_one_horizon_earlier() -> None:
+    schedule = plan_backtest(START, END, 180, snapshots=3, step_days=90, min_history_days=180)
+    assert schedule.validation == datetime(2025, 7, 5)
+    assert schedule.calibration == datetime(2025, 1, 6)
+    assert schedule.training == (datetime(2024, 1, 12), datetime(2024, 4, 11), datetime(2024, 7, 10))
     assert schedule.all == [*schedule.training, schedule.calibration, schedule.validation]
+    assert schedule.trained_through == schedule.calibration
 
 
-def test_no_label_window_of_training_or_calibration_reaches_the_validation_cutoff() -> None:
-    schedule = plan_cutoffs(START, END, label_horizon_days=180, snapshots=5, step_days=30)
-    for cutoff in [*schedule.training, schedule.calibration]:
-        assert (schedule.validation - cutoff).days >= 180
+@pytest.mark.parametrize("horizon", [30, 91, 180, 365])
+def test_no_fit_label_window_reaches_the_calibration_cutoff_nor_calibrations_the_validation(
+    horizon: int,
+) -> None:
+    schedule = plan_backtest(START, END, horizon, snapshots=5, step_days=30, min_history_days=90)
+    assert schedule.validation is not None
+    assert schedule.validation + timedelta(days=horizon) <= END
+    assert schedule.calibration + timedelta(days=horizon) <= schedule.validation
+    for cutoff in schedule.training:
+        assert cutoff + timedelta(days=horizon) <= schedule.calibration
+
+
+def test_the_refit_is_the_backtest_moved_forward_to_the_newest_labels() -> None:
+    backtest = plan_backtest(START, END, 180, 3, 90, 180)
+    refit = plan_refit(START, END, 180, 3, 90, 180)
+    assert refit.validation is None
+    assert refit.calibration == backtest.validation
+    assert refit.calibration + timedelta(days=180) <= END
+    assert [c - b for b, c in zip(backtest.training, refit.training, strict=True)] == [
+        timedelta(days=180)
+    ] * 3
 
 
 def test_explicit_validation_cutoff_past_the_data_names_the_option() -> None:
-    with pytest.raises(ScheduleError, match=r"--as-of 2025-06-01 .* use --as-of 2025-01-01"):
-        plan_cutoffs(START, END, 365, 4, 90, validation_as_of=datetime(2025, 6, 1))
+    with pytest.raises(ScheduleError, match=r"--as-of 2025-12-01 .* use --as-of 2025-07-05 or earlier"):
+        plan_backtest(START, END, 180, 4, 90, 180, validation_as_of=datetime(2025, 12, 1))
 
 
-def test_too_few_snapshots_and_too_short_history_are_refused() -> None:
-    with pytest.raises(ScheduleError, match="--snapshots 2"):
-        plan_cutoffs(START, END, 365, 2, 90)
-    with pytest.raises(ScheduleError, match="fewer --snapshots"):
-        plan_cutoffs(datetime(2024, 6, 1), END, 365, 4, 90)
+def test_fit_cutoffs_without_enough_history_are_left_out_and_said() -> None:
+    schedule = plan_backtest(datetime(2023, 6, 1), END, 180, snapshots=6, step_days=90, min_history_days=180)
+    assert min(schedule.training) >= datetime(2023, 6, 1) + timedelta(days=180)
+    assert len(schedule.training) < 6
+    assert any("older fit cutoffs left out" in note for note in schedule.notes)
+
+
+def test_no_fit_cutoff_with_enough_history_is_refused_with_the_options_to_change() -> None:
+    with pytest.raises(ScheduleError, match="--min-history-days"):
+        plan_backtest(datetime(2024, 6, 1), END, 180, 4, 90, 365)
+    with pytest.raises(ScheduleError, match="at least 1"):
+        plan_refit(START, END, 180, 0, 90, 180)

@@ -1,13 +1,15 @@
 """Training end to end on a small synthetic base, into a throwaway MLflow store.
 
 Three runs share one store, in order: a first training (becomes champion), a training on shuffled
-labels (worse, so it must stay challenger) and the same worse training forced to champion.
+labels (its backtest is worse on the same validation cutoffs, so it must stay challenger) and the same
+worse training forced to champion. Every run registers one model pair.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -17,43 +19,35 @@ import pytest
 from mlflow import MlflowClient
 
 import training.evaluation as evaluation
-import training.train as train_module
+import training.tables as tables_module
 from domain.errors import ModelFitError
+from domain.vocabulary import MODEL_NAMES
 from features.synth import SyntheticBase, generate
-from model_contract.registry import (
-    CHALLENGER,
-    CHAMPION,
-    CHURN_MODEL_NAME,
-    VALUE_MODEL_NAME,
-    load_bundle,
-    tracking_to,
-)
+from model_contract.registry import CHALLENGER, CHAMPION, PAIR_MODEL_NAME, load_pair, tracking_to
 from training.train import TrainingConfig, TrainingOutcome, train
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 1_500
 SEED = 3
-CHURN_ARTIFACTS = {
+COMMON_ARTIFACTS = {
     "model_card.md",
+    "feature_list.json",
+    "reference_statistics.json",
+    "validation_metrics.json",
+}
+FITTED_PROBABILITY_ARTIFACTS = COMMON_ARTIFACTS | {
     "shap_summary.png",
     "calibration_curve.png",
     "cumulative_gain.png",
-    "feature_list.json",
-    "reference_statistics.json",
-    "validation_metrics.json",
 }
-VALUE_ARTIFACTS = {
-    "model_card.md",
+VALUE_ARTIFACTS = COMMON_ARTIFACTS | {
     "shap_summary.png",
     "cumulative_gain.png",
     "decile_table.csv",
-    "tier_cutpoints.json",
-    "feature_list.json",
-    "reference_statistics.json",
-    "validation_metrics.json",
     "value_model_candidates.json",
 }
+LABELS = ("ordered_within_horizon", "future_value")
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +84,19 @@ def first(base: SyntheticBase, uri: str) -> TrainingOutcome:
     return outcome
 
 
-def _with_shuffled_training_labels(build: object) -> object:
-    """`build_training_table`, but labels shuffled in every snapshot except the validation one."""
+def _validation_cutoffs(outcome: TrainingOutcome) -> set[datetime]:
+    return {run.backtest.validation_as_of for run in outcome.models.values()}
 
-    def shuffled(*args: object, **kwargs: object) -> pl.DataFrame:
-        table: pl.DataFrame = build(*args, **kwargs)  # type: ignore[operator]
-        validation = table["as_of"].max()
-        rng = np.random.default_rng(0)
-        earlier = table.filter(pl.col("as_of") < validation)
-        order = rng.permutation(earlier.height)
-        noise = earlier.with_columns(earlier["churned"].gather(order), earlier["future_value"].gather(order))
-        return pl.concat([noise, table.filter(pl.col("as_of") == validation)])
+
+def _labels_shuffled_except_at(keep: set[datetime], build: object) -> object:
+    """`build_labels`, but each customer gets another's labels at every cutoff not in `keep`."""
+
+    def shuffled(raw: object, as_of: datetime, *args: object, **kwargs: object) -> pl.DataFrame:
+        labels: pl.DataFrame = build(raw, as_of, *args, **kwargs)  # type: ignore[operator]
+        if as_of in keep:
+            return labels
+        order = np.random.default_rng(0).permutation(labels.height)
+        return labels.with_columns(labels[name].gather(order) for name in LABELS)
 
     return shuffled
 
@@ -109,12 +105,10 @@ def _unfittable(self: object, summary: object) -> object:
     raise ModelFitError("Gamma-Gamma fitted q=0.900 <= 1")
 
 
-def _train_on_noise(base: SyntheticBase, uri: str, *, force: bool) -> TrainingOutcome:
+def _train_on_noise(base: SyntheticBase, uri: str, keep: set[datetime], *, force: bool) -> TrainingOutcome:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            train_module,
-            "build_training_table",
-            _with_shuffled_training_labels(train_module.build_training_table),
+            tables_module, "build_labels", _labels_shuffled_except_at(keep, tables_module.build_labels)
         )
         if force:  # also: a baseline that cannot be fitted is reported, not fatal
             patch.setattr(evaluation.BgNbdGammaGamma, "fit", _unfittable)
@@ -123,112 +117,127 @@ def _train_on_noise(base: SyntheticBase, uri: str, *, force: bool) -> TrainingOu
 
 @pytest.fixture(scope="module")
 def worse(first: TrainingOutcome, base: SyntheticBase, uri: str) -> TrainingOutcome:
-    return _train_on_noise(base, uri, force=False)
+    return _train_on_noise(base, uri, _validation_cutoffs(first), force=False)
 
 
 @pytest.fixture(scope="module")
 def forced(worse: TrainingOutcome, base: SyntheticBase, uri: str) -> TrainingOutcome:
-    return _train_on_noise(base, uri, force=True)
+    return _train_on_noise(base, uri, _validation_cutoffs(worse), force=True)
 
 
-def _version_with(client: MlflowClient, name: str, alias: str) -> str:
-    return str(client.get_model_version_by_alias(name, alias).version)
+def _version_with(client: MlflowClient, alias: str) -> str:
+    return str(client.get_model_version_by_alias(PAIR_MODEL_NAME, alias).version)
 
 
-def test_first_training_registers_both_models_as_champion(first: TrainingOutcome, client: MlflowClient):
-    assert [(d.model_name, d.version, d.alias, d.forced) for d in first.decisions] == [
-        (CHURN_MODEL_NAME, "1", CHAMPION, False),
-        (VALUE_MODEL_NAME, "1", CHAMPION, False),
-    ]
-    for name in (CHURN_MODEL_NAME, VALUE_MODEL_NAME):
-        assert _version_with(client, name, CHAMPION) == "1"
-        version = client.get_model_version(name, "1")
-        assert version.run_id is not None
-    assert set(first.churn_table) == {
-        "clvchurn",
-        "bgnbd_gamma_gamma",
-        "rfm_rules",
-        "logistic_regression",
-        "oracle",
-    }
-    assert set(first.value_table) == {"clvchurn", "bgnbd_gamma_gamma", "rfm_rules", "oracle"}
-    assert first.churn_table["clvchurn"]["roc_auc"] > 0.7
-    assert first.value_table["clvchurn"]["gini"] > 0.5
+def test_first_training_registers_one_pair_of_every_model_as_champion(
+    first: TrainingOutcome, client: MlflowClient
+) -> None:
+    assert first.decision is not None
+    assert (first.decision.version, first.decision.alias, first.decision.forced) == ("1", CHAMPION, False)
+    assert _version_with(client, CHAMPION) == "1"
+    assert client.get_model_version(PAIR_MODEL_NAME, "1").run_id == first.parent_run_id
+    assert set(first.models) == set(MODEL_NAMES)
+    churn, value = first.tables["churn"], first.tables["value"]
+    assert {"clvchurn", "bgnbd_gamma_gamma", "rfm_rules", "logistic_regression", "oracle"} <= set(churn)
+    assert {"clvchurn", "bgnbd_gamma_gamma", "rfm_rules", "oracle"} <= set(value)
+    assert churn["clvchurn"]["roc_auc"] > 0.7
+    assert value["clvchurn"]["gini"] > 0.5
+
+
+def test_every_model_is_judged_out_of_time_and_refit_on_the_newest_labels(first: TrainingOutcome) -> None:
+    for name, run in first.models.items():
+        backtest, refit = run.backtest.schedule, run.refit_schedule
+        assert backtest.validation is not None and refit.validation is None
+        assert max(backtest.training) < backtest.calibration < backtest.validation, name
+        assert refit.trained_through > backtest.trained_through, name
+        assert refit.trained_through <= first.pair.metadata.data_end, name
+    assert any("refit" in note for note in first.notes)
 
 
 def test_parent_and_child_runs_hold_metrics_artifacts_and_the_dataset(
     first: TrainingOutcome, client: MlflowClient, store: Path
-):
+) -> None:
     parent = client.get_run(first.parent_run_id)
-    assert parent.data.params["validation_cutoff"] == first.schedule.validation.date().isoformat()
-    assert parent.data.metrics["rows_validation"] == first.rows["validation"]
+    assert parent.data.params["min_history_days"] == "180"
     assert parent.data.metrics["churn_clvchurn_roc_auc"] == pytest.approx(
-        first.churn_table["clvchurn"]["roc_auc"]
+        first.tables["churn"]["clvchurn"]["roc_auc"]
     )
     assert parent.inputs is not None
     [dataset] = parent.inputs.dataset_inputs
-    assert dataset.dataset.name == "training_table"
-    assert json.loads(str(dataset.dataset.profile))["num_rows"] == sum(first.rows.values())
+    assert (
+        json.loads(str(dataset.dataset.profile))["num_rows"]
+        == first.models["churn"].backtest.validation.height
+    )
 
     children = client.search_runs(
         [first.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first.parent_run_id}'"
     )
     by_name = {run.info.run_name: run for run in children}
-    assert set(by_name) == {"churn", "value"}
-    churn, value = by_name["churn"], by_name["value"]
-    assert {
-        "roc_auc",
-        "pr_auc",
-        "brier",
-        "ece",
-        "bgnbd_gamma_gamma_roc_auc",
-        "logistic_regression_roc_auc",
-    } <= set(churn.data.metrics)
-    assert "rfm_rules_brier" not in churn.data.metrics  # ranking-only baseline: undefined, not logged
-    assert {"gini", "mae", "bgnbd_gamma_gamma_gini", "rfm_rules_gini", "oracle_gini"} <= set(
-        value.data.metrics
-    )
-    assert churn.data.tags["alias"] == CHAMPION
-    assert {a.path for a in client.list_artifacts(churn.info.run_id)} == CHURN_ARTIFACTS
-    assert {a.path for a in client.list_artifacts(value.info.run_id)} == VALUE_ARTIFACTS
-    assert all(run.inputs is not None and run.inputs.dataset_inputs for run in children)
-    # With a SQLite store every file lives in `artifacts/` beside the database.
-    assert len(list((store / "artifacts").rglob("model_card.md"))) == 2
-    assert len(list((store / "artifacts").rglob("MLmodel"))) == 2
+    assert set(by_name) == set(MODEL_NAMES)
+    churn = by_name["churn"]
+    assert {"roc_auc", "pr_auc", "brier", "ece"} <= set(churn.data.metrics)
+    for name, run in by_name.items():
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        if first.pair[name].metadata.fallback is not None:
+            assert artifacts == COMMON_ARTIFACTS, name
+        elif first.models[name].spec.is_probability:
+            assert artifacts == FITTED_PROBABILITY_ARTIFACTS, name
+        else:
+            assert artifacts == VALUE_ARTIFACTS, name
+    # With a SQLite store every file lives in `artifacts/` beside the database; one MLmodel: the pair.
+    assert len(list((store / "artifacts").rglob("model_card.md"))) == len(MODEL_NAMES)
+    assert len(list((store / "artifacts").rglob("MLmodel"))) == 1
 
 
-def test_registered_model_carries_signature_example_and_metadata(first: TrainingOutcome, uri: str):
-    bundle = load_bundle(CHURN_MODEL_NAME, CHAMPION, uri)
-    metadata = bundle.metadata
-    assert metadata.validation_as_of == first.schedule.validation
-    assert metadata.validation_metrics == first.churn_table["clvchurn"]
-    assert set(metadata.reference_statistics["tiers"]) == {"A", "B", "C", "D"}
-    assert not {"churned", "future_value", "customer_id", "as_of"} & set(metadata.feature_names)
+def test_the_registered_pair_carries_what_serving_needs(first: TrainingOutcome, uri: str) -> None:
+    loaded = load_pair(CHAMPION, uri)
+    assert loaded.version == "1" and loaded.run_id == first.parent_run_id
+    pair = loaded.pair
+    assert set(pair.metadata.tier_cutpoints) >= {"a_threshold", "b_threshold", "c_threshold"}
+    assert pair.metadata.lookback_days == 180
+    assert set(pair.metadata.reference_distribution["predictions"]) == {
+        "churn_probability",
+        "predicted_value",
+    }
+    for name, run in first.models.items():
+        metadata = pair[name].metadata
+        assert metadata.backtest_as_of == run.backtest.validation_as_of
+        assert metadata.trained_through == run.refit_schedule.trained_through
+        assert metadata.fit_cutoffs == list(run.refit_schedule.training)
+        assert not {"churned", "future_value", "customer_id", "as_of", "population"} & set(
+            metadata.feature_names
+        )
+    assert set(pair["churn"].metadata.reference_statistics["tiers"]) == {"A", "B", "C", "D"}
     with tracking_to(uri):
-        info = mlflow.models.get_model_info(f"models:/{CHURN_MODEL_NAME}/1")
+        info = mlflow.models.get_model_info(f"models:/{PAIR_MODEL_NAME}/1")
     assert info.signature is not None and info.saved_input_example_info is not None
 
 
-def test_worse_models_become_challengers_and_champions_stay(worse: TrainingOutcome, client: MlflowClient):
-    for decision in worse.decisions:
-        assert (decision.version, decision.alias, decision.champion_version, decision.forced) == (
-            "2",
-            CHALLENGER,
-            "1",
-            False,
-        )
-        assert decision.champion_score is not None and decision.new_score < decision.champion_score
-        assert _version_with(client, decision.model_name, CHAMPION) == "1"
-        assert _version_with(client, decision.model_name, CHALLENGER) == "2"
-    # The previous champion is scored on the same validation snapshot and shown beside the new model.
-    assert worse.churn_table["previous_champion"]["roc_auc"] == worse.decisions[0].champion_score
+def test_a_worse_pair_becomes_challenger_and_the_champion_stays(
+    worse: TrainingOutcome, client: MlflowClient
+) -> None:
+    decision = worse.decision
+    assert decision is not None
+    assert (decision.version, decision.alias, decision.champion_version, decision.forced) == (
+        "2",
+        CHALLENGER,
+        "1",
+        False,
+    )
+    churn = decision.comparison["churn"]
+    assert churn["new_roc_auc"] < churn["champion_roc_auc"] - 0.005
+    assert "below the champion" in decision.reason
+    assert _version_with(client, CHAMPION) == "1"
+    assert _version_with(client, CHALLENGER) == "2"
 
 
-def test_force_promotes_the_worse_models_and_says_so(forced: TrainingOutcome, client: MlflowClient):
-    for decision in forced.decisions:
-        assert (decision.version, decision.alias, decision.forced) == ("3", CHAMPION, True)
-        assert _version_with(client, decision.model_name, CHAMPION) == "3"
-        assert _version_with(client, decision.model_name, CHALLENGER) == "2"
-    assert forced.notes == ["baseline bgnbd_gamma_gamma left out: Gamma-Gamma fitted q=0.900 <= 1"]
-    assert np.isnan(forced.churn_table["bgnbd_gamma_gamma"]["roc_auc"])
-    assert np.isnan(forced.value_table["bgnbd_gamma_gamma"]["gini"])
+def test_force_promotes_the_worse_pair_and_says_so(forced: TrainingOutcome, client: MlflowClient) -> None:
+    decision = forced.decision
+    assert decision is not None
+    assert (decision.version, decision.alias, decision.forced) == ("3", CHAMPION, True)
+    assert decision.reason.endswith("(forced)")
+    assert _version_with(client, CHAMPION) == "3"
+    assert _version_with(client, CHALLENGER) == "2"
+    assert "baseline bgnbd_gamma_gamma left out: Gamma-Gamma fitted q=0.900 <= 1" in forced.notes
+    assert np.isnan(forced.tables["churn"]["bgnbd_gamma_gamma"]["roc_auc"])
+    assert np.isnan(forced.tables["value"]["bgnbd_gamma_gamma"]["gini"])

@@ -20,8 +20,8 @@ import uvicorn
 from support.web_sample import (
     API_KEY,
     CHALLENGER_RUN_ID,
-    CHURN_RUN_ID,
     NO_EVENTS_CUSTOMER,
+    PAIR_RUN_ID,
     SENTENCES,
     expected_rows,
     sample_app,
@@ -133,7 +133,8 @@ def test_sign_in_is_required_and_a_wrong_key_is_refused(page: Page, base_url: st
 
 def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
     _sign_in(page, base_url)
-    ranked = sorted(expected_rows(), key=lambda row: -float(row["value_at_risk"]))  # type: ignore[arg-type]
+    active = [row for row in expected_rows() if row["population"] == "active"]
+    ranked = sorted(active, key=lambda row: -float(row["priority"]))  # type: ignore[arg-type]
     first_ids = page.locator("#portfolio-table tbody tr").evaluate_all(
         "rows => rows.map(row => row.dataset.customer)"
     )
@@ -153,7 +154,7 @@ def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
     _shot(page, "03-portfolio-filtered")
 
     page.goto(base_url + "/portfolio?page=2")
-    assert page.locator("#portfolio-table tbody tr").count() == 25
+    assert page.locator("#portfolio-table tbody tr").count() == len(active) - 25
     expect(page.locator("#page-next")).to_have_count(0)
     page.fill("#q", "c04")
     page.click("#apply-filters")
@@ -161,7 +162,19 @@ def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
     shown_ids = page.locator("#portfolio-table tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.customer)"
     )
-    assert sorted(shown_ids) == [f"C04{digit}" for digit in range(10)]
+    assert sorted(shown_ids) == [f"C04{digit}" for digit in range(10)]  # a search spans every population
+
+    page.goto(base_url + "/portfolio")
+    page.click("a[data-population=lapsed]")
+    page.wait_for_url("**population=lapsed**")
+    lapsed = [row for row in expected_rows() if row["population"] == "lapsed"]
+    shown_ids = page.locator("#portfolio-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.customer)"
+    )
+    assert shown_ids == [
+        row["customer_id"] for row in sorted(lapsed, key=lambda row: -float(row["priority"]))
+    ]  # type: ignore[arg-type]
+    _shot(page, "03b-portfolio-lapsed")
 
 
 def test_customer_page_shows_reasons_timeline_and_action(page: Page, base_url: str) -> None:
@@ -170,11 +183,11 @@ def test_customer_page_shows_reasons_timeline_and_action(page: Page, base_url: s
     page.wait_for_url("**tier=A**")
     first = page.locator("#portfolio-table tbody tr").first
     customer = first.get_attribute("data-customer")
-    assert customer == "C048"  # tier A: multiples of 4; C048 has the largest value at risk (0.76 x 4,800)
+    assert customer == "C032"  # active tier A customers: C032 has the largest value at risk (0.84 x 4,800)
     first.locator("a.customer-link").click()
     page.wait_for_url(f"**/customers/{customer}")
 
-    reasons = page.locator("#churn-reasons .reason")
+    reasons = page.locator("#probability-reasons .reason")
     expect(reasons).to_have_count(3)
     expect(reasons.nth(0).locator(".reason-label")).to_have_text("Days since last order")
     expect(reasons.nth(0).locator(".reason-impact")).to_have_text("+12.0 points")
@@ -198,16 +211,16 @@ def test_customer_page_shows_reasons_timeline_and_action(page: Page, base_url: s
 
 
 def test_language_switch_is_remembered(page: Page, base_url: str) -> None:
-    _sign_in(page, base_url, "/customers/C048")
+    _sign_in(page, base_url, "/customers/C032")
     page.click("a[data-lang=zh]")
     page.wait_for_url("**lang=zh**")
     zh = CATALOGUES["zh"]
     assert page.locator("html").get_attribute("lang") == "zh-Hans"
     expect(page.locator("#action-title")).to_have_text(zh.text("action.vip_rescue_call.title"))
-    expect(page.locator("#churn-reasons .reason-label").first).to_have_text(
+    expect(page.locator("#probability-reasons .reason-label").first).to_have_text(
         zh.text("feature.days_since_last_order")
     )
-    sentences = page.locator("#churn-reasons .reason-sentence").all_inner_texts()
+    sentences = page.locator("#probability-reasons .reason-sentence").all_inner_texts()
     assert sentences == [
         SENTENCES["zh"][name] for name in ("days_since_last_order", "complaints_90d", "orders_365d")
     ]
@@ -225,14 +238,13 @@ def test_language_switch_is_remembered(page: Page, base_url: str) -> None:
 
 def test_models_page_links_champion_and_challenger_runs(page: Page, base_url: str) -> None:
     _sign_in(page, base_url, "/models")
-    churn = page.locator("#models-churn")
-    expect(churn.locator(".model-card")).to_have_count(2)
-    expect(churn.locator("[data-role=champion] .model-version")).to_have_text("3")
-    expect(churn.locator("[data-role=challenger] .model-version")).to_have_text("4")
-    links = churn.locator("a.run-link")
+    expect(page.locator(".model-card")).to_have_count(2)
+    expect(page.locator("#pair-champion .model-version")).to_have_text("3")
+    expect(page.locator("#pair-challenger .model-version")).to_have_text("4")
+    expect(page.locator("#pair-champion tr[data-model]")).to_have_count(2)
+    links = page.locator("a.run-link")
     assert links.evaluate_all("links => links.map(a => a.getAttribute('href'))") == [
-        f"http://127.0.0.1:5000/#/runs/{CHURN_RUN_ID}",
+        f"http://127.0.0.1:5000/#/runs/{PAIR_RUN_ID}",
         f"http://127.0.0.1:5000/#/runs/{CHALLENGER_RUN_ID}",
     ]
-    expect(page.locator("#models-value .model-none")).to_have_count(1)
     _shot(page, "07-models")

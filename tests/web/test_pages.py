@@ -33,8 +33,12 @@ def shown_customers(html: str) -> list[str]:
 
 
 def ranked_ids(rows: list[dict[str, object]]) -> list[str]:
-    ordered = sorted(rows, key=lambda row: (-float(row["value_at_risk"]), row["customer_id"]))  # type: ignore[arg-type]
+    ordered = sorted(rows, key=lambda row: (-float(row["priority"]), row["customer_id"]))  # type: ignore[arg-type]
     return [str(row["customer_id"]) for row in ordered]
+
+
+def rows_of(population: str) -> list[dict[str, object]]:
+    return [row for row in expected_rows() if row["population"] == population]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -90,28 +94,37 @@ def test_a_session_from_another_app_instance_is_refused(signed_in: TestClient, t
         assert client.get("/portfolio").status_code == 303
 
 
-def test_portfolio_ranks_by_value_at_risk_and_pages_by_25(signed_in: TestClient) -> None:
-    everyone = ranked_ids(expected_rows())
+def test_portfolio_ranks_active_customers_by_value_at_risk_and_pages_by_25(signed_in: TestClient) -> None:
+    everyone = ranked_ids(rows_of("active"))  # 29 active customers
     assert shown_customers(signed_in.get("/portfolio").text) == everyone[:25]
     assert shown_customers(signed_in.get("/portfolio?page=2").text) == everyone[25:]
     assert shown_customers(signed_in.get("/portfolio?page=99").text) == everyone[25:]
     assert shown_customers(signed_in.get("/portfolio?page=zero").text) == everyone[:25]
 
 
+@pytest.mark.parametrize("population", ["lapsed", "prospect"])
+def test_each_population_has_its_own_view_ranked_by_its_own_priority(
+    signed_in: TestClient, population: str
+) -> None:
+    html = signed_in.get(f"/portfolio?population={population}").text
+    assert shown_customers(html) == ranked_ids(rows_of(population))
+    assert f'class="tab tab-active" data-population="{population}"' in html
+    assert f'<input type="hidden" name="population" value="{population}">' in html
+
+
+def test_lapsed_customers_are_ranked_by_the_value_of_a_comeback(signed_in: TestClient) -> None:
+    shown = shown_customers(signed_in.get("/portfolio?population=lapsed").text)
+    # C012 (dormant): reactivation 0.44 x value if retained 1,800 = 792 beats C005 (lost): 0.85 x 750
+    assert shown.index("C012") < shown.index("C005")
+
+
 def test_portfolio_filters_combine_on_the_server(signed_in: TestClient) -> None:
-    wanted = [row for row in expected_rows() if row["tier"] == "B" and row["risk"] == "high"]
+    wanted = [row for row in rows_of("active") if row["tier"] == "B" and row["risk"] == "high"]
     html = signed_in.get("/portfolio?tier=B&risk=high").text
     assert shown_customers(html) == ranked_ids(wanted)
-    assert sorted(shown_customers(html)) == [
-        "C005",
-        "C013",
-        "C021",
-        "C029",
-        "C037",
-        "C045",
-    ]  # i % 4 == 1, i*37 % 100 >= 60
+    assert sorted(shown_customers(html)) == ["C029", "C037", "C045"]  # i % 4 == 1, i*37 % 100 >= 60, active
     by_stage_owner = [
-        row for row in expected_rows() if row["stage"] == "active" and row["owner"] == "marketing"
+        row for row in rows_of("active") if row["stage"] == "active" and row["owner"] == "marketing"
     ]
     html = signed_in.get("/portfolio?stage=active&owner=marketing").text
     assert shown_customers(html) == ranked_ids(by_stage_owner)
@@ -119,26 +132,28 @@ def test_portfolio_filters_combine_on_the_server(signed_in: TestClient) -> None:
 
 def test_unknown_filter_values_are_ignored(signed_in: TestClient) -> None:
     html = signed_in.get("/portfolio?tier=Z&risk=extreme&owner=nobody&sort=secret").text
-    assert shown_customers(html) == ranked_ids(expected_rows())[:25]
+    assert shown_customers(html) == ranked_ids(rows_of("active"))[:25]
 
 
-def test_search_matches_part_of_the_id_in_any_case(signed_in: TestClient) -> None:
+def test_search_matches_part_of_the_id_in_any_case_in_every_population(signed_in: TestClient) -> None:
     assert shown_customers(signed_in.get("/portfolio?q=c00").text) == ranked_ids(
         [row for row in expected_rows() if str(row["customer_id"]).startswith("C00")]
     )
     assert 'id="portfolio-empty"' in signed_in.get("/portfolio?q=nobody").text
 
 
-def test_sort_by_churn_probability(signed_in: TestClient) -> None:
-    shown = shown_customers(signed_in.get("/portfolio?sort=churn_probability").text)
-    assert shown[:3] == ["C027", "C008", "C035"]  # (i * 37) % 100: 99, 96, 95
+def test_sort_by_probability(signed_in: TestClient) -> None:
+    shown = shown_customers(signed_in.get("/portfolio?sort=probability").text)
+    assert shown[:3] == ["C008", "C016", "C043"]  # active customers' (i * 37) % 100: 96, 92, 91
+    lapsed = shown_customers(signed_in.get("/portfolio?population=lapsed&sort=probability").text)
+    assert lapsed[:2] == ["C027", "C005"]  # lapsed customers' reactivation: 99, 85
 
 
 def test_paging_links_keep_the_filters(signed_in: TestClient) -> None:
     html = signed_in.get("/portfolio?stage=lost&sort=predicted_value&q=c").text
     assert "page-next" not in html
     html = signed_in.get("/portfolio?risk=high").text
-    assert "page-next" not in html  # 19 high-risk customers fit on one page
+    assert "page-next" not in html  # 11 high-risk customers fit on one page
     html = signed_in.get("/portfolio?sort=predicted_value").text
     assert 'href="/portfolio?sort=predicted_value&amp;page=2"' in html
 
@@ -165,7 +180,7 @@ def test_sign_in_page_follows_the_language_too(client: TestClient) -> None:
 
 
 def test_customer_page_and_unknown_customer(signed_in: TestClient) -> None:
-    html = signed_in.get("/customers/C007").text
+    html = signed_in.get("/customers/C008").text
     assert "No order for 97 days" in html
     assert html.count('class="reason reason-') == 5
     response = signed_in.get("/customers/C999")
@@ -174,8 +189,8 @@ def test_customer_page_and_unknown_customer(signed_in: TestClient) -> None:
 
 
 def test_customer_page_shows_the_page_languages_reasons_and_action(signed_in: TestClient) -> None:
-    chinese = signed_in.get("/customers/C007?lang=zh").text
-    english = signed_in.get("/customers/C007?lang=en").text
+    chinese = signed_in.get("/customers/C008?lang=zh").text
+    english = signed_in.get("/customers/C008?lang=en").text
     zh, en = CATALOGUES["zh"], CATALOGUES["en"]
 
     assert (
@@ -183,8 +198,8 @@ def test_customer_page_shows_the_page_languages_reasons_and_action(signed_in: Te
     )
     assert "No order for 97 days; customers in tier A usually order every 21 days." in english
     assert "已 97 天未下单" not in english
-    assert zh.text("action.mid_value_growth.title") in chinese  # C007: ACTIONS[7 % 4]
-    assert en.text("action.mid_value_growth.title") in english
+    assert zh.text("action.vip_rescue_call.title") in chinese  # C008: ACTIONS[8 % 4]
+    assert en.text("action.vip_rescue_call.title") in english
 
 
 def test_portfolio_shows_action_titles_and_owners_in_the_page_language(signed_in: TestClient) -> None:
@@ -216,10 +231,11 @@ def test_pages_say_when_there_is_no_snapshot(tmp_path: Path) -> None:
     assert "clvchurn score" in response.text
 
 
-def test_models_page_lists_champions_and_the_challenger(signed_in: TestClient) -> None:
+def test_models_page_lists_the_champion_and_the_challenger_pair(signed_in: TestClient) -> None:
     html = signed_in.get("/models").text
-    assert html.count('data-role="champion"') == 2
+    assert html.count('data-role="champion"') == 1
     assert html.count('data-role="challenger"') == 1
+    assert html.count('data-model="churn"') == 2 and html.count('data-model="value"') == 2
     assert "ROC AUC" in html and "0.812" in html and "0.825" in html
     assert "rows_train" not in html
 

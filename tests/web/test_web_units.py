@@ -8,16 +8,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from support.web_sample import TEXTS, prediction, record, sample_frame
+from support.web_sample import TEXTS, models_info, prediction, record, sample_frame
 
 from domain.errors import EventsFormatError
 from serving.events import events_path_for
-from serving.schemas import ModelInfo, Reason
+from serving.schemas import ModelsInfo, Reason
 from serving.serialise import prediction_from_record
 from serving.snapshot_store import SnapshotStore, write_snapshot
 from serving.text import Catalogues
 from serving.web.customer_view import action_view, reason_bars
-from serving.web.models_view import RegisteredVersion, challenger_card, key_metrics, run_url
+from serving.web.models_view import challenger_card, key_metrics, run_url
 from serving.web.portfolio import PortfolioIndex, PortfolioQuery
 from serving.web.timeline import EventsStore, TimelineEvent, timeline_marks
 
@@ -34,6 +34,7 @@ def scored(
         "tier": tier,
         "churn_probability": probability,
         "predicted_value": value,
+        "value_if_retained": value,
         "value_at_risk": probability * value,
         "action_owner": owner,
     }
@@ -59,7 +60,7 @@ def test_portfolio_ranks_ties_by_id_and_totals_the_selection(tmp_path: Path) -> 
     page = index.page(PortfolioQuery(page_size=3))
     assert [row["customer_id"] for row in page.rows] == ["c", "a", "b"]
     assert (page.total, page.pages, page.currency) == (4, 2, "EUR")
-    assert page.total_value_at_risk == 200.0  # 0.9 x 100 + 0.25 x 200 + 0.5 x 100 + 0.1 x 100
+    assert page.total_priority == 200.0  # 0.9 x 100 + 0.25 x 200 + 0.5 x 100 + 0.1 x 100
     assert page.owners == ("account_manager", "marketing")
     assert page.rows[1]["owner"] == "account_manager" and page.rows[1]["due_date"] == "2025-07-08"
     only_a = index.page(PortfolioQuery(tier="A", owner="marketing", page=5, page_size=3))
@@ -223,14 +224,18 @@ def test_key_metrics_follow_the_report_card() -> None:
     assert run_url("", None) is None
 
 
-def test_challenger_uses_the_champions_metrics_and_survives_a_registry_error() -> None:
-    champion = ModelInfo(name="clvchurn-churn", version="3", validation_metrics={"brier": 0.2})
-    found = RegisteredVersion("clvchurn-churn", "4", "r4", None, {"roc_auc": 0.9, "brier": 0.18})
-    card = challenger_card("churn", champion, lambda name: found, "")
+def test_challenger_card_shows_the_pair_and_survives_a_registry_error() -> None:
+    found = models_info("4", "r4", 0.9, datetime(2025, 7, 2))
+    card = challenger_card(lambda: found, "")
     assert card is not None
-    assert (card.version, card.metrics, card.run_url) == ("4", [("brier", 0.18)], "/#/runs/r4")
+    assert (card.role, card.version, card.run_url) == ("challenger", "4", "/#/runs/r4")
+    assert [(model.name, model.metrics[0]) for model in card.models] == [
+        ("churn", ("roc_auc", 0.9)),
+        ("value", ("mae", 12.5)),
+    ]
+    assert challenger_card(lambda: None, "") is None
 
-    def unreachable(name: str) -> RegisteredVersion | None:
+    def unreachable() -> ModelsInfo | None:
         raise ConnectionError("registry down")
 
-    assert challenger_card("churn", champion, unreachable, "") is None
+    assert challenger_card(unreachable, "") is None

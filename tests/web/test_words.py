@@ -55,14 +55,21 @@ def test_pages_and_responses_never_fall_back_to_another_language(
     ids = build_features(trained.raw, AS_OF)["customer_id"].to_list()
     snapshot = app.state.snapshots.frame()
     with_attributes = snapshot.filter(
-        pl.concat_list(pl.col("churn_reasons"), pl.col("value_reasons"))
+        pl.concat_list(pl.col("probability_reasons"), pl.col("value_reasons"))
         .list.eval(pl.element().struct.field("feature").str.starts_with("profile_"))
         .list.any()
     )["customer_id"]
     assert with_attributes.len() > 0, "no customer has an attribute among their reasons"
     shown = [*ids[:: max(1, len(ids) // 40)], *with_attributes.head(5).to_list()]
 
-    for path in ("/portfolio", "/portfolio?page=2", "/portfolio?sort=churn_probability", "/models"):
+    for path in (
+        "/portfolio",
+        "/portfolio?page=2",
+        "/portfolio?sort=probability",
+        "/portfolio?population=lapsed",
+        "/portfolio?population=prospect",
+        "/models",
+    ):
         assert client.get(f"{path}{'&' if '?' in path else '?'}lang={lang}").status_code == 200, path
     for customer_id in shown:
         assert client.get(f"/customers/{customer_id}?lang={lang}").status_code == 200

@@ -1,10 +1,10 @@
-"""The two production models: a calibrated churn classifier and a zero-inflated value regressor."""
+"""The estimators training fits: a calibrated probability per population and zero-inflated value regressors."""
 
-from training.models.churn import ChurnModel
+from training.models.probability import ProbabilityModel
 from training.models.value import TweedieValueModel, TwoPartValueModel, ValueModel, select_value_model
 
 __all__ = [
-    "ChurnModel",
+    "ProbabilityModel",
     "TweedieValueModel",
     "TwoPartValueModel",
     "ValueModel",

@@ -167,10 +167,14 @@ def select_value_model(
     X_calibration: pd.DataFrame,
     y_calibration: Any,
     variance_powers: Sequence[float] = VARIANCE_POWERS,
+    two_part: bool = True,
     n_jobs: int = 1,
     random_state: int = 0,
 ) -> tuple[ValueModel, dict[str, Any]]:
     """Fit every candidate and keep the best on the calibration snapshot (rule in the module docstring).
+
+    `variance_powers` and `two_part` say which candidates take part (a refit passes only the one its
+    backtest chose).
 
     The comparison dict is JSON-ready: per candidate its normalized Gini and MAE on the calibration
     snapshot (or why it was skipped), the selected name and the rule.
@@ -178,7 +182,8 @@ def select_value_model(
     candidates: list[ValueModel] = [
         TweedieValueModel(power, n_jobs=n_jobs, random_state=random_state) for power in variance_powers
     ]
-    candidates.append(TwoPartValueModel(n_jobs=n_jobs, random_state=random_state))
+    if two_part:
+        candidates.append(TwoPartValueModel(n_jobs=n_jobs, random_state=random_state))
     actual = spend_target(y_calibration, "y_calibration")
     _require_buyers(actual, 1, "y_calibration")
     scores: dict[str, dict[str, Any]] = {}

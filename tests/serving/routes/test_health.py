@@ -41,7 +41,7 @@ def test_readyz_is_503_until_the_engine_is_loaded(settings: Settings) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "model_versions": {"churn": "churn-7", "value": "value-7"},
+        "model_versions": {"pair": "pair-7", "run_id": None, "churn": "pair-7", "value": "pair-7"},
         "detail": None,
     }
 
@@ -81,10 +81,11 @@ def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
     assert 'clvchurn_predictions_total{tier="D"} 1.0' in text
     assert 'clvchurn_recommended_actions_total{action="thank_you_note"} 1.0' in text
     assert 'clvchurn_recommended_actions_total{action="winback_call"} 1.0' in text
-    # probabilities 1/3 and 1.0: one in the 0.4 bucket, both in the 1.0 bucket
+    # C1's churn probability 1/3; C2 is a prospect, with no churn probability to count
     assert 'clvchurn_churn_probability_bucket{le="0.4"} 1.0' in text
-    assert 'clvchurn_churn_probability_bucket{le="1.0"} 2.0' in text
-    assert 'clvchurn_model_info{churn_version="churn-1",value_version="value-1"} 1.0' in text
+    assert 'clvchurn_churn_probability_bucket{le="1.0"} 1.0' in text
+    assert "clvchurn_churn_probability_count 1.0" in text
+    assert 'clvchurn_model_info{pair_version="pair-1"} 1.0' in text
 
 
 def test_metrics_label_customer_routes_by_template(client: TestClient, settings: Settings) -> None:

@@ -23,11 +23,15 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
     assert response.json() == {
         "customer_id": "C1",
         "as_of": "2024-07-01T00:00:00",
+        "population": "active",
         "tier": "C",
         "lifecycle_stage": "active",
         "churn_probability": 1 / 3,
         "churn_risk": "medium",
+        "reactivation_probability": None,
+        "conversion_probability": None,
         "predicted_value": {"amount": 100.0, "currency": "EUR", "horizon_days": 180},
+        "value_if_retained": 100.0,
         "value_at_risk": 1 / 3 * 100.0,
         "explanations": {
             "churn": [
@@ -41,6 +45,8 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
                     "impact": None,
                 }
             ],
+            "reactivation": [],
+            "conversion": [],
             "value": [],
         },
         "recommended_action": {
@@ -53,7 +59,7 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
             "due_date": "2024-07-08",
             "success_metric": "order within 30 days",
         },
-        "model_versions": {"churn": "churn-1", "value": "value-1"},
+        "model_versions": {"pair": "pair-1", "run_id": None, "churn": "pair-1", "value": "pair-1"},
     }
 
 
@@ -115,7 +121,7 @@ def test_batch_returns_predictions_in_request_order(client: TestClient) -> None:
     predictions = response.json()["predictions"]
     assert [(p["customer_id"], p["tier"], p["churn_risk"]) for p in predictions] == [
         ("B", "B", "medium"),
-        ("A", "D", "high"),
+        ("A", "D", None),  # a prospect: no churn risk
     ]
 
 

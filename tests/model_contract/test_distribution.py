@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from domain.errors import DriftInputError, ReferenceDistributionError
-from monitoring.reference import binned_counts, entry_kind, reference_distribution, reference_shares
+from model_contract.distribution import binned_counts, entry_kind, reference_distribution, reference_shares
 
 
 @pytest.fixture
