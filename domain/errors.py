@@ -189,3 +189,18 @@ class SignInRequiredError(ServingError):
     def __init__(self, next_path: str) -> None:
         super().__init__(f"sign-in required for {next_path}")
         self.next_path = next_path
+
+
+# --- Engines: where the batch jobs run (in process or on Spark) -----------------------------------
+
+
+class EngineError(ClvchurnError):
+    """A compute engine cannot start or run as configured (Spark master, settings, Java, PySpark)."""
+
+
+class SparkSettingsError(EngineError, ValueError):
+    """A Spark setting or option (`--spark-conf`, `CLVCHURN_SPARK_*`) holds a value that cannot be used."""
+
+
+class SparkUnavailableError(EngineError, RuntimeError):
+    """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""

@@ -34,3 +34,8 @@ Language = Literal["en", "zh"]
 """Languages with a text catalogue: English and Simplified Chinese."""
 LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
 DEFAULT_LANGUAGE: Final[Language] = "en"
+
+Engine = Literal["local", "spark"]
+"""Where a batch command runs: in this process (polars) or on Apache Spark (`spark_engine`)."""
+ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
+DEFAULT_ENGINE: Final[Engine] = "local"

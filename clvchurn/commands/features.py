@@ -1,37 +1,74 @@
-"""`clvchurn features build`: the point-in-time feature table (and labels) for one or more cutoffs."""
+"""`clvchurn features build`: the point-in-time feature table (and labels) for one or more cutoffs.
+
+`--engine local` (the default) runs in this process; `--engine spark` runs the same feature code on
+Apache Spark (`spark_engine`), reading the data from any path Spark can read and writing a Parquet
+dataset (one folder per customer bucket) instead of a file.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
 
-from clvchurn.commands.console import console
+from clvchurn.commands.console import console, fail
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+from domain.vocabulary import DEFAULT_ENGINE, Engine
+
+if TYPE_CHECKING:
+    from features.contract import FileCounts
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("build")
 def build(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Raw CRM data folder."),
+    data: str = typer.Option(
+        ..., "--data", help="Raw CRM data folder (with --engine spark: any path Spark reads, e.g. s3a://...)."
+    ),
     as_of: str = typer.Option(..., "--as-of", help="Cutoff date: features use events strictly before it."),
     horizon_days: int | None = typer.Option(
         None, "--horizon-days", min=1, help="Also compute labels churned and future_value over this window."
     ),
     snapshots: int = typer.Option(1, "--snapshots", min=1, help="Number of cutoffs to stack."),
     step_days: int = typer.Option(90, "--step-days", min=1, help="Days between stacked cutoffs."),
-    out: Path = typer.Option(..., "--out", help="Parquet file to write."),
+    out: str = typer.Option(
+        ..., "--out", help="Parquet file to write (with --engine spark: a Parquet dataset folder)."
+    ),
+    engine: Engine = typer.Option(
+        DEFAULT_ENGINE, "--engine", help="Run in this process (local) or on Apache Spark (spark)."
+    ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
+    ),
 ) -> None:
     """Build one row per customer (and cutoff) from events strictly before the cutoff."""
+    from features.build import snapshot_dates
+
+    cutoffs = snapshot_dates(parse_cutoff(as_of), snapshots, step_days)
+    if engine == "spark":
+        _build_on_spark(data, out, cutoffs, horizon_days, spark_master, spark_conf)
+    else:
+        if spark_master is not None or spark_conf:
+            fail("--spark-master and --spark-conf only apply with --engine spark")
+        _build_in_process(Path(data), Path(out), cutoffs, horizon_days)
+
+
+def _build_in_process(data: Path, out: Path, cutoffs: list[datetime], horizon_days: int | None) -> None:
     import polars as pl
 
-    from features.build import build_features, build_training_table, snapshot_dates
+    from features.build import build_features, build_training_table
 
-    cutoff = parse_cutoff(as_of)
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
-    cutoffs = snapshot_dates(cutoff, snapshots, step_days)
     started = time.perf_counter()
     with console.status(f"Building features for {len(cutoffs)} cutoff(s)..."):
         if horizon_days is not None:
@@ -44,5 +81,81 @@ def build(
     table.write_parquet(out)
     console.print(
         f"Wrote {table.height:,} rows x {table.width} columns to {out} "
-        f"in {time.perf_counter() - started:.1f} s (cutoffs: {', '.join(c.date().isoformat() for c in cutoffs)})"
+        f"in {time.perf_counter() - started:.1f} s (cutoffs: {_dates(cutoffs)})"
     )
+
+
+def _build_on_spark(
+    data: str,
+    out: str,
+    cutoffs: list[datetime],
+    horizon_days: int | None,
+    spark_master: str | None,
+    spark_conf: list[str],
+) -> None:
+    """Check, build and write on Spark; a summary line per step, Spark's progress bar in between."""
+    from domain.errors import DataContractError, EngineError
+    from spark_engine import (
+        SparkSettings,
+        bucket_count,
+        feature_table,
+        load_raw_spark,
+        parse_conf_pairs,
+        rejects_uri,
+        spark_session,
+        training_table,
+        write_dataset,
+        write_rejects_dataset,
+    )
+
+    try:
+        settings = SparkSettings()
+        update: dict[str, object] = {"conf": settings.conf | parse_conf_pairs(spark_conf)}
+        if spark_master is not None:
+            update["master"] = spark_master
+        settings = settings.model_copy(update=update)
+        started = time.perf_counter()
+        console.print(f"Starting Spark on {settings.master}...")
+        with spark_session(settings) as spark:
+            console.print(
+                f"Spark {spark.version} on {settings.master} ({spark.sparkContext.defaultParallelism} cores) "
+                f"ready in {time.perf_counter() - started:.1f} s"
+            )
+            started = time.perf_counter()
+            load = load_raw_spark(spark, data)
+            _print_counts(load.counts, data)
+            rows = sum(c.accepted + c.rejected for c in load.counts.values())
+            console.print(
+                f"Checked {rows:,} rows in {len(load.counts)} files ({sum(load.partitions.values())} "
+                f"partitions) in {time.perf_counter() - started:.1f} s"
+            )
+            written_rejects = write_rejects_dataset(load, rejects_uri(out))
+            if written_rejects is not None:
+                console.print(f"[yellow]{load.rejected:,} rejected rows with reasons in {written_rejects}[/]")
+            buckets = bucket_count(spark, settings)
+            if horizon_days is not None:
+                frame = training_table(load, cutoffs, horizon_days, horizon_days, buckets)
+            else:
+                frame = feature_table(load, cutoffs, buckets)
+            written = write_dataset(spark, frame, out)
+            load.release()
+            console.print(
+                f"Wrote {written.rows:,} rows x {len(frame.columns) - 1} columns in {written.files} files "
+                f"({buckets} buckets) to {out} in {written.seconds:.1f} s (cutoffs: {_dates(cutoffs)})"
+            )
+    except (DataContractError, EngineError) as error:
+        fail(str(error))
+
+
+def _print_counts(counts: dict[str, FileCounts], data: str) -> None:
+    table = Table(title=f"Raw data in {data}")
+    table.add_column("file")
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    for file_counts in counts.values():
+        table.add_row(file_counts.file, f"{file_counts.accepted:,}", f"{file_counts.rejected:,}")
+    console.print(table)
+
+
+def _dates(cutoffs: list[datetime]) -> str:
+    return ", ".join(c.date().isoformat() for c in cutoffs)
