@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from domain.errors import SparkUnavailableError
+from spark_engine.arrow import quiet_pandas_warning
 from spark_engine.settings import BUCKETS_PER_PARTITION, SparkSettings, local_cores
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ def create_session(settings: SparkSettings) -> SparkSession:
     SparkUnavailableError: PySpark is not installed or its JVM does not start (no Java).
     """
     session_class = _session_class()
+    with quiet_pandas_warning():
+        # PySpark imports this module on its first Python-to-JVM value conversion, and the import
+        # warns about pandas 3 (which clvchurn's Arrow-only code never uses): import it quietly first.
+        import pyspark.testing.utils  # noqa: F401
     conf = default_conf(settings)
     if local_cores(settings.master) is not None:
         # PySpark starts its Python workers with $PYSPARK_PYTHON (else `python3` from PATH, which may
