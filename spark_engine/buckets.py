@@ -5,7 +5,8 @@ aggregation over each customer's own events, so it gives the same rows on any pa
 as on the whole base (tests/features prove it for `build_features`). On Spark that makes the plan:
 
 1. the three checked tables unioned into one long frame with a `source` column (the columns of the
-   other tables null; customers' attributes prefixed so they never collide with an event column);
+   other tables null; customers' attributes named by position, `attribute__0`, ..., so that they never
+   collide with an event column and PySpark's UDFs can resolve them even with dots in their names);
 2. `bucket = pmod(hash(customer_id), N)`, so a bucket holds complete histories of its customers;
 3. `groupBy("bucket").applyInArrow(fn, schema)`: Spark sends each bucket's rows to one Python worker
    as one Arrow table, `fn` splits it by `source` into a canonical `RawData` (Arrow to polars, no
@@ -32,6 +33,7 @@ from features.contract import (
     empty_frame,
 )
 from spark_engine.arrow import arrow_schema, polars_frame, quiet_pandas_warning, spark_schema, to_spark_arrow
+from spark_engine.reading import column
 from spark_engine.validation import SparkLoad
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ def long_frame(load: SparkLoad) -> DataFrame:
     customers = load.tables["customers"]
     customers = customers.select(
         *(F.col(c) for c in CUSTOMERS_BASE_SCHEMA),
-        *(F.col(f"`{a}`").alias(ATTRIBUTE_PREFIX + a) for a in load.attribute_columns),
+        *(column(a).alias(f"{ATTRIBUTE_PREFIX}{i}") for i, a in enumerate(load.attribute_columns)),
     )
     frames = [
         load.tables[source].withColumn(SOURCE_COLUMN, F.lit(source))
@@ -110,7 +112,7 @@ def raw_from_arrow(table: pa.Table, attribute_columns: Sequence[str]) -> RawData
             return empty_frame(schema)
         return rows.select(pl.col(prefix.get(c, c)).cast(dtype).alias(c) for c, dtype in schema.items())
 
-    prefixed = {a: ATTRIBUTE_PREFIX + a for a in attribute_columns}
+    prefixed = {a: f"{ATTRIBUTE_PREFIX}{i}" for i, a in enumerate(attribute_columns)}
     return RawData(
         transactions=part("transactions", TRANSACTIONS_SCHEMA, {}),
         customers=part("customers", customers_schema, prefixed),

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from domain.errors import DataContractError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def read_rows(spark: SparkSession, source: TableSource) -> DataFrame:
     file_name = F.col("_metadata.file_name")
     if source.is_folder:
         file_name = F.concat(F.lit(f"{source.name}/"), file_name)
-    columns = [F.col(_quoted(old)).alias(new) for old, new in zip(scan.columns, names, strict=True)]
+    columns = [column(old).alias(new) for old, new in zip(scan.columns, names, strict=True)]
     if source.file_format == "parquet":
         row = F.col("_metadata.row_index") + 1
         return scan.select(*columns, file_name.alias(FILE_COLUMN), row.alias(ROW_COLUMN))
@@ -151,8 +151,11 @@ def _numbered_csv_rows(spark: SparkSession, rows: DataFrame) -> DataFrame:
     )
 
 
-def _quoted(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
+def column(name: str) -> Column:
+    """A top-level column by its exact name, even one with dots, spaces or backticks in it."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _hadoop_file_system(spark: SparkSession, uri: str) -> tuple[Any, Any]:

@@ -28,7 +28,7 @@ def long_table() -> pl.DataFrame:
             "type": [None, None, "visit", None, None],
             "value": [None, None, None, None, None],
             "signup_date": [None, None, None, datetime(2023, 1, 1), None],
-            "attribute__type": [None, None, None, "b2b", None],
+            "attribute__0": [None, None, None, "b2b", None],
             "source": ["transactions", "transactions", "interactions", "customers", "customers"],
             "bucket": [3, 3, 3, 3, 3],
         },

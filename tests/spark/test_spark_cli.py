@@ -24,7 +24,10 @@ TRANSACTIONS = (
     "customer_id,timestamp,amount,transaction_id\n"
     "C1,2024-01-05,10,T1\nC2,2024-02-01,20,T2\nC1,2024-03-01,5,T1\nC3,never,1,T3\nC3,2024-04-01,7,T4\n"
 )
-CUSTOMERS = "customer_id,signup_date,region\nC1,2023-01-01,north\nC2,2023-06-01,south\nC4,2023-02-01,east\n"
+# An attribute with a dot in its name goes through every step (Spark would take it for a struct field).
+CUSTOMERS = (
+    "customer_id,signup_date,sales.region\nC1,2023-01-01,north\nC2,2023-06-01,south\nC4,2023-02-01,east\n"
+)
 
 
 def test_features_build_on_spark_prints_a_line_per_step_and_writes_both_datasets(

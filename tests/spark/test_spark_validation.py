@@ -34,9 +34,8 @@ BAD_TRANSACTIONS = (
     "C1,2024-01-06,-4.5,,\n"
     ' C2 ,"2024-01-07T10:00:00+02:00","1,5",T1,\n'
 )
-BAD_CUSTOMERS = (
-    "customer_id,signup_date,region\nC1,2023-01-01,north\nC2,01/02/2023,\nC1,2023-05-05,x\n,2023-01-01,y\n"
-)
+# An attribute whose name Spark would read as a struct field unless quoted.
+BAD_CUSTOMERS = "customer_id,signup_date,sales.region\nC1,2023-01-01,north\nC2,01/02/2023,\nC1,2023-05-05,x\n,2023-01-01,y\n"
 BAD_INTERACTIONS = (
     "customer_id,timestamp,type,value\nC1,2024-01-01,Visit,\nC1,2024-01-02,  ,\nC1,2024-01-03,survey,good\n"
 )
@@ -107,7 +106,7 @@ def test_bad_parquet_rows_are_rejected_as_in_process(spark: SparkSession, tmp_pa
             "quantity": [1, 2, -1, None, 4, 5],
         }
     ).write_parquet(tmp_path / "transactions.parquet")
-    pl.DataFrame({"customer_id": [1, 2, 2], "region": ["north", "south", "east"]}).write_parquet(
+    pl.DataFrame({"customer_id": [1, 2, 2], " company size ": ["1-10", None, "11-50"]}).write_parquet(
         tmp_path / "customers.parquet"
     )
     assert_same_as_in_process(spark, tmp_path)
