@@ -263,3 +263,18 @@ class SignInThrottledError(ServingError):
         )
         self.client_address = client_address
         self.retry_after_s = retry_after_s
+
+
+# --- Engines: where the batch jobs run (in process or on Spark) -----------------------------------
+
+
+class EngineError(ClvchurnError):
+    """A compute engine cannot start or run as configured (Spark master, settings, Java, PySpark)."""
+
+
+class SparkSettingsError(EngineError, ValueError):
+    """A Spark setting or option (`--spark-conf`, `CLVCHURN_SPARK_*`) holds a value that cannot be used."""
+
+
+class SparkUnavailableError(EngineError, RuntimeError):
+    """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""

@@ -63,3 +63,9 @@ MIGRATION_DIRECTIONS: Final[tuple[MigrationDirection, ...]] = get_args(Migration
 Assignment = Literal["treatment", "control"]
 """Which group of a retention experiment a customer was put in: given the action, or held out."""
 ASSIGNMENTS: Final[tuple[Assignment, ...]] = get_args(Assignment)
+
+
+Engine = Literal["local", "spark"]
+"""Where a batch command runs: in this process (polars) or on Apache Spark (`spark_engine`)."""
+ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
+DEFAULT_ENGINE: Final[Engine] = "local"

@@ -149,9 +149,12 @@ def data_end(raw: RawData) -> datetime | None:
         for frame in (raw.transactions, raw.interactions)
         if frame.height and isinstance(value := frame["timestamp"].max(), datetime)
     ]
-    if not stamps:
-        return None
-    return datetime.combine(max(stamps).date(), datetime.min.time()) + timedelta(days=1)
+    return midnight_after(max(stamps)) if stamps else None
+
+
+def midnight_after(last_event: datetime) -> datetime:
+    """The data end of a history whose last event is `last_event`: the next midnight."""
+    return datetime.combine(last_event.date(), datetime.min.time()) + timedelta(days=1)
 
 
 def snapshot_dates(as_of: datetime, snapshots: int, step_days: int) -> list[datetime]:

@@ -124,6 +124,42 @@ def load_raw(data_dir: Path) -> LoadResult:
     return LoadResult(raw=raw, rejects=all_rejects, counts=counts)
 
 
+def check_rows(
+    table: pl.DataFrame, table_name: str, file_name: str, *, first_seen: pl.Series | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`load_raw`'s checks on rows of one table, for engines that read a table in slices (Spark).
+
+    The unique-key rule needs the whole table, so a caller that sees a slice finds the repeats itself
+    and passes `first_seen`: per row of `table`, where its key was first seen (a row number, or a text
+    such as "12 of part-00001.csv"), null if the row repeats no earlier one. Without it, repeats are
+    looked for within `table`, as `load_raw` does.
+
+    Parameters
+    ----------
+    table: the rows as read (columns as in the file; CSV columns as text).
+    table_name: "transactions", "customers" or "interactions".
+    file_name: the file the rows come from, as the rejects and error messages name it.
+
+    Returns
+    -------
+    The accepted rows in canonical form, and the rejects (`REJECTS_SCHEMA`) whose `row_number` is the
+    1-based position in `table`.
+
+    Raises
+    ------
+    DataContractError: a required column is missing or a column has a type the contract cannot read;
+    an empty `table` with the file's columns and types is enough to find out.
+    """
+    return _check_table(table, _SPECS_BY_TABLE[table_name], file_name, first_seen)
+
+
+def parse_unique_key(column: pl.Series, table_name: str, file_name: str) -> pl.Series:
+    """The unique key of `table_name` (`UNIQUE_KEYS`) as the duplicate rule compares it: stripped text,
+    blank as null. For engines that look for repeats across slices of a table."""
+    spec = _SPECS_BY_TABLE[table_name]
+    return spec.parsers[UNIQUE_KEYS[table_name]](column, file_name).value
+
+
 def write_rejects(rejects: pl.DataFrame, path: Path) -> Path | None:
     """Write the rejected rows so a person can fix them; parquet if `path` ends in .parquet, else CSV."""
     if rejects.is_empty():
@@ -262,7 +298,9 @@ class _TableSpec:
     extra_columns_are_attributes: bool
 
 
-def _check_table(table: pl.DataFrame, spec: _TableSpec, file_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _check_table(
+    table: pl.DataFrame, spec: _TableSpec, file_name: str, first_seen: pl.Series | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     missing = [c for c in spec.required if c not in table.columns]
     if missing:
         raise DataContractError(
@@ -280,7 +318,11 @@ def _check_table(table: pl.DataFrame, spec: _TableSpec, file_name: str) -> tuple
     }
     checks = [check for p in parsed.values() for check in p.checks if check.failed.any()]
     if spec.unique_key in parsed:
-        checks.extend(_duplicate_checks(parsed[spec.unique_key].value, spec.unique_key))
+        key = parsed[spec.unique_key].value
+        if first_seen is None:
+            checks.extend(_duplicate_checks(key, spec.unique_key))
+        elif first_seen.is_not_null().any():
+            checks.append(_repeat_check(key, spec.unique_key, first_seen))
     is_rejected = pl.repeat(False, table.height, dtype=pl.Boolean, eager=True)
     for check in checks:
         is_rejected = is_rejected | check.failed.fill_null(False)
@@ -315,11 +357,17 @@ def _duplicate_checks(key: pl.Series, key_name: str) -> list[_Check]:
     if repeats.is_empty():
         return []
     rows = repeats.get_column("row")
-    is_repeat = pl.repeat(False, key.len(), dtype=pl.Boolean, eager=True).scatter(rows, True)
     first_seen = pl.repeat(None, key.len(), dtype=pl.Int64, eager=True).scatter(
         rows, repeats.get_column("first_row") + 1
     )
-    return [_Check(is_repeat, f"duplicate {key_name} '{{}}' (first seen at row {{}})", (key, first_seen))]
+    return [_repeat_check(key, key_name, first_seen)]
+
+
+def _repeat_check(key: pl.Series, key_name: str, first_seen: pl.Series) -> _Check:
+    """Rows whose `first_seen` is set repeat a key first seen at that row (a number or a text)."""
+    return _Check(
+        first_seen.is_not_null(), f"duplicate {key_name} '{{}}' (first seen at row {{}})", (key, first_seen)
+    )
 
 
 def _rejected_rows(
@@ -705,5 +753,7 @@ def _record_columns(schema: dict[str, pl.DataType]) -> tuple[tuple[str, pl.DataT
 
 
 _SPECS_BY_TABLE = {spec.name: spec for spec in _TABLE_SPECS}
+# The column whose values must not repeat within a table, for the tables that have one.
+UNIQUE_KEYS = {spec.name: spec.unique_key for spec in _TABLE_SPECS if spec.unique_key is not None}
 _RECORD_COLUMNS = {spec.name: _record_columns(spec.schema) for spec in _TABLE_SPECS}
 _EMPTY_FRAMES = {spec.name: empty_frame(spec.schema) for spec in _TABLE_SPECS}
