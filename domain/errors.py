@@ -263,3 +263,14 @@ class SignInThrottledError(ServingError):
         )
         self.client_address = client_address
         self.retry_after_s = retry_after_s
+
+
+# --- Training: the real-data retail benchmark (training.retail) -----------------------------------
+
+
+class BenchmarkPopulationError(TrainingError, ValueError):
+    """The benchmark's population or holdout cannot be scored: nobody in it, or one outcome only."""
+
+
+class BenchmarkPredictionError(TrainingError, ValueError):
+    """A benchmarked predictor's output lacks a column, a population customer or a valid value."""
