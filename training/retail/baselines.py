@@ -138,7 +138,7 @@ class PlainLightGbmPredictor:
             "training_cutoff": training_cutoff.date().isoformat(),
             "training_rows": training.height,
             "training_churn_rate": float(churned.mean()),
-            "training_mean_net_spend": float(labels.get_column("net_spend").mean() or 0.0),
+            "training_mean_net_spend": float(np.mean(labels.get_column("net_spend").to_numpy())),
             "settings": {key: value for key, value in asdict(self.settings).items() if key != "features"},
         }
         logger.info(
@@ -149,7 +149,9 @@ class PlainLightGbmPredictor:
             cutoff.date(),
         )
         return target.select("customer_id").with_columns(
-            pl.Series("churn_probability", classifier.predict_proba(X_target)[:, 1], dtype=pl.Float64),
+            pl.Series(
+                "churn_probability", np.asarray(classifier.predict_proba(X_target))[:, 1], dtype=pl.Float64
+            ),
             pl.Series("predicted_value", regressor.predict(X_target), dtype=pl.Float64),
         )
 

@@ -141,7 +141,7 @@ def run_retail_benchmark(
         cutoff=cutoff,
         holdout_end=end,
         population=customers.len(),
-        churn_rate=float(actual.get_column("churned").mean() or 0.0),
+        churn_rate=float(np.mean(actual.get_column("churned").to_numpy())),
         holdout_net_spend=float(actual.get_column("net_spend").sum()),
     )
 
