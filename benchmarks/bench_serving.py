@@ -6,8 +6,9 @@ small one first with --train), then measures with wrk (Lua scripts POST the JSON
 - POST /v1/predict for one customer with 200 events: p50 and p99 latency at 1 client, requests/s
   at 8 concurrent clients;
 - POST /v1/predict/batch with 1,000 customers of the synthetic base: wall time per request;
-- `mlflow models serve -m models:/clvchurn-churn@champion --env-manager local` answering the same
-  customer's churn probability from its feature row (pyfunc `dataframe_split`), same load;
+- `mlflow models serve -m models:/clvchurn-pair@champion --env-manager local` answering the same
+  customer from its feature row (pyfunc `dataframe_split`): every model of the pair predicts it, the
+  probabilities and the values, without reasons or policy; same load;
 - optionally `clvchurn score` on --score-customers synthetic customers (wall time of the command).
 
 Without wrk on the PATH a Python load generator (httpx, one thread per client, closed loop) stands
@@ -45,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from features.build import build_features
 from features.contract import raw_from_records
 from features.synth import generate, write_synthetic
-from model_contract.registry import CHURN_MODEL_NAME, load_bundle
+from model_contract.registry import CHAMPION, PAIR_MODEL_NAME, load_pair
 from training.train import TrainingConfig, train
 
 API_KEY = "bench-key"
@@ -122,10 +123,10 @@ def _arguments() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--tracking-uri", help="MLflow store with champion models (default: MLFLOW_TRACKING_URI)"
+        "--tracking-uri", help="MLflow store with a champion model pair (default: MLFLOW_TRACKING_URI)"
     )
     parser.add_argument(
-        "--train", action="store_true", help="train a small model into a temporary store first"
+        "--train", action="store_true", help="train a small model pair into a temporary store first"
     )
     parser.add_argument("--train-customers", type=int, default=2_000)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
@@ -219,8 +220,12 @@ def _batch_body(customers: int) -> dict[str, Any]:
 
 
 def _pyfunc_body(single: dict[str, Any], uri: str) -> dict[str, Any]:
-    """The single customer's feature row as the churn pyfunc's `dataframe_split` input."""
-    names = load_bundle(CHURN_MODEL_NAME, tracking_uri=uri).metadata.feature_names
+    """The single customer's feature row as the pair pyfunc's `dataframe_split` input.
+
+    Every model of a pair reads the same features (the service refuses a pair whose models differ),
+    so the value model's list is the pyfunc's input.
+    """
+    names = load_pair(CHAMPION, tracking_uri=uri).pair["value"].metadata.feature_names
     customer = {
         "customer_id": "0",
         "signup_date": datetime.fromisoformat(single["customer"]["signup_date"]),
@@ -265,7 +270,7 @@ def _mlflow_serve_command() -> Callable[[int], list[str]]:
         "models",
         "serve",
         "-m",
-        f"models:/{CHURN_MODEL_NAME}@champion",
+        f"models:/{PAIR_MODEL_NAME}@{CHAMPION}",
         "--env-manager",
         "local",
         "--host",

@@ -278,3 +278,14 @@ class SparkSettingsError(EngineError, ValueError):
 
 class SparkUnavailableError(EngineError, RuntimeError):
     """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""
+
+
+# --- Training: the real-data retail benchmark (training.retail) -----------------------------------
+
+
+class BenchmarkPopulationError(TrainingError, ValueError):
+    """The benchmark's population or holdout cannot be scored: nobody in it, or one outcome only."""
+
+
+class BenchmarkPredictionError(TrainingError, ValueError):
+    """A benchmarked predictor's output lacks a column, a population customer or a valid value."""

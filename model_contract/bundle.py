@@ -14,7 +14,7 @@ or tiers, and a reload swaps all or nothing. `mlflow models serve` can serve the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,10 @@ class ModelMetadata(BaseModel):
     )
     fit_cutoffs: list[datetime]
     calibration_cutoff: datetime
+    calibration_mode: Literal["out_of_time", "held_out_customers"] = Field(
+        default="out_of_time",
+        description="A later snapshot (out of time) or customers held out at the fit cutoffs (short histories).",
+    )
     trained_through: datetime
     backtest_as_of: datetime | None = None
     backtest_metrics: dict[str, float] = Field(default_factory=dict)

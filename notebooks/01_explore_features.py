@@ -20,8 +20,9 @@
 # from them, first on a synthetic customer base whose true parameters are known, then on the CDNOW
 # purchase log (Fader, Hardie & Lee 2005), which has transactions only.
 #
-# Every number comes from the library code (`features.build`, `features.definitions`): the notebook adds
-# no feature logic of its own, and it writes nothing to disk.
+# Every number comes from the library code (`features.build`, `features.definitions`,
+# `features.populations`, and the lookback of the packaged playbook `policy/playbook.yaml`): the notebook
+# adds no feature or label logic of its own, and it writes nothing to disk.
 #
 # **Parameters** (environment variables; the defaults suit an interactive session, the test suite runs
 # the notebook small):
@@ -40,12 +41,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import polars as pl
+from IPython.display import display
 
-from features.build import build_features, build_labels, feature_columns
+from features.build import build_features, build_training_table, feature_columns
 from features.contract import CUSTOMERS_BASE_SCHEMA, INTERACTIONS_SCHEMA, RawData, empty_frame
 from features.definitions import describe
+from features.populations import POPULATION_COLUMN, POPULATION_LABELS
 from features.sources.cdnow import read_cdnow
 from features.synth import generate
+from policy.playbook import DEFAULT_PLAYBOOK, Playbook
 
 
 def repository_root(start: Path) -> Path:
@@ -70,6 +74,7 @@ AS_OF = datetime.fromisoformat(os.environ.get("CLVCHURN_NB_AS_OF", "2025-01-01")
 CDNOW_PATH = from_root(os.environ.get("CLVCHURN_NB_CDNOW", "../shared/data/CDNOW_master.txt"))
 CHURN_HORIZON_DAYS = 180
 VALUE_HORIZON_DAYS = 365
+LOOKBACK_DAYS = Playbook.load(DEFAULT_PLAYBOOK).lifecycle.lookback_days
 
 pl.Config.set_tbl_rows(60)
 pl.Config.set_tbl_cols(12)
@@ -78,29 +83,59 @@ pl.Config.set_tbl_width_chars(160)
 print(
     f"repository {ROOT}\nsynthetic customers {N_CUSTOMERS:,} (seed {SEED}), cutoff {AS_OF:%Y-%m-%d}\nCDNOW {CDNOW_PATH}"
 )
+print(f"active customers ordered within the last {LOOKBACK_DAYS} days (the playbook's dormant silence)")
 
 
 # %%
+def percent(share: float | None) -> str:
+    """A share as a percentage, or n/a when the rows it is taken over are absent."""
+    return "n/a" if share is None else f"{share:.1%}"
+
+
 def quantile_bins(column: str, bins: int = 5) -> pl.Expr:
     """Equal-count bins 1..bins of a numeric column (ties split by row order, nulls stay null)."""
     rank = pl.col(column).rank("ordinal")
     return ((rank - 1) * bins // pl.col(column).count() + 1).alias(f"{column}_bin")
 
 
-def churn_rate_by_bins(frame: pl.DataFrame, column: str, bins: int = 5) -> pl.DataFrame:
-    """Observed churn rate per equal-count bin of a feature, with the feature's range in each bin."""
+def label_rate_by_bins(
+    frame: pl.DataFrame, column: str, label: str = "churned", bins: int = 5
+) -> pl.DataFrame:
+    """Observed rate of a population's label (null outside it) per equal-count bin of a feature, with
+    the feature's range in each bin: bins are taken over the rows that carry the label."""
     return (
-        frame.filter(pl.col("churned").is_not_null() & pl.col(column).is_not_null())
+        frame.filter(pl.col(label).is_not_null() & pl.col(column).is_not_null())
         .with_columns(quantile_bins(column, bins))
         .group_by(f"{column}_bin")
         .agg(
             pl.len().alias("customers"),
             pl.col(column).min().alias("from"),
             pl.col(column).max().alias("to"),
-            pl.col("churned").mean().alias("churn_rate"),
+            pl.col(label).mean().alias(f"{label}_rate"),
         )
         .sort(f"{column}_bin")
     )
+
+
+def population_summary(table: pl.DataFrame) -> pl.DataFrame:
+    """Customers per population at the cutoff, the label each population is trained on and its rate."""
+    rows = []
+    for population, (label, positive_when_ordered) in POPULATION_LABELS.items():
+        members = table.filter(pl.col(POPULATION_COLUMN) == population)
+        rows.append(
+            {
+                "population": population,
+                "customers": members.height,
+                "share": members.height / max(table.height, 1),
+                "label": label,
+                "label_is_1_when": "orders in the horizon"
+                if positive_when_ordered
+                else "no order in the horizon",
+                "label_rate": members[label].mean() if members.height else None,
+                "mean_future_value": members["future_value"].mean() if members.height else None,
+            }
+        )
+    return pl.DataFrame(rows)
 
 
 def feature_catalogue(features: pl.DataFrame) -> pl.DataFrame:
@@ -220,39 +255,58 @@ features = build_features(raw, AS_OF)
 print(f"{features.height:,} customers x {len(feature_columns(features))} features as of {AS_OF:%Y-%m-%d}")
 catalogue = feature_catalogue(features)
 print("feature catalogue")
-catalogue
+display(catalogue)
 
 # %% [markdown]
-# ### Labels
-# `churned` is defined for customers who ordered in the year before the cutoff: 1 if they place no order
-# within the churn horizon. `future_value` is net spend within the value horizon (refunds included).
+# ### Populations and their labels
+# Each customer belongs to one population at the cutoff (`features.populations`): **active** (an order
+# within the playbook's lookback, the silence after which a customer is dormant), **lapsed** (ordered
+# before, not within the lookback) or **prospect** (never ordered). Each population has its own label
+# over the churn horizon, and its own model: `churned` (no order) for active customers, `reactivated` (an
+# order) for lapsed ones, `converted` (a first order) for prospects; a label is null outside its
+# population. `future_value` is everyone's net spend within the value horizon (refunds included).
+# `build_training_table` builds the features, the outcomes and the labels in one call.
 
 # %%
-labels = build_labels(raw, AS_OF, CHURN_HORIZON_DAYS, VALUE_HORIZON_DAYS)
-table = features.join(labels, on=["customer_id", "as_of"], how="left")
+table = build_training_table(raw, [AS_OF], CHURN_HORIZON_DAYS, VALUE_HORIZON_DAYS, LOOKBACK_DAYS)
+active = table.filter(pl.col(POPULATION_COLUMN) == "active")
 print(
-    f"churn label defined for {table['churned'].drop_nulls().len():,} customers, "
-    f"churn rate {table['churned'].mean():.1%} over {CHURN_HORIZON_DAYS} days; "
+    f"{active.height:,} active customers, churn rate {percent(active['churned'].mean())} over {CHURN_HORIZON_DAYS} days; "
     f"{float((table['future_value'] > 0).mean()):.1%} of customers spend in the next {VALUE_HORIZON_DAYS} days"
 )
-table.select("future_value").describe()
+print(f"populations and labels as of {AS_OF:%Y-%m-%d} (lookback {LOOKBACK_DAYS} days)")
+display(population_summary(table))
+table.group_by(POPULATION_COLUMN).agg(
+    pl.col("future_value").quantile(q).alias(f"future_value_p{int(q * 100)}") for q in (0.5, 0.9, 0.99)
+).sort(POPULATION_COLUMN)
 
 # %% [markdown]
 # ### Which features separate churners?
-# Observed churn rate by quintile of a few behavioural features: a steep, monotone profile means the
-# feature carries signal on its own; interactions between features are the model's job.
+# Observed churn rate of active customers by quintile of a few behavioural features: a steep, monotone
+# profile means the feature carries signal on its own; interactions between features are the model's job.
 
 # %%
 signal_features = ["days_since_last_order", "recency_vs_usual_interval", "orders_365d", "interactions_90d"]
 figure, axes = plt.subplots(1, len(signal_features), figsize=(4 * len(signal_features), 3.2), sharey=True)
 for axis, name in zip(axes, signal_features, strict=True):
-    by_bin = churn_rate_by_bins(table, name)
-    axis.bar(by_bin[f"{name}_bin"], by_bin["churn_rate"])
+    by_bin = label_rate_by_bins(table, name)
+    axis.bar(by_bin[f"{name}_bin"], by_bin["churned_rate"])
     axis.set_title(name, fontsize=9)
     axis.set_xlabel("quintile (1 = lowest)")
-axes[0].set_ylabel("observed churn rate")
+axes[0].set_ylabel("observed churn rate (active customers)")
 plt.show()
-churn_rate_by_bins(table, "days_since_last_order")
+label_rate_by_bins(table, "days_since_last_order")
+
+# %% [markdown]
+# The other two populations have their own labels: whether a lapsed customer comes back depends on how
+# long they have been silent, and a prospect's recent contacts are the main trace of a first order to
+# come.
+
+# %%
+print("reactivation rate of lapsed customers by quintile of days since the last order")
+display(label_rate_by_bins(table, "days_since_last_order", "reactivated"))
+print("conversion rate of prospects by quintile of interactions in the last 90 days")
+label_rate_by_bins(table, "interactions_90d", "converted")
 
 # %% [markdown]
 # ### Against the synthetic truth
@@ -276,11 +330,12 @@ print(
         for name in ("orders_365d", "orders_lifetime", "mean_days_between_orders", "days_since_last_order")
     )
 )
-with_truth.group_by("dropped_out_before_cutoff").agg(
+with_truth.group_by(POPULATION_COLUMN, "dropped_out_before_cutoff").agg(
     pl.len().alias("customers"),
     pl.col("days_since_last_order").median().alias("median_days_since_last_order"),
     pl.col("churned").mean().alias("churn_rate"),
-).sort("dropped_out_before_cutoff")
+    pl.col("reactivated").mean().alias("reactivation_rate"),
+).sort(POPULATION_COLUMN, "dropped_out_before_cutoff")
 
 # %% [markdown]
 # ### One code path for one customer or the whole base
@@ -342,27 +397,30 @@ plt.show()
 
 # %%
 cdnow_features = build_features(cdnow, CDNOW_AS_OF)
-cdnow_table = cdnow_features.join(
-    build_labels(cdnow, CDNOW_AS_OF, CHURN_HORIZON_DAYS, CDNOW_VALUE_HORIZON_DAYS),
-    on=["customer_id", "as_of"],
-    how="left",
+cdnow_table = build_training_table(
+    cdnow, [CDNOW_AS_OF], CHURN_HORIZON_DAYS, CDNOW_VALUE_HORIZON_DAYS, LOOKBACK_DAYS
 )
 cdnow_catalogue = feature_catalogue(cdnow_features)
 uninformative = cdnow_catalogue.filter(pl.col("distinct") <= 1)["feature"].to_list()
 print(
     f"{cdnow_features.height:,} customers x {len(feature_columns(cdnow_features))} features as of "
-    f"{CDNOW_AS_OF:%Y-%m-%d}; churn rate {cdnow_table['churned'].mean():.1%} over {CHURN_HORIZON_DAYS} days"
+    f"{CDNOW_AS_OF:%Y-%m-%d}; churn rate of active customers {percent(cdnow_table['churned'].mean())}, "
+    f"reactivation rate of lapsed customers {percent(cdnow_table['reactivated'].mean())} over {CHURN_HORIZON_DAYS} days"
 )
+display(population_summary(cdnow_table))
 print(f"{len(uninformative)} features are constant on CDNOW (no interactions, profiles or categories):")
 print(", ".join(uninformative))
 print("CDNOW feature catalogue (informative features)")
 cdnow_catalogue.filter(pl.col("distinct") > 1)
 
 # %% [markdown]
-# Recency and frequency still carry the signal on CDNOW, as the RFM literature expects:
+# Every CDNOW customer made a first purchase in the first quarter of 1997: the few prospects are those
+# whose purchases are all recorded at $0 (not an order), and customers silent for more than the
+# lookback at the cutoff are lapsed. Recency and frequency still carry the signal for active customers,
+# as the RFM literature expects:
 
 # %%
-churn_rate_by_bins(cdnow_table, "days_since_last_order")
+label_rate_by_bins(cdnow_table, "days_since_last_order")
 
 # %%
-churn_rate_by_bins(cdnow_table, "orders_lifetime")
+label_rate_by_bins(cdnow_table, "orders_lifetime")

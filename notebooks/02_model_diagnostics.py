@@ -14,22 +14,24 @@
 # ---
 
 # %% [markdown]
-# # Diagnostics of the champion models
+# # Diagnostics of the champion model pair
 #
-# Loads the churn and value models that carry the `champion` alias in MLflow, rebuilds their validation
-# snapshot from the raw data, and looks at what a single score hides: global SHAP, calibration, the
-# value deciles, metrics by segment and value tier, and how customers move between tiers from one cutoff
-# to the next.
+# Loads the model pair that carries the `champion` alias in MLflow (one registered model,
+# `clvchurn-pair`, whose every version holds five models: churn for active customers, reactivation for
+# lapsed ones, conversion for prospects, the value of everyone and the value if retained), rebuilds each
+# model's backtest validation rows from the raw data, and looks at what a single score hides: global
+# SHAP, calibration, the value deciles, metrics by segment and value tier, and how customers move between
+# tiers from one cutoff to the next.
 #
 # **Parameters** (environment variables; the defaults suit an interactive session, the test suite runs
 # the notebook small on a temporary store):
 #
 # | variable | meaning | default |
 # |---|---|---|
-# | `MLFLOW_TRACKING_URI` | the MLflow store holding the champions | `sqlite:///<repository>/mlruns/mlflow.db` |
-# | `CLVCHURN_NB_DATA` | contract data folder the models were trained on (relative paths from the repository root) | none: a synthetic base |
+# | `MLFLOW_TRACKING_URI` | the MLflow store holding the champion pair | `sqlite:///<repository>/mlruns/mlflow.db` |
+# | `CLVCHURN_NB_DATA` | contract data folder the pair was trained on (relative paths from the repository root) | none: a synthetic base |
 # | `CLVCHURN_NB_CUSTOMERS`, `CLVCHURN_NB_SEED` | size and seed of that synthetic base | 20000, 7 |
-# | `CLVCHURN_NB_TRAIN_IF_MISSING` | `1` trains small models into the store when no champion exists | 0 |
+# | `CLVCHURN_NB_TRAIN_IF_MISSING` | `1` trains a small pair into the store when no champion exists | 0 |
 # | `CLVCHURN_NB_MIGRATION_DAYS` | days between the two cutoffs of the tier migration | 90 |
 #
 # The notebook reads the store and never writes to it, except when it is told to train.
@@ -45,17 +47,25 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import shap
+from IPython.display import display
 
 from domain.errors import MetricInputError, ModelNotRegisteredError
-from features.build import build_features, build_training_table
+from domain.vocabulary import TIERS
+from features.build import build_features, build_training_table, data_end
 from features.contract import load_raw
+from features.populations import ORDERED_COLUMN, POPULATION_COLUMN, POPULATION_LABELS, population_expr
 from features.synth import generate
-from model_contract.bundle import ModelBundle
+from model_contract.bundle import PROBABILITY_MODELS, ModelBundle
+from model_contract.registry import CHAMPION, PAIR_MODEL_NAME, champion_version, load_pair
+from model_contract.tiers import TierCutpoints, assign_tier
 from training.dataset import check_label_window
-from training.metrics import calibration_curve_data, churn_metrics, decile_table, value_metrics
-from model_contract.registry import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME, aliased_version, load_bundle
-from model_contract.tiers import TIERS, TierCutpoints, assign_tier
+from training.metrics import calibration_curve_data, decile_table, probability_metrics, value_metrics
+from training.recipe import SPECS
 from training.train import TrainingConfig, train
+
+# Importing training.train switches matplotlib to its file-only Agg backend (training.artifacts):
+# switch the notebook back to inline figures (a comment when this file runs as a plain script).
+# %matplotlib inline
 
 
 def repository_root(start: Path) -> Path:
@@ -82,8 +92,9 @@ TRAIN_IF_MISSING = os.environ.get("CLVCHURN_NB_TRAIN_IF_MISSING", "0") == "1"
 MIGRATION_DAYS = int(os.environ.get("CLVCHURN_NB_MIGRATION_DAYS", "90"))
 SHAP_ROWS = 2_000
 SEGMENT_MIN_CUSTOMERS = 30
+PROBABILITY_MODEL_NAMES = tuple(PROBABILITY_MODELS.values())
 
-pl.Config.set_tbl_rows(40)
+pl.Config.set_tbl_rows(60)
 pl.Config.set_tbl_cols(14)
 pl.Config.set_fmt_str_lengths(80)
 pl.Config.set_tbl_width_chars(160)
@@ -91,9 +102,9 @@ print(f"MLflow store {TRACKING_URI}")
 print(f"data {DATA_DIR or f'synthetic, {N_CUSTOMERS:,} customers, seed {SEED}'}")
 
 # %% [markdown]
-# ## 1. The data and the champions
-# The raw data must be what the champions were trained on (or a later extract of the same company):
-# the notebook rebuilds their validation snapshot from it.
+# ## 1. The data and the champion pair
+# The raw data must be what the pair was trained on (or a later extract of the same company): the
+# notebook rebuilds each model's backtest validation rows from it.
 
 # %%
 if DATA_DIR is None:
@@ -102,117 +113,203 @@ if DATA_DIR is None:
 else:
     raw = load_raw(DATA_DIR).raw
     data_source = str(DATA_DIR)
+DATA_END = data_end(raw)
+if DATA_END is None:
+    raise ValueError(f"{data_source} holds no transactions or interactions to diagnose a model pair on")
 print(
-    f"{raw.transactions.height:,} transactions, {raw.customers.height:,} customers, {raw.interactions.height:,} interactions"
+    f"{raw.transactions.height:,} transactions, {raw.customers.height:,} customers, {raw.interactions.height:,} interactions; "
+    f"data end {DATA_END:%Y-%m-%d}"
 )
 
 
 def champion_exists(tracking_uri: str) -> bool:
-    """Both champions are registered; a SQLite store that does not exist is not created by asking."""
+    """A champion pair is registered; a SQLite store that does not exist is not created by asking."""
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return False
-    return all(aliased_version(name, CHAMPION, tracking_uri) for name in (CHURN_MODEL_NAME, VALUE_MODEL_NAME))
+    return champion_version(tracking_uri) is not None
 
 
+outcome = None  # the training run, when this notebook trains the pair itself
 if not champion_exists(TRACKING_URI):
     print(
         f"**No champion is registered** in `{TRACKING_URI}`.\n\n"
         "Train one with `uv run clvchurn train --data DIR` (and point `CLVCHURN_NB_DATA` at the same folder), "
-        "or set `CLVCHURN_NB_TRAIN_IF_MISSING=1` to train small models on the data above."
+        "or set `CLVCHURN_NB_TRAIN_IF_MISSING=1` to train a small pair on the data above."
     )
     if not TRAIN_IF_MISSING:
-        raise ModelNotRegisteredError(f"no champion models in {TRACKING_URI}; see the message above")
+        raise ModelNotRegisteredError(
+            f"no champion '{PAIR_MODEL_NAME}' in {TRACKING_URI}; see the message above"
+        )
     outcome = train(
         raw, TrainingConfig(snapshots=3, seed=SEED), tracking_uri=TRACKING_URI, data_source=data_source
     )
-    print("trained: " + ", ".join(f"{d.model_name} v{d.version} -> {d.alias}" for d in outcome.decisions))
+    decision = outcome.decision
+    assert decision is not None  # train() always gates the pair it registers
+    print(f"trained: {PAIR_MODEL_NAME} v{decision.version} -> {decision.alias} ({decision.reason})")
 
 # %%
-churn_bundle = load_bundle(CHURN_MODEL_NAME, CHAMPION, TRACKING_URI)
-value_bundle = load_bundle(VALUE_MODEL_NAME, CHAMPION, TRACKING_URI)
-for name, bundle in ((CHURN_MODEL_NAME, churn_bundle), (VALUE_MODEL_NAME, value_bundle)):
-    meta = bundle.metadata
-    version = aliased_version(name, CHAMPION, TRACKING_URI)
-    print(
-        f"{name} v{version.version if version else '?'}: {meta.model_family}, trained {meta.trained_at:%Y-%m-%d %H:%M}, "
-        f"horizon {meta.horizon_days} days, validated as of {meta.validation_as_of:%Y-%m-%d}, "
-        f"{len(meta.feature_names)} features"
-    )
-VALIDATION_AS_OF = churn_bundle.metadata.validation_as_of
-if value_bundle.metadata.validation_as_of != VALIDATION_AS_OF:
-    print(
-        f"the champions come from different runs: the value model was validated as of "
-        f"{value_bundle.metadata.validation_as_of:%Y-%m-%d}; both are scored as of {VALIDATION_AS_OF:%Y-%m-%d}"
-    )
-CUTPOINTS = TierCutpoints.from_dict(value_bundle.metadata.tier_cutpoints or {})
+LOADED = load_pair(CHAMPION, TRACKING_URI)
+PAIR = LOADED.pair
+PAIR_META = PAIR.metadata
+LOOKBACK_DAYS = PAIR_META.lookback_days
+CUTPOINTS = TierCutpoints.from_dict(PAIR_META.tier_cutpoints)
 print(
-    f"tier cut-points ({CUTPOINTS.method}): A >= {CUTPOINTS.a_threshold:,.2f}, B >= {CUTPOINTS.b_threshold:,.2f}, C >= {CUTPOINTS.c_threshold:,.2f}"
+    f"{PAIR_MODEL_NAME} v{LOADED.version} (run {LOADED.run_id}): trained {PAIR_META.trained_at:%Y-%m-%d %H:%M} on data "
+    f"to {PAIR_META.data_end:%Y-%m-%d}; active customers ordered within {LOOKBACK_DAYS} days; churn horizon "
+    f"{PAIR_META.churn_horizon_days} days, value horizon {PAIR_META.value_horizon_days} days"
 )
+for name, bundle in PAIR.models.items():
+    meta = bundle.metadata
+    backtest = f"{meta.backtest_as_of:%Y-%m-%d}" if meta.backtest_as_of else "none"
+    print(
+        f"{name} v{LOADED.version}: {meta.model_family}; {'/'.join(meta.populations)} customers, label {meta.target} "
+        f"over {meta.horizon_days} days; backtest as of {backtest}; trained through {meta.trained_through:%Y-%m-%d}; "
+        f"fallback: {meta.fallback or 'none'}"
+    )
+print(
+    f"tier cut-points ({CUTPOINTS.method}): A >= {CUTPOINTS.a_threshold:,.2f}, B >= {CUTPOINTS.b_threshold:,.2f}, "
+    f"C >= {CUTPOINTS.c_threshold:,.2f}; minimum orders in 365 days {CUTPOINTS.minimum_orders_365d or 'none'}"
+)
+if PAIR_META.data_end > DATA_END:
+    print(
+        f"the data ends {DATA_END:%Y-%m-%d}, before the pair's training data ({PAIR_META.data_end:%Y-%m-%d}): "
+        "it is not the data the pair was trained on"
+    )
+print("what the schedule and the recipe chose:")
+print("\n".join(f"- {note}" for note in PAIR_META.notes))
 
 # %% [markdown]
-# ## 2. The validation snapshot, scored again
-# Features as of the validation cutoff, labels from the events after it, and both champions' predictions.
-# On the data they were trained on, the recomputed metrics equal the ones stored with the models.
+# ## 2. The backtest validation rows, scored again
+# Each model was backtested on its own snapshot (`backtest_as_of`: the data end minus its horizon): the
+# features then, the labels from the events after it, and only the rows of the model's populations (the
+# value if retained: only active and lapsed customers who ordered within the churn horizon). Its
+# `backtest_metrics` are those of the **backtest model**, fitted before that cutoff: out of time.
+#
+# The registered pair holds the **refits** instead, the same recipe moved forward to the newest labels:
+# each was calibrated on the latest snapshot whose labels close in the data, which is its backtest
+# snapshot. On these rows the refit's figures are therefore in sample, not out of time (usually better
+# than the stored ones): they describe the registered model, the stored figures are the ones to trust for
+# new customers.
+# The stored figures can be recomputed only with the backtest models, which are not registered: when
+# this notebook trains the pair itself, it checks them with the run's backtest models.
 
 # %%
-data_end = datetime.combine(
-    max(frame["timestamp"].max() for frame in (raw.transactions, raw.interactions) if frame.height).date(),
-    datetime.min.time(),
-) + timedelta(days=1)
-for bundle in (churn_bundle, value_bundle):
-    check_label_window(VALIDATION_AS_OF, bundle.metadata.horizon_days, data_end)
+_tables: dict[datetime, pl.DataFrame] = {}
 
 
-def score(bundle_churn: ModelBundle, bundle_value: ModelBundle, features: pl.DataFrame) -> pl.DataFrame:
-    """Churn probability, predicted value and value tier for each row of a feature table."""
-    features_pandas = features.to_pandas()
-    predicted_value = bundle_value.predict_frame(features_pandas)
+def training_table(as_of: datetime) -> pl.DataFrame:
+    """Features, population and labels of every customer at one cutoff, with the pair's lookback and horizons."""
+    if as_of not in _tables:
+        _tables[as_of] = build_training_table(
+            raw, [as_of], PAIR_META.churn_horizon_days, PAIR_META.value_horizon_days, LOOKBACK_DAYS
+        )
+    return _tables[as_of]
+
+
+def score(features: pl.DataFrame) -> pl.DataFrame:
+    """Every customer's population, its population's probability, the values and the value tier, as served."""
+    if POPULATION_COLUMN not in features.columns:
+        features = features.with_columns(population_expr(LOOKBACK_DAYS))
+    predictions = PAIR.predict_frame(features)
+    population = features[POPULATION_COLUMN].to_numpy()
+    probability = np.full(features.height, np.nan)
+    for members_of, model in PROBABILITY_MODELS.items():
+        members = population == members_of
+        probability[members] = predictions[model].to_numpy()[members]
+    predicted_value = np.maximum(predictions["value"].to_numpy(), 0.0)
     return features.with_columns(
-        pl.Series("churn_probability", bundle_churn.predict_frame(features_pandas)),
+        pl.Series("probability", probability),
         pl.Series("predicted_value", predicted_value),
-        pl.Series("tier", assign_tier(CUTPOINTS, predicted_value)),
+        pl.Series("tier", assign_tier(CUTPOINTS, predicted_value, features["orders_365d"].to_numpy())),
     )
 
 
-validation = score(
-    churn_bundle,
-    value_bundle,
-    build_training_table(
-        raw, [VALIDATION_AS_OF], churn_bundle.metadata.horizon_days, value_bundle.metadata.horizon_days
-    ),
-)
-with_churn_label = validation.filter(pl.col("churned").is_not_null())
-recomputed = {
-    "churn": churn_metrics(
-        with_churn_label["churned"].to_numpy(), with_churn_label["churn_probability"].to_numpy()
-    ),
-    "value": value_metrics(validation["future_value"].to_numpy(), validation["predicted_value"].to_numpy()),
-}
-stored = {
-    "churn": churn_bundle.metadata.validation_metrics,
-    "value": value_bundle.metadata.validation_metrics,
-}
-same = all(
-    np.isclose(stored[kind].get(metric, np.nan), value, rtol=1e-9, atol=0.0, equal_nan=True)
-    for kind in ("churn", "value")
-    for metric, value in recomputed[kind].items()
-)
-print(f"recomputed metrics equal the stored ones: {same}")
-if not same:
-    print("(expected when CLVCHURN_NB_DATA is not the data the champions were trained on)")
-pl.DataFrame(
-    [
-        {"model": kind, "metric": metric, "stored_with_model": stored[kind].get(metric), "recomputed": value}
-        for kind in ("churn", "value")
-        for metric, value in recomputed[kind].items()
+def validation_rows(name: str) -> pl.DataFrame:
+    """The rows `name` was backtested on, scored by the registered pair: `actual` and `predicted` added."""
+    meta = PAIR[name].metadata
+    assert meta.backtest_as_of is not None
+    table = training_table(meta.backtest_as_of)
+    rows = table.filter(pl.col(POPULATION_COLUMN).is_in(meta.populations))
+    if SPECS[name].retained_only:
+        rows = rows.filter(pl.col(ORDERED_COLUMN) == 1)
+    return score(rows).with_columns(
+        pl.col(meta.target).cast(pl.Float64).alias("actual"),
+        pl.Series("predicted", PAIR[name].predict_frame(rows)),
+    )
+
+
+def report_card(name: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The backtest's metrics of a model: probability ones for the three probabilities, value ones otherwise."""
+    try:
+        if name in PROBABILITY_MODEL_NAMES:
+            return probability_metrics(actual.astype(np.int64), predicted)
+        return value_metrics(actual, predicted)
+    except MetricInputError as error:
+        print(f"{name}: no metrics on {len(actual)} rows ({error})")
+        return {}
+
+
+VALIDATION: dict[str, pl.DataFrame] = {}
+for name, bundle in PAIR.models.items():
+    meta = bundle.metadata
+    if meta.backtest_as_of is None:
+        print(f"{name}: no backtest recorded; not diagnosed")
+        continue
+    check_label_window(meta.backtest_as_of, meta.horizon_days, DATA_END)
+    VALIDATION[name] = validation_rows(name)
+    horizon = timedelta(days=meta.horizon_days)
+    learned = any(
+        cutoff < meta.backtest_as_of + horizon and meta.backtest_as_of < cutoff + horizon
+        for cutoff in (*meta.fit_cutoffs, meta.calibration_cutoff)
+    )
+    print(
+        f"{name}: {VALIDATION[name].height:,} rows as of {meta.backtest_as_of:%Y-%m-%d}; the registered refit "
+        f"{'learned' if learned else 'did not learn'} their labels (calibrated as of {meta.calibration_cutoff:%Y-%m-%d})"
+    )
+
+comparison = []
+same = []
+for name, frame in VALIDATION.items():
+    actual, stored = frame["actual"].to_numpy(), PAIR[name].metadata.backtest_metrics
+    registered = report_card(name, actual, frame["predicted"].to_numpy())
+    recomputed = {}
+    if outcome is not None:
+        backtest_model = outcome.models[name].backtest.fitted
+        recomputed = report_card(name, actual, backtest_model.predict(frame))
+        same.append(outcome.models[name].backtest.validation.height == frame.height)
+        same += [
+            np.isclose(stored.get(metric, np.nan), value, rtol=1e-9, atol=0.0, equal_nan=True)
+            for metric, value in recomputed.items()
+        ]
+    comparison += [
+        {
+            "model": name,
+            "metric": metric,
+            "stored_backtest": stored.get(metric),
+            "recomputed_backtest": recomputed.get(metric),
+            "registered_refit": value,
+        }
+        for metric, value in registered.items()
     ]
-)
+if outcome is not None:
+    print(f"recomputed backtest metrics equal the stored ones: {all(same)}")
+    if not all(same):
+        print(
+            "(the rows above are not the ones the backtest was judged on: a bug in this notebook or the library)"
+        )
+else:
+    print(
+        "the stored backtest metrics come from backtest models that are not registered; recomputed_backtest "
+        "stays empty (the notebook recomputes them when it trains the pair itself)"
+    )
+pl.DataFrame(comparison)
 
 # %% [markdown]
 # ## 3. Global SHAP
-# TreeSHAP contributions on a sample of the validation snapshot, in the model's output units (probability
-# points for churn, currency for value). Each row's contributions add up to its prediction minus the base;
-# the check below confirms it.
+# TreeSHAP contributions on a sample of each model's validation rows, in the model's output units
+# (probability points for the probabilities, currency for the values). Each row's contributions add up
+# to its prediction minus the base; the check below confirms it. A model that fell back to its
+# population's base rate has no contributions.
 
 
 # %%
@@ -244,41 +341,74 @@ def global_shap(bundle: ModelBundle, features: pl.DataFrame, title: str) -> pl.D
     )
 
 
-global_shap(churn_bundle, with_churn_label, "churn model: SHAP in probability points")
-
-# %%
-global_shap(value_bundle, validation, "value model: SHAP in currency")
+for name, frame in VALIDATION.items():
+    bundle = PAIR[name]
+    if bundle.metadata.fallback:
+        print(f"{name} model: no SHAP, {bundle.metadata.fallback}")
+        continue
+    if frame.height == 0:
+        print(f"{name} model: no SHAP, no validation rows")
+        continue
+    units = "probability points" if name in PROBABILITY_MODEL_NAMES else "currency"
+    display(global_shap(bundle, frame, f"{name} model: SHAP in {units}"))
 
 # %% [markdown]
-# ## 4. Calibration of the churn probabilities
-# Observed churn rate against the mean predicted probability in ten equal-width bins: a calibrated model
-# lies on the diagonal, so "0.3" means about 30% of such customers leave.
+# ## 4. Calibration of the probabilities
+# Observed rate of each population's label against the mean predicted probability in ten equal-width
+# bins: a calibrated model lies on the diagonal, so "0.3" means about 30% of such customers churn (come
+# back, convert). The refits were calibrated on these rows (section 2), so this shows how well the Platt
+# map fitted them; the stored `ece` is the out-of-time figure.
+
 
 # %%
-predicted_mean, observed_rate = calibration_curve_data(
-    with_churn_label["churned"].to_numpy(), with_churn_label["churn_probability"].to_numpy(), n_bins=10
-)
-figure, axis = plt.subplots(figsize=(4.5, 4.5))
-axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-axis.plot(predicted_mean, observed_rate, marker="o", label="champion")
-axis.set_xlabel("mean predicted churn probability")
-axis.set_ylabel("observed churn rate")
-axis.set_title(f"Calibration, ECE {recomputed['churn']['ece']:.3f}")
-axis.legend()
-plt.show()
-pl.DataFrame({"mean_predicted": predicted_mean, "observed_rate": observed_rate})
+def calibration_panel(axis: plt.Axes, name: str) -> pl.DataFrame:
+    """One probability model's reliability curve on its validation rows, drawn on `axis`."""
+    frame, meta = VALIDATION[name], PAIR[name].metadata
+    population = meta.populations[0]
+    actual, predicted = frame["actual"].to_numpy().astype(np.int64), frame["predicted"].to_numpy()
+    predicted_mean, observed_rate = calibration_curve_data(actual, predicted, n_bins=10)
+    ece = report_card(name, actual, predicted).get("ece", np.nan)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axis.plot(predicted_mean, observed_rate, marker="o", label="champion")
+    axis.set_xlabel(f"mean predicted {name} probability")
+    axis.set_ylabel(f"observed {POPULATION_LABELS[population][0]} rate ({population} customers)")
+    axis.set_title(f"{name}, ECE {ece:.3f}" + (" (base rate)" if meta.fallback else ""))
+    axis.legend()
+    return pl.DataFrame({"model": name, "mean_predicted": predicted_mean, "observed_rate": observed_rate})
+
+
+calibrated = [name for name in PROBABILITY_MODEL_NAMES if name in VALIDATION and VALIDATION[name].height]
+if not calibrated:
+    print("no probability model has validation rows: nothing to calibrate")
+else:
+    figure, axes = plt.subplots(1, len(calibrated), figsize=(4.5 * len(calibrated), 4.5), squeeze=False)
+    curves = [calibration_panel(axis, name) for axis, name in zip(axes[0], calibrated, strict=True)]
+    figure.tight_layout()
+    plt.show()
+    display(pl.concat(curves))
 
 # %% [markdown]
 # ## 5. Value deciles
-# Customers ranked by predicted value; decile 1 is the highest predicted.
+# Customers ranked by predicted value; decile 1 is the highest predicted. The value model ranks
+# everyone, the value if retained the active and lapsed customers who ordered within the churn horizon.
 
 # %%
-decile_table(validation["future_value"].to_numpy(), validation["predicted_value"].to_numpy())
+pl.concat(
+    [
+        decile_table(VALIDATION[name]["actual"].to_numpy(), VALIDATION[name]["predicted"].to_numpy()).select(
+            pl.lit(name).alias("model"), pl.all()
+        )
+        for name in ("value", "value_if_retained")
+        if name in VALIDATION and VALIDATION[name].height
+    ]
+)
 
 # %% [markdown]
 # ## 6. Metrics by segment and by tier
-# One good overall score can hide a segment the model serves badly. Ranking metrics are left empty for
-# segments with fewer than 30 customers or without both outcomes.
+# One good overall score can hide a segment a model serves badly. Each model is judged on its own
+# validation rows: `observed` is the label rate (probabilities) or the mean future value (values),
+# `ranking` the ROC-AUC or the normalised Gini. Ranking metrics are left empty for segments with fewer
+# than 30 customers or without both outcomes. The tier is each row's value tier as served.
 
 
 # %%
@@ -292,67 +422,76 @@ def guarded(metric: Callable[[np.ndarray, np.ndarray], float], *arrays: np.ndarr
         return None
 
 
-def metrics_by(frame: pl.DataFrame, segment: str) -> pl.DataFrame:
+def ranking(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    if name in PROBABILITY_MODEL_NAMES:
+        return lambda y, p: probability_metrics(y.astype(np.int64), p)["roc_auc"]
+    return lambda a, p: value_metrics(a, p)["gini"]
+
+
+def metrics_by(name: str, frame: pl.DataFrame, segment: str) -> pl.DataFrame:
     rows = []
     for (level,), part in frame.group_by(segment, maintain_order=True):
-        labelled = part.filter(pl.col("churned").is_not_null())
-        churned, probability = labelled["churned"].to_numpy(), labelled["churn_probability"].to_numpy()
-        actual, predicted = part["future_value"].to_numpy(), part["predicted_value"].to_numpy()
+        actual, predicted = part["actual"].to_numpy(), part["predicted"].to_numpy()
         rows.append(
             {
+                "model": name,
                 "segment": segment,
                 "level": level,
                 "customers": part.height,
-                "churn_rate": float(churned.mean()) if len(churned) else None,
-                "mean_churn_probability": float(probability.mean()) if len(probability) else None,
-                "churn_roc_auc": guarded(lambda y, p: churn_metrics(y, p)["roc_auc"], churned, probability),
-                "mean_future_value": float(actual.mean()),
-                "mean_predicted_value": float(predicted.mean()),
-                "value_gini": guarded(lambda a, p: value_metrics(a, p)["gini"], actual, predicted),
+                "observed": float(actual.mean()),
+                "mean_predicted": float(predicted.mean()),
+                "ranking": guarded(ranking(name), actual, predicted),
             }
         )
     return pl.DataFrame(rows).sort("level")
 
 
-segments = [
-    column
-    for column in ("profile_industry", "profile_region", "profile_company_size")
-    if column in validation.columns
-]
-by_segment = pl.concat([metrics_by(validation, segment) for segment in [*segments, "tier"]])
+segments = ("profile_industry", "profile_region", "profile_company_size", "tier")
+by_segment = pl.concat(
+    [
+        metrics_by(name, frame, segment)
+        for name, frame in VALIDATION.items()
+        if frame.height
+        for segment in segments
+        if segment in frame.columns
+    ]
+)
 print("metrics by segment and tier")
-by_segment
+display(by_segment)
+
+# %% [markdown]
+# The tiers on the value model's validation rows (everyone at its backtest cutoff): how much of the
+# future value each tier held, and how often its active customers churned.
 
 # %%
+VALUE_ROWS = VALIDATION["value"]
 tier_summary = (
-    validation.group_by("tier")
+    VALUE_ROWS.group_by("tier")
     .agg(
         pl.len().alias("customers"),
+        (pl.col(POPULATION_COLUMN) == "active").mean().alias("active_share"),
         pl.col("predicted_value").sum().alias("predicted_value"),
         pl.col("future_value").sum().alias("future_value"),
-        pl.col("churned").mean().alias("churn_rate"),
+        pl.col("churned").mean().alias("churn_rate_of_active"),
     )
     .with_columns((pl.col("future_value") / pl.col("future_value").sum()).alias("share_of_future_value"))
     .sort("tier")
 )
-tier_summary
+display(tier_summary)
 
 # %% [markdown]
 # ## 7. Tier migration
-# The whole base scored at two cutoffs with the same champion and the same cut-points. Rows are the tier
-# at the earlier cutoff, columns the tier at the later one; `new` customers were not yet known at the
-# earlier cutoff. The diagonal is stability; large flows off it mean tiers an account manager cannot plan
-# with.
+# The whole base scored at two cutoffs with the same champion pair and the same cut-points: the data
+# end (the cutoff the next scoring run sees) and `CLVCHURN_NB_MIGRATION_DAYS` before it. Rows are the
+# tier at the earlier cutoff, columns the tier at the later one; `new` customers were not yet known at
+# the earlier cutoff. The diagonal is stability; large flows off it mean tiers an account manager cannot
+# plan with.
 
 # %%
-later = VALIDATION_AS_OF
+later = DATA_END
 earlier = later - timedelta(days=MIGRATION_DAYS)
-tiers_then = score(churn_bundle, value_bundle, build_features(raw, earlier)).select(
-    "customer_id", pl.col("tier").alias("tier_before")
-)
-tiers_now = score(churn_bundle, value_bundle, build_features(raw, later)).select(
-    "customer_id", pl.col("tier").alias("tier_after")
-)
+tiers_then = score(build_features(raw, earlier)).select("customer_id", pl.col("tier").alias("tier_before"))
+tiers_now = score(build_features(raw, later)).select("customer_id", pl.col("tier").alias("tier_after"))
 moves = tiers_now.join(tiers_then, on="customer_id", how="left").with_columns(
     pl.col("tier_before").fill_null("new")
 )
@@ -373,4 +512,4 @@ stable = moves.filter(pl.col("tier_before") == pl.col("tier_after")).height / ma
 print(
     f"tier migration from {earlier:%Y-%m-%d} (rows) to {later:%Y-%m-%d} (columns); {stable:.1%} of known customers kept their tier"
 )
-migration
+display(migration)

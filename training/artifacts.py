@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # no screen: files only
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -24,6 +21,7 @@ import pandas as pd
 from model_contract import ModelBundle
 from training.backtest import Backtest
 from training.metrics import calibration_curve_data, cumulative_gain_curve, decile_table
+from training.schedule import HELD_OUT_SHARE
 
 # TreeSHAP costs about a millisecond per row for a few hundred trees; a thousand dots already show
 # each feature's spread and direction in the summary plot.
@@ -46,7 +44,20 @@ PURPOSES = {
 
 
 def write_model_artifacts(bundle: ModelBundle, backtest: Backtest) -> None:
-    """Log `bundle`'s charts, tables and model card to the active MLflow run."""
+    """Log `bundle`'s charts, tables and model card to the active MLflow run.
+
+    The charts are drawn with the file-only Agg backend, and the caller's backend is restored after,
+    so training from a notebook keeps its inline figures.
+    """
+    previous = plt.get_backend()
+    plt.switch_backend("Agg")
+    try:
+        _write_model_artifacts(bundle, backtest)
+    finally:
+        plt.switch_backend(previous)
+
+
+def _write_model_artifacts(bundle: ModelBundle, backtest: Backtest) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         metadata = bundle.metadata
@@ -122,6 +133,25 @@ def _save(figure: plt.Figure, path: Path) -> None:
     plt.close(figure)
 
 
+def _calibration_text(mode: str, cutoff: datetime) -> str:
+    if mode == "out_of_time":
+        return f"calibrated on the snapshot of {cutoff:%Y-%m-%d}"
+    return f"calibrated on {HELD_OUT_SHARE:.0%} of the customers held out at those cutoffs"
+
+
+def _calibration_gap(mode: str, horizon_days: int) -> str:
+    if mode == "out_of_time":
+        return (
+            f"- Fit and calibration are {horizon_days} days apart (a gap of one horizon), so no fit row's "
+            "label window overlaps the calibration fold's."
+        )
+    return (
+        "- The history is too short for an out-of-time calibration fold: the fold is customers held out at "
+        "the fit cutoffs (no customer on both sides, the same label weeks), so it calibrates to the fit "
+        "period's base rate."
+    )
+
+
 def _write_model_card(path: Path, bundle: ModelBundle, backtest: Backtest) -> None:
     metadata = bundle.metadata
     table = backtest.table
@@ -135,12 +165,13 @@ def _write_model_card(path: Path, bundle: ModelBundle, backtest: Backtest) -> No
         "## How it was built",
         f"- Family: {metadata.model_family}; rows of {', '.join(metadata.populations)} customers, label "
         f"`{metadata.target}` over {metadata.horizon_days} days.",
-        f"- Registered model (the refit): fitted on the cutoffs {_dates(metadata.fit_cutoffs)}, calibrated on "
-        f"{metadata.calibration_cutoff:%Y-%m-%d}: trained through {metadata.trained_through:%Y-%m-%d}.",
-        f"- Fit and calibration are {metadata.horizon_days} days apart (a gap of one horizon), so no fit row's "
-        "label window overlaps the calibration fold's.",
-        f"- Backtest: the same recipe fitted on {_dates(list(backtest.schedule.training))}, calibrated on "
-        f"{backtest.schedule.calibration:%Y-%m-%d}, validated on {metadata.backtest_as_of:%Y-%m-%d}"
+        f"- Registered model (the refit): fitted on the cutoffs {_dates(metadata.fit_cutoffs)}, "
+        f"{_calibration_text(metadata.calibration_mode, metadata.calibration_cutoff)}: trained through "
+        f"{metadata.trained_through:%Y-%m-%d}.",
+        _calibration_gap(metadata.calibration_mode, metadata.horizon_days),
+        f"- Backtest: the same recipe fitted on {_dates(list(backtest.schedule.training))}, "
+        f"{_calibration_text(backtest.schedule.calibration_mode, backtest.schedule.calibration)}, validated on "
+        f"{metadata.backtest_as_of:%Y-%m-%d}"
         if metadata.backtest_as_of
         else "- Backtest: none",
         f"- Features: {len(metadata.feature_names)} point-in-time features (feature_list.json).",

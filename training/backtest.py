@@ -58,7 +58,7 @@ def run_backtest(
 ) -> Backtest:
     """Fit `spec` on the schedule's fit and calibration cutoffs, score its validation rows."""
     assert schedule.validation is not None
-    fit_table, calibration_table = tables.stacked(schedule.training), tables.at(schedule.calibration)
+    fit_table, calibration_table = tables.folds(schedule, seed)
     fitted = fit_model(
         spec, fit_table, calibration_table, tables.feature_names, levels, n_jobs=n_jobs, seed=seed
     )

@@ -12,12 +12,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from features.build import KEY_COLUMNS, build_features, build_labels, feature_columns
 from features.contract import RawData
 from features.definitions import profile_column
 from features.populations import POPULATION_COLUMN, with_population_labels
+from training.schedule import HELD_OUT_SHARE, Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,22 @@ class TrainingTables:
         if labels:
             return table
         return table.select(*KEY_COLUMNS, *feature_columns(table), POPULATION_COLUMN)
+
+    def folds(self, schedule: Schedule, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The fit rows and the calibration rows of `schedule` (see `training.schedule`).
+
+        Out of time: the stacked fit cutoffs, and the table at the calibration cutoff. Held out: the
+        stacked fit cutoffs split by customer, `HELD_OUT_SHARE` of the customers (drawn with `seed`)
+        in the calibration fold at every cutoff, so no customer is on both sides.
+        """
+        stacked = self.stacked(schedule.training)
+        if not schedule.held_out:
+            return stacked, self.at(schedule.calibration)
+        customers = stacked["customer_id"].unique().sort()
+        rng = np.random.default_rng(seed)
+        chosen = rng.random(customers.len()) < HELD_OUT_SHARE
+        held_out = stacked["customer_id"].is_in(customers.filter(pl.Series(chosen)).implode())
+        return stacked.filter(~held_out), stacked.filter(held_out)
 
     def stacked(self, cutoffs: Iterable[datetime]) -> pl.DataFrame:
         """The tables of several cutoffs, oldest first; `as_of` tells the snapshots apart."""

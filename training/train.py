@@ -58,7 +58,7 @@ from training.backtest import Backtest, finite, run_backtest
 from training.dataset import learn_categorical_levels
 from training.promotion import PromotionDecision, promote
 from training.recipe import SPECS, FittedModel, ModelSpec, fit_model
-from training.schedule import Schedule, plan_backtest, plan_refit
+from training.schedule import CalibrationChoice, Schedule, plan_model
 from training.tables import TrainingTables
 from training.value_at_risk import ValueAtRiskCheck, check_value_at_risk
 
@@ -76,6 +76,7 @@ class TrainingConfig:
     snapshots: int = 4
     step_days: int = 90
     min_history_days: int = 180
+    calibration: CalibrationChoice = "auto"  # see training.schedule: out of time unless history is short
     validation_as_of: datetime | None = None
     force: bool = False
     tier_cutpoints: TierCutpoints | None = None  # absolute thresholds; None = the playbook's tier policy
@@ -189,8 +190,7 @@ def fit_pair(
         progress(f"Refitting the {spec.name} model on the newest labels")
         refit = fit_model(
             spec,
-            tables.stacked(refit_schedule.training),
-            tables.at(refit_schedule.calibration),
+            *tables.folds(refit_schedule, config.seed),
             names,
             refit_levels,
             n_jobs=config.n_jobs,
@@ -222,10 +222,16 @@ def _schedules(
         ("churn", config.churn_horizon_days, "churn, reactivation and conversion"),
         ("value", config.value_horizon_days, "value and value if retained"),
     ):
-        common = (start, end, days, config.snapshots, config.step_days, config.min_history_days)
-        plans[horizon] = (
-            plan_backtest(*common, config.validation_as_of, what=what),
-            plan_refit(*common, what=what),
+        plans[horizon] = plan_model(
+            start,
+            end,
+            days,
+            config.snapshots,
+            config.step_days,
+            config.min_history_days,
+            config.validation_as_of,
+            config.calibration,
+            what=what,
         )
     return plans
 
@@ -260,6 +266,7 @@ def _assemble(
             model_params=fitted.model_params,
             fit_cutoffs=list(run.refit_schedule.training),
             calibration_cutoff=run.refit_schedule.calibration,
+            calibration_mode=run.refit_schedule.calibration_mode,
             trained_through=run.refit_schedule.trained_through,
             backtest_as_of=backtest.schedule.validation,
             backtest_metrics=finite(backtest.metrics),
@@ -362,6 +369,7 @@ def _run_params(config: TrainingConfig, data_source: str) -> dict[str, Any]:
         "snapshots": config.snapshots,
         "step_days": config.step_days,
         "min_history_days": config.min_history_days,
+        "calibration": config.calibration,
         "excluded_attributes": ",".join(config.excluded_attributes) or "none",
         "data_source": data_source or "in-memory",
         "force": config.force,

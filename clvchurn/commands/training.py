@@ -44,6 +44,12 @@ def train_command(
     min_history_days: int | None = typer.Option(
         None, "--min-history-days", min=0, help="History a fit cutoff needs before it (default 180)."
     ),
+    calibration: str | None = typer.Option(
+        None,
+        "--calibration",
+        help="Calibration fold: auto (default: a later snapshot unless the history is too short), "
+        "out_of_time, or held_out_customers.",
+    ),
     tier_thresholds: str | None = typer.Option(
         None,
         "--tier-thresholds",
@@ -89,6 +95,7 @@ def train_command(
         "snapshots": snapshots,
         "step_days": step_days,
         "min_history_days": min_history_days,
+        "calibration": _calibration_choice(calibration),
         "validation_as_of": parse_cutoff(as_of) if as_of else None,
         "tier_cutpoints": cutpoints,
     }
@@ -151,6 +158,15 @@ def _prefer_sleeping_openmp_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _calibration_choice(value: str | None) -> str | None:
+    from domain.errors import CommandOptionError
+    from training.schedule import CALIBRATION_CHOICES
+
+    if value is not None and value not in CALIBRATION_CHOICES:
+        raise CommandOptionError(f"--calibration {value!r} is not one of {', '.join(CALIBRATION_CHOICES)}")
+    return value
+
+
 def _metrics_table(title: str, table: dict[str, dict[str, float]]) -> Table:
     names = list(next(iter(table.values())))
     view = Table(title=title)
@@ -192,3 +208,61 @@ def benchmark_cdnow(
         else:
             result.predictions.write_parquet(predictions)
         console.print(f"Wrote {predictions}")
+
+
+@benchmark_app.command("retail")
+def benchmark_retail(
+    path: Path = typer.Argument(
+        ...,
+        exists=True,
+        help="online_retail.csv.gz (an invoice-line export) or a folder it was imported into.",
+    ),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Also write the table, timings and diagnostics as JSON."
+    ),
+) -> None:
+    """Retail benchmark: clvchurn vs BG/NBD + Gamma-Gamma and a plain RFM LightGBM (../shared/data/README.md)."""
+    _prefer_sleeping_openmp_threads()
+    from datetime import timedelta
+
+    from training.retail import CLVCHURN, load_retail, run_retail_benchmark
+    from training.retail.scoring import CHURN_METRIC_KEYS, SIX_METRIC_KEYS
+
+    with console.status(f"Loading {path}..."):
+        loaded = load_retail(path)
+    if loaded.rejects.height:
+        console.print(
+            f"[yellow]{loaded.rejects.height:,} rows of {path} break the data contract and were left out[/]"
+        )
+    with console.status("Running the retail benchmark (clvchurn trains into a temporary MLflow store)..."):
+        result = run_retail_benchmark(loaded.raw)
+    last_day = (result.holdout_end - timedelta(days=1)).date()
+    console.print(
+        f"Population: {result.population:,} customers with an order in the 365 days before {result.cutoff.date()}; "
+        f"{result.churn_rate:.1%} placed no order in the holdout {result.cutoff.date()} .. {last_day}, "
+        f"whose net spend was {result.holdout_net_spend:,.0f}"
+    )
+    title = f"Retail holdout ({result.cutoff.date()} .. {last_day})"
+    for heading, keys in (("value and activity", SIX_METRIC_KEYS), ("churn probability", CHURN_METRIC_KEYS)):
+        console.print(_metrics_table(f"{title}: {heading}", _columns(result.table, keys)))
+    console.print(
+        "Seconds: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.seconds.items())
+    )
+    clvchurn = result.diagnostics.get(CLVCHURN, {})
+    if "training_cutoffs" in clvchurn:
+        console.print(
+            f"clvchurn's schedule: training {', '.join(clvchurn['training_cutoffs'])}; calibration "
+            f"{clvchurn.get('calibration_cutoff')}; validation {clvchurn.get('validation_cutoff')}"
+        )
+    for kind in ("churn", "value"):
+        if clvchurn.get(f"validation_{kind}"):
+            console.print(
+                _metrics_table(f"clvchurn's own validation: {kind}", clvchurn[f"validation_{kind}"])
+            )
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_json(), indent=2))
+        console.print(f"Wrote {json_path}")
+
+
+def _columns(table: dict[str, dict[str, float]], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    return {model: {key: metrics[key] for key in keys} for model, metrics in table.items()}
