@@ -194,7 +194,7 @@ def benchmark_cdnow(
     ),
 ) -> None:
     """CDNOW benchmark: clvchurn vs BG/NBD + Gamma-Gamma under the protocol of ../shared/data/README.md."""
-    from training.benchmark import run_cdnow_benchmark
+    from training.cdnow.benchmark import run_cdnow_benchmark
 
     with console.status("Running the CDNOW benchmark..."):
         result = run_cdnow_benchmark(path)

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from domain.errors import HoldoutLeakError
-from training.benchmark import (
+from training.cdnow.benchmark import (
     BASELINE,
     CLVCHURN,
     BenchmarkSettings,

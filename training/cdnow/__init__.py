@@ -1,1 +1,1 @@
-"""The CDNOW benchmark's parts: the protocol, point-in-time inputs and the offset model (see training.benchmark)."""
+"""The CDNOW benchmark's parts: the protocol, point-in-time inputs and the offset model (see training.cdnow.benchmark)."""
