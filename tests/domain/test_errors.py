@@ -51,6 +51,7 @@ def test_every_error_has_a_docstring_and_a_family() -> None:
         errors.ServingError,
         errors.CommandOptionError,
         errors.MonitoringError,
+        errors.EngineError,
     }
     for _, cls in inspect.getmembers(errors, inspect.isclass):
         if issubclass(cls, ClvchurnError) and cls is not ClvchurnError:

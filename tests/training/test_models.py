@@ -11,7 +11,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 from domain.errors import CalibrationDataError, InsufficientBuyersError
 from model_contract.matrix import booster_input
 from training.models import ProbabilityModel, TweedieValueModel, TwoPartValueModel, select_value_model
-from training.models.boosting import DEFAULT_LIGHTGBM_PARAMS
+from training.models.boosting import (
+    DEFAULT_LIGHTGBM_PARAMS,
+    SMALL_TABLE_LEARNING_RATE,
+    SMALL_TABLE_ROWS,
+    lightgbm_params,
+)
 from training.models.value import choose_candidate
 
 REGIONS = ["north", "south", "east"]
@@ -261,3 +266,27 @@ def test_lightgbm_defaults_can_be_overridden_and_are_recorded():
     }
     assert model.classifier_.get_params()["num_leaves"] == 7
     assert model.get_params()["lgbm_params"] == {"num_leaves": 7, "learning_rate": 0.3}
+
+
+def test_a_small_training_table_boosts_at_the_small_table_rate_and_a_large_one_at_the_default():
+    assert (
+        lightgbm_params(0, 1, training_rows=SMALL_TABLE_ROWS - 1)["learning_rate"]
+        == SMALL_TABLE_LEARNING_RATE
+    )
+    assert (
+        lightgbm_params(0, 1, training_rows=SMALL_TABLE_ROWS)["learning_rate"]
+        == DEFAULT_LIGHTGBM_PARAMS["learning_rate"]
+    )
+    assert lightgbm_params(0, 1)["learning_rate"] == DEFAULT_LIGHTGBM_PARAMS["learning_rate"]
+    overridden = lightgbm_params(0, 1, {"learning_rate": 0.3}, training_rows=10)
+    assert overridden["learning_rate"] == 0.3
+
+
+def test_the_rate_a_model_boosted_at_is_recorded_with_it():
+    X_train, y_train = churn_sample(1500, 41)
+    X_cal, y_cal = churn_sample(1500, 42)
+
+    model = ProbabilityModel().fit(X_train, y_train, X_calibration=X_cal, y_calibration=y_cal)
+
+    assert model.lgbm_params_["learning_rate"] == SMALL_TABLE_LEARNING_RATE
+    assert model.classifier_.get_params()["learning_rate"] == SMALL_TABLE_LEARNING_RATE

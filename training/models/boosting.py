@@ -43,12 +43,35 @@ stopping on the calibration fold. `deterministic` with row-wise histograms makes
 same model.
 """
 
+SMALL_TABLE_ROWS = 50_000
+SMALL_TABLE_LEARNING_RATE = 0.05
+"""A training table under `SMALL_TABLE_ROWS` rows (a few thousand customers) boosts at this rate.
+
+With few rows the trees are noisy and early stopping at 0.15 halts after a handful of them; smaller
+steps average more trees (on the online retail log, 4,300 customers: value Gini 0.768 -> 0.772 and
+churn ROC-AUC 0.736 -> 0.736, README "Retail benchmark"), and TreeSHAP's cost does not matter there.
+"""
+
 
 def lightgbm_params(
-    random_state: int, n_jobs: int, overrides: Mapping[str, Any] | None = None
+    random_state: int,
+    n_jobs: int,
+    overrides: Mapping[str, Any] | None = None,
+    training_rows: int | None = None,
 ) -> dict[str, Any]:
-    """`DEFAULT_LIGHTGBM_PARAMS` with the seed, the threads and a caller's overrides (which win)."""
-    return {**DEFAULT_LIGHTGBM_PARAMS, "random_state": random_state, "n_jobs": n_jobs, **(overrides or {})}
+    """`DEFAULT_LIGHTGBM_PARAMS` with the seed, the threads and a caller's overrides (which win).
+
+    `training_rows` below `SMALL_TABLE_ROWS` lowers the default learning rate (see there).
+    """
+    small = training_rows is not None and training_rows < SMALL_TABLE_ROWS
+    rate = {"learning_rate": SMALL_TABLE_LEARNING_RATE} if small else {}
+    return {
+        **DEFAULT_LIGHTGBM_PARAMS,
+        **rate,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+        **(overrides or {}),
+    }
 
 
 def fit_with_early_stopping(

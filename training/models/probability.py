@@ -106,7 +106,7 @@ class ProbabilityModel(ClassifierMixin, BaseEstimator):
         y_train = _binary(y, "y")
         y_cal = _binary(y_calibration, "y_calibration")
         _check_calibration_fold(y_cal)
-        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params, len(X))
         constraints = _monotone_constraints(
             list(X.columns), self.monotone_increasing, self.monotone_decreasing
         )

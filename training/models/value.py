@@ -110,7 +110,7 @@ class TweedieValueModel(ValueModel):
         self._validate_params()
         target, cal_target = spend_target(y, "y"), spend_target(y_calibration, "y_calibration")
         _require_buyers(target, 1, "y")
-        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params, len(X))
         regressor = lgb.LGBMRegressor(
             objective="tweedie", tweedie_variance_power=self.variance_power, **self.lgbm_params_
         )
@@ -145,7 +145,7 @@ class TwoPartValueModel(ValueModel):
         _require_buyers(cal_target, 1, "y_calibration")
         if (target > 0).all():
             raise InsufficientBuyersError("y has no customer without spend; P(buy) cannot be learned")
-        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params)
+        self.lgbm_params_ = lightgbm_params(self.random_state, self.n_jobs, self.lgbm_params, len(X))
         purchase = lgb.LGBMClassifier(objective="binary", **self.lgbm_params_)
         fit_with_early_stopping(purchase, X, target > 0, X_calibration, cal_target > 0)
         buyers, cal_buyers = target > 0, cal_target > 0
