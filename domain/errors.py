@@ -278,3 +278,22 @@ class SparkSettingsError(EngineError, ValueError):
 
 class SparkUnavailableError(EngineError, RuntimeError):
     """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""
+
+
+# --- Closing the loop: monitoring past snapshots, and retraining against the champion -------------
+
+
+class MonitoringInputError(MonitoringError, ValueError):
+    """The history or the data cannot be monitored: no snapshot before the cutoff, no events, no report."""
+
+
+class MonitorReportError(MonitoringError, ValueError):
+    """A monitor report file is unreadable or not one `clvchurn monitor` wrote; write it again."""
+
+
+class RetrainLockedError(TrainingError, RuntimeError):
+    """Another `clvchurn retrain` holds the lock file; runs never overlap, so this one stops."""
+
+
+class RetrainRegistryError(TrainingError, RuntimeError):
+    """The registry refused an operation `clvchurn retrain` needs (registering, tagging, moving an alias)."""
