@@ -199,3 +199,26 @@ def test_a_shift_in_engagement_is_flagged_and_fresh_customers_without_one_are_no
     quiet = monitor(fresh, file_history(trained, tmp_path / "fresh", fresh, cutoff)).report["drift"]
     assert not quiet["flagged"]
     assert not any(record["flagged"] for record in [*quiet["features"], *quiet["predictions"]])
+
+
+def test_the_report_carries_the_keys_other_tools_read(result: MonitorResult) -> None:
+    """The keys issue 13 publishes for other tools, on the report of the trained pair."""
+    report = result.report
+    assert {"as_of", "champion", "realised", "estimated", "drift", "migration"} <= set(report)
+    assert {"run_id", "versions"} <= set(report["champion"])
+    first = report["realised"][0]
+    assert {"snapshot_as_of", "churn", "reactivation", "conversion", "value", "backtest", "alerts"} <= set(first)
+    assert {"roc_auc", "pr_auc", "brier", "ece", "n", "calibration"} <= set(first["churn"])
+    for population in ("reactivation", "conversion"):
+        assert first[population] is None or {"roc_auc", "brier", "ece", "n"} <= set(first[population])
+    assert {"gini", "spearman", "mae", "total_error_pct", "n", "deciles"} <= set(first["value"])
+    assert {"roc_auc_expected", "ece_expected"} <= set(report["estimated"][-1]["churn"])
+    drift = report["drift"]
+    assert {"reference", "features", "prediction", "flagged"} <= set(drift)
+    assert isinstance(drift["flagged"], bool)
+    for record in [*drift["features"], drift["prediction"]]:
+        assert {"name", "statistic", "value", "flagged"} <= set(record)
+    assert drift["prediction"]["name"] == "churn_probability"
+    moves = report["migration"]
+    assert {"from", "to", "tiers", "stages"} <= set(moves)
+    assert set(moves["tiers"]["A"]) == set(TIERS)
