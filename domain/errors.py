@@ -297,3 +297,7 @@ class RetrainLockedError(TrainingError, RuntimeError):
 
 class RetrainRegistryError(TrainingError, RuntimeError):
     """The registry refused an operation `clvchurn retrain` needs (registering, tagging, moving an alias)."""
+
+
+class RetrainFailedError(TrainingError, RuntimeError):
+    """`clvchurn retrain` stopped on an unexpected failure; cron sees exit code 2, not a traceback."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+from domain.errors import ClvchurnError, RetrainFailedError
+
+if TYPE_CHECKING:
+    from training.retrain import RetrainOutcome
 
 EXIT_PROMOTED = 0
 EXIT_KEPT = 3
@@ -155,6 +159,20 @@ def retrain_command(
     Exit code 0: the challenger became champion; 3: the champion stays; 2: an error. Safe from cron:
     a lock keeps two runs from overlapping, and a run on unchanged data and settings trains nothing.
     """
+    try:
+        outcome = _retrain(data, promote_if_better, json_path)
+    except (ClvchurnError, typer.Exit, typer.Abort):
+        raise
+    except Exception as error:  # cron reads the exit code: any failure is 2, said in one line
+        raise RetrainFailedError(
+            f"`clvchurn retrain --data {data}` failed: {type(error).__name__}: {error}; the champion is "
+            "unchanged. Run it again with --debug for the traceback"
+        ) from error
+    sys.exit(EXIT_PROMOTED if outcome.promoted else EXIT_KEPT)
+
+
+def _retrain(data: Path, promote_if_better: bool, json_path: Path) -> RetrainOutcome:
+    """The retrain under the lock, its comparison written to `json_path` and printed."""
     import json
 
     import polars as pl
@@ -198,4 +216,4 @@ def retrain_command(
         console.print(f"  {verdict} {check['model']} {check['metric']}: {check['rule']} ({check['detail']})")
     console.print(f"[bold]{outcome.comparison['decision']}[/]: {outcome.comparison['reason']}")
     console.print(f"Wrote {json_path}")
-    sys.exit(EXIT_PROMOTED if outcome.promoted else EXIT_KEPT)
+    return outcome

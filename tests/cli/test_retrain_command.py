@@ -112,3 +112,22 @@ def test_errors_are_one_line_and_exit_code_2(tmp_path: Path, store: str) -> None
     missing = run_cli(["retrain", "--data", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and missing.stderr.startswith("error: ")
     assert str(tmp_path / "nowhere") in missing.stderr
+
+
+def test_an_unexpected_failure_is_exit_code_2_too(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.retrain
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    data = tmp_path / "raw"
+    write_synthetic(generate(50, seed=8), data)
+    monkeypatch.setattr(training.retrain, "retrain", broken)
+    result = run_cli(["retrain", "--data", str(data)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: `clvchurn retrain --data {data}` failed: OSError: disk full; the champion is unchanged. "
+        "Run it again with --debug for the traceback\n"
+    )
