@@ -14,7 +14,7 @@ final. A customer of the snapshot the labels do not know (deleted from the CRM s
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -65,7 +65,7 @@ def snapshot_outcomes(
         "customer_id", ORDERED_COLUMN, FUTURE_VALUE
     )
     ordered = pl.col(ORDERED_COLUMN)
-    outcome = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int8))
+    outcome: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int8))
     for population, (_, positive_when_ordered) in POPULATION_LABELS.items():
         outcome = outcome.when(pl.col("population") == population).then(
             ordered if positive_when_ordered else 1 - ordered

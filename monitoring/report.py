@@ -131,7 +131,7 @@ def monitor(
         previous = cutoffs[-2]
         moves, movers = _migration(snapshots[previous], snapshots[latest], previous, latest, settings)
     alerts = sum(len(entry["alerts"]) for entry in realised)
-    report = {
+    report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "generated_at": datetime.now().replace(microsecond=0).isoformat(),
         "as_of": known_until.date().isoformat(),

@@ -335,13 +335,16 @@ def _metrics(backtest: Backtest, predicted: np.ndarray) -> dict[str, float]:
     return probability_metrics(labels, predicted) if len(np.unique(labels)) == 2 else {}
 
 
-def _gate_checks(models: dict[str, Any], gate: PromotionGate, has_champion: bool) -> list[dict[str, Any]]:
+def _gate_checks(
+    models: dict[ModelName, Any], gate: PromotionGate, has_champion: bool
+) -> list[dict[str, Any]]:
     """The gate's three checks; a check on a model not comparable with the champion fails."""
     checks = []
-    for model, metric, tolerance in (
+    gated: tuple[tuple[ModelName, str, float], ...] = (
         ("churn", "roc_auc", gate.max_roc_auc_drop),
         ("value", "gini", gate.max_gini_drop),
-    ):
+    )
+    for model, metric, tolerance in gated:
         entry = models[model]
         new, old = entry["challenger"].get(metric), entry["champion"].get(metric)
         rule = _Rule(model, metric, "drop", tolerance)

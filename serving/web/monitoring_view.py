@@ -335,7 +335,7 @@ def migration_view(
     """The tier matrix as a heat map shaded by the share of the earlier tier, and the stage matrix."""
     if not moves:
         return None
-    stages = [stage for stage in LIFECYCLE_STAGES if stage in moves["stages"]]
+    stages: list[str] = [stage for stage in LIFECYCLE_STAGES if stage in moves["stages"]]
     return MigrationView(
         from_as_of=moves["from"],
         to_as_of=moves["to"],

@@ -221,8 +221,8 @@ def models_page(request: Request, engines: EngineHolderDep) -> Response:
     if challenger is not None:
         cards.append(challenger)
     comparison = comparison_view(web.comparison_lookup, challenger.version if challenger else info.version)
-    context = {"info": info, "cards": cards, "comparison": comparison, "active": "models"}
-    return _render(request, "models.html", context)
+    shown: dict[str, Any] = {"info": info, "cards": cards, "comparison": comparison, "active": "models"}
+    return _render(request, "models.html", shown)
 
 
 @router.get("/monitoring", dependencies=[SignedIn])
@@ -260,7 +260,7 @@ def monitoring_moves_page(
         return _render(request, "message.html", {"message": message}, status.HTTP_404_NOT_FOUND)
     moves = None if report is None else report.get("migration")
     movers, total = movers_of(moves, origin, target)
-    context = {
+    shown: dict[str, Any] = {
         "origin": origin,
         "target": target,
         "moves": moves,
@@ -268,7 +268,7 @@ def monitoring_moves_page(
         "total": total,
         "active": "monitoring",
     }
-    return _render(request, "monitoring_moves.html", context)
+    return _render(request, "monitoring_moves.html", shown)
 
 
 def _monitor_report(web: WebContext) -> dict[str, Any] | None:
