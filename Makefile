@@ -49,8 +49,11 @@ demo: install
 	$(RUN) clvchurn features build --data $(DEMO_DIR)/raw --as-of 2025-01-01 --horizon-days 180 \
 		--out $(DEMO_DIR)/features.parquet
 	$(RUN) clvchurn train --data $(DEMO_DIR)/raw
+	$(RUN) clvchurn score --data $(DEMO_DIR)/raw --as-of 2025-07-01 --out $(DEMO_DIR)/scores-2025-07-01.parquet
 	$(RUN) clvchurn score --data $(DEMO_DIR)/raw --as-of 2026-01-01 --out artifacts/scores.parquet
+	$(RUN) clvchurn monitor --data $(DEMO_DIR)/raw --html $(DEMO_DIR)/monitor.html
 	@echo
+	@echo "Monitoring: http://127.0.0.1:8000/monitoring (report artifacts/monitoring/monitor.json, page $(DEMO_DIR)/monitor.html)"
 	@echo "Service starting on http://127.0.0.1:8000 (API docs: /docs, pages: /). Try, from another shell:"
 	@echo "  curl -s -H 'X-API-Key: $(DEMO_API_KEY)' -H 'Content-Type: application/json' \\"
 	@echo "       -d @examples/predict_request.json http://127.0.0.1:8000/v1/predict"

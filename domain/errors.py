@@ -289,3 +289,26 @@ class BenchmarkPopulationError(TrainingError, ValueError):
 
 class BenchmarkPredictionError(TrainingError, ValueError):
     """A benchmarked predictor's output lacks a column, a population customer or a valid value."""
+
+
+# --- Closing the loop: monitoring past snapshots, and retraining against the champion -------------
+
+
+class MonitoringInputError(MonitoringError, ValueError):
+    """The history or the data cannot be monitored: no snapshot before the cutoff, no events, no report."""
+
+
+class MonitorReportError(MonitoringError, ValueError):
+    """A monitor report file is unreadable or not one `clvchurn monitor` wrote; write it again."""
+
+
+class RetrainLockedError(TrainingError, RuntimeError):
+    """Another `clvchurn retrain` holds the lock file; runs never overlap, so this one stops."""
+
+
+class RetrainRegistryError(TrainingError, RuntimeError):
+    """The registry refused an operation `clvchurn retrain` needs (registering, tagging, moving an alias)."""
+
+
+class RetrainFailedError(TrainingError, RuntimeError):
+    """`clvchurn retrain` stopped on an unexpected failure; cron sees exit code 2, not a traceback."""

@@ -8,6 +8,7 @@ recorded with each report. Dictionaries are set as JSON (`CLVCHURN_MONITOR_TOLER
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -72,6 +73,43 @@ class MonitoringSettings(BaseSettings):
     relative_tolerances: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_RELATIVE_TOLERANCES),
         description="Relative tolerance per metric against the backtest (JSON, merged into the defaults).",
+    )
+
+    history_path: Path = Field(
+        default=Path("artifacts/history"),
+        description="Snapshot history: `clvchurn score` files each cutoff there (as_of=YYYY-MM-DD/) and "
+        "`clvchurn monitor` reads it (`--history` overrides it).",
+    )
+    report_path: Path = Field(
+        default=Path("artifacts/monitoring/monitor.json"),
+        description="Monitor report (JSON) that `clvchurn monitor` writes by default and the service's "
+        "/monitoring page and Prometheus gauges read at each request or scrape.",
+    )
+    movers_per_cell: int = Field(
+        default=100,
+        ge=0,
+        description="Customers listed per tier-migration cell in the report (largest later value first); "
+        "the full list goes to the movers file beside it.",
+    )
+    retrain_max_roc_auc_drop: float = Field(
+        default=0.005,
+        ge=0,
+        description="`clvchurn retrain` gate: the challenger's churn ROC-AUC may be below the champion's "
+        "by at most this, on the same window.",
+    )
+    retrain_max_ece: float = Field(
+        default=0.02,
+        gt=0,
+        description="`clvchurn retrain` gate: the challenger's churn calibration error on the window at most this.",
+    )
+    retrain_max_gini_drop: float = Field(
+        default=0.005,
+        ge=0,
+        description="`clvchurn retrain` gate: the challenger's value Gini may be below the champion's by at most this.",
+    )
+    retrain_lock_path: Path = Field(
+        default=Path("artifacts/retrain.lock"),
+        description="File `clvchurn retrain` locks while it runs, so that two runs (cron) never overlap.",
     )
 
     @field_validator("tolerances", mode="before")

@@ -24,6 +24,7 @@ from serving.engine import EngineHolder, EngineLoader, PredictionEngine, StaleEn
 from serving.errors import install_error_handlers
 from serving.microbatch import MicroBatcher
 from serving.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from serving.monitoring_metrics import register_monitor_gauges
 from serving.prediction_log import PredictionLog
 from serving.routes import admin, customers, health, models, predict
 from serving.schemas import ErrorBody
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, engine_loader: EngineLoader | N
     """Build the service; `engine_loader(settings)` is called at start-up and on every reload."""
     settings = settings or Settings()
     telemetry = Telemetry()
+    register_monitor_gauges(telemetry.registry)
     app = FastAPI(
         title="clvchurn",
         summary="Customer lifetime value, churn risk, reasons and retention actions.",

@@ -13,10 +13,15 @@ a window neither has seen).
 When comparable, the new pair must not be worse than the champion by more than the gate's tolerances:
 churn ROC-AUC and value Gini (`GATE_TOLERANCES`), and its churn calibration error must stay within
 `MAX_CHURN_ECE`; `--force` promotes anyway and says so.
+
+`clvchurn retrain` decides before it registers, on a window of its own (`training.retrain`): it hands
+its decision over in `outcome.decision` with the version `DECIDED_BEFORE_REGISTRATION`, and `promote`
+only fills in the version just registered.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 # (model, metric, tolerance): the new pair may be worse than the champion by at most the tolerance.
 GATE_TOLERANCES: tuple[tuple[str, str, float], ...] = (("churn", "roc_auc", 0.005), ("value", "gini", 0.005))
 MAX_CHURN_ECE = 0.05
+DECIDED_BEFORE_REGISTRATION = ""
+"""The version of a decision made before the pair was registered (`clvchurn retrain`'s)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ class PromotionDecision:
 
 def promote(outcome: TrainingOutcome, version: str, *, force: bool) -> PromotionDecision:
     """The alias the new pair's `version` gets, and why (see the module docstring)."""
+    preset = outcome.decision
+    if preset is not None and preset.version == DECIDED_BEFORE_REGISTRATION:
+        return dataclasses.replace(preset, version=version)
     current = aliased_version(PAIR_MODEL_NAME, CHAMPION, outcome.tracking_uri)
     if current is None:
         return PromotionDecision(version, CHAMPION, None, {}, False, "no champion before")

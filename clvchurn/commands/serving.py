@@ -47,20 +47,31 @@ def score(
     out: Path = typer.Option(
         ..., "--out", help="Snapshot Parquet file (what GET /v1/customers/{id} serves)."
     ),
+    history: Path | None = typer.Option(
+        None,
+        "--history",
+        help="Snapshot history folder that monitoring reads: the snapshot is also filed under "
+        "as_of=YYYY-MM-DD/ with the pair that scored it (default CLVCHURN_MONITOR_HISTORY_PATH or "
+        "artifacts/history).",
+    ),
 ) -> None:
     """Score the whole customer base with the champion models and write the snapshot.
 
     The snapshot stores reason and action codes; the API, the pages and exports render them in the
-    reader's language.
+    reader's language. It is also filed in the snapshot history (`serving.history`), replacing an
+    earlier scoring of the same cutoff.
     """
+    from monitoring.settings import load_monitoring_settings
     from serving.batch import score_base
     from serving.events import events_path_for, timeline_events
+    from serving.history import pair_description, write_history_entry
     from serving.predictor import load_engine
     from serving.settings import load_settings
     from serving.snapshot_store import write_snapshot
 
     cutoff = parse_cutoff(as_of)
     settings = load_settings()
+    history_dir = history or load_monitoring_settings().history_path
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))
     with console.status("Loading the champion models..."):
         predictor = load_engine(settings)
@@ -74,8 +85,15 @@ def score(
         )
         write_snapshot(scored, out)
         timeline_events(raw, cutoff).write_parquet(events_path_for(out))
+        filed = (
+            write_history_entry(history_dir, scored, pair_description(predictor.loaded))
+            if scored.height
+            else None
+        )
     tiers = dict(scored["tier"].value_counts().sort("tier").iter_rows())
     console.print(
         f"Scored {scored.height:,} customers as of {cutoff.date()} in {time.perf_counter() - started:.1f} s "
         f"with model pair v{predictor.loaded.version}; tiers {tiers}. Snapshot: {out}"
     )
+    if filed is not None:
+        console.print(f"Filed in the snapshot history: {filed}")

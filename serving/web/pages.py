@@ -16,15 +16,22 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from domain.errors import ModelNotReadyError, SignInRequiredError, SnapshotFormatError, SnapshotMissingError
+from domain.errors import (
+    ModelNotReadyError,
+    MonitorReportError,
+    SignInRequiredError,
+    SnapshotFormatError,
+    SnapshotMissingError,
+)
 from domain.vocabulary import POPULATIONS
 from model_contract import PROBABILITY_MODELS
 from serving.events import events_path_for
+from serving.monitor_report import MonitorReportStore
 from serving.routes.deps import EngineHolderDep, SnapshotsDep, TextsDep
 from serving.security import ApiKeyVerifier
 from serving.serialise import prediction_from_record
@@ -32,7 +39,16 @@ from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
 from serving.web.customer_view import action_view, reason_bars
 from serving.web.language import HTML_LANG, PageText, page_language, remember_language
-from serving.web.models_view import ChallengerLookup, challenger_card, mlflow_challenger_lookup, pair_card
+from serving.web.models_view import (
+    ChallengerLookup,
+    ComparisonLookup,
+    challenger_card,
+    comparison_view,
+    mlflow_challenger_lookup,
+    mlflow_comparison_lookup,
+    pair_card,
+)
+from serving.web.monitoring_view import drift_labels, monitoring_view, movers_of
 from serving.web.portfolio import RISKS, STAGES, TIERS, PortfolioIndex, PortfolioQuery
 from serving.web.session import (
     HOME_PATH,
@@ -74,6 +90,8 @@ class WebContext:
     portfolio: PortfolioIndex
     events: EventsStore
     challenger_lookup: ChallengerLookup
+    monitor_reports: MonitorReportStore | None = None
+    comparison_lookup: ComparisonLookup | None = None
 
 
 def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext:
@@ -89,6 +107,8 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext
         portfolio=PortfolioIndex(snapshots, texts),
         events=EventsStore(events_path_for(snapshots.path)),
         challenger_lookup=mlflow_challenger_lookup(app.state.settings.mlflow_tracking_uri),
+        monitor_reports=MonitorReportStore(_monitor_report_path()),
+        comparison_lookup=mlflow_comparison_lookup(app.state.settings.mlflow_tracking_uri),
     )
     app.state.web = context
     add_session_middleware(app, settings)
@@ -200,7 +220,65 @@ def models_page(request: Request, engines: EngineHolderDep) -> Response:
     challenger = challenger_card(web.challenger_lookup, ui_url)
     if challenger is not None:
         cards.append(challenger)
-    return _render(request, "models.html", {"info": info, "cards": cards, "active": "models"})
+    comparison = comparison_view(web.comparison_lookup, challenger.version if challenger else info.version)
+    shown: dict[str, Any] = {"info": info, "cards": cards, "comparison": comparison, "active": "models"}
+    return _render(request, "models.html", shown)
+
+
+@router.get("/monitoring", dependencies=[SignedIn])
+def monitoring_page(request: Request) -> Response:
+    """The latest `clvchurn monitor` report: accuracy over time, calibration, drift and tier migration."""
+    web = _web(request)
+    language = page_language(request)
+    context: dict[str, Any] = {"view": None, "detail": None, "active": "monitoring"}
+    try:
+        report = _monitor_report(web)
+    except MonitorReportError as error:
+        logger.warning("Monitoring page without a report: %s", error)
+        context["detail"] = str(error)
+        return _render(request, "monitoring.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
+    if report is not None:
+        context["view"] = monitoring_view(report, drift_labels(web.texts, language))
+    return _render(request, "monitoring.html", context)
+
+
+@router.get("/monitoring/moves", dependencies=[SignedIn])
+def monitoring_moves_page(
+    request: Request,
+    origin: Annotated[str, Query(alias="from")] = "",
+    target: Annotated[str, Query(alias="to")] = "",
+) -> Response:
+    """The customers who moved from tier `from` to tier `to` between the two latest snapshots."""
+    text = _page_text(request)
+    try:
+        report = _monitor_report(_web(request))
+    except MonitorReportError as error:
+        context = {"message": text("monitoring.no_report"), "detail": str(error)}
+        return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
+    if origin not in TIERS or target not in TIERS:
+        message = text("monitoring.moves.unknown", origin=origin or "–", target=target or "–")
+        return _render(request, "message.html", {"message": message}, status.HTTP_404_NOT_FOUND)
+    moves = None if report is None else report.get("migration")
+    movers, total = movers_of(moves, origin, target)
+    shown: dict[str, Any] = {
+        "origin": origin,
+        "target": target,
+        "moves": moves,
+        "movers": movers,
+        "total": total,
+        "active": "monitoring",
+    }
+    return _render(request, "monitoring_moves.html", shown)
+
+
+def _monitor_report(web: WebContext) -> dict[str, Any] | None:
+    return None if web.monitor_reports is None else web.monitor_reports.report()
+
+
+def _monitor_report_path() -> Path:
+    from monitoring.settings import load_monitoring_settings
+
+    return load_monitoring_settings().report_path
 
 
 def _web(request: Request) -> WebContext:
