@@ -278,3 +278,20 @@ class SparkSettingsError(EngineError, ValueError):
 
 class SparkUnavailableError(EngineError, RuntimeError):
     """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""
+
+
+# --- Actions and uplift: control groups, outcomes against targets, uplift models (issue 14) --------
+
+
+class ActionEvaluationError(MonitoringError, ValueError):
+    """Actions and outcomes cannot be evaluated as asked (no actions, a cutoff before every window
+    closes, an evaluation file that is not one `clvchurn evaluate actions` wrote)."""
+
+
+class UpliftTrainingError(TrainingError, ValueError):
+    """An uplift model cannot be fitted honestly: too few closed outcomes in a group, one campaign date
+    only for an out-of-time backtest, or features that differ from the model pair's."""
+
+
+class ActionSettingsError(SettingsError):
+    """A `CLVCHURN_ACTIONS_*` setting (control-group key, period, minimum outcomes) cannot be used."""
