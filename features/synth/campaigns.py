@@ -30,7 +30,7 @@ transactions a company would export.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -70,7 +70,7 @@ class Response:
     a buyer."""
 
     lift: Probability
-    backfire: Probability = _constant(0.0)
+    backfire: Probability = field(default_factory=lambda: _constant(0.0))
 
 
 RESPONSES: Final[Mapping[str, Response]] = {
