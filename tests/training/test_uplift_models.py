@@ -84,7 +84,7 @@ def test_both_learners_find_a_known_effect_and_their_treeshap_adds_up(
 
 
 def test_a_learner_refuses_rows_of_one_group_only() -> None:
-    X, treated, y, _ = _known_effect(rows=100)
+    X, _, y, _ = _known_effect(rows=100)
 
     with pytest.raises(UpliftTrainingError, match="both the treatment and the control group"):
         TLearner().fit(X, np.ones(100, dtype=bool), y)

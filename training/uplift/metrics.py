@@ -59,7 +59,7 @@ def uplift_at(
     """Treatment minus control success rate among the top `fraction` by score (None when the top holds
     no customer of one group)."""
     order, treated_sorted, outcome_sorted = _ranked(scores, treated, outcomes)
-    top = max(1, int(round(fraction * order.size)))
+    top = max(1, round(fraction * order.size))
     chosen_t, chosen_y = treated_sorted[:top], outcome_sorted[:top]
     if chosen_t.all() or not chosen_t.any():
         return None
