@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, Tier
+from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, PredictionAssignment, Tier
 
 
 def utc_now_naive() -> datetime:
@@ -185,6 +185,15 @@ class RecommendedAction(BaseModel):
     success_metric: str = Field(examples=["order within 30 days"])
 
 
+class ActionOption(BaseModel):
+    """One action the playbook allows a customer, with what its uplift model expects of it."""
+
+    action_id: str
+    rule_id: str = Field(description="The first rule that allows the action for this customer.")
+    expected_uplift: float = Field(ge=-1.0, le=1.0)
+    expected_value_saved: float
+
+
 class ModelVersions(BaseModel):
     """The registered model pair that answered: every model of it comes from one training run."""
 
@@ -225,6 +234,25 @@ class Prediction(BaseModel):
     explanations: Explanations
     recommended_action: RecommendedAction
     model_versions: ModelVersions
+    assignment: PredictionAssignment = Field(
+        default="none",
+        description="The customer's group in its rule's experiment: treatment, control (given the hold_out "
+        "action; rule_id names the rule that would have applied) or none when the rule keeps no control group.",
+    )
+    expected_uplift: float | None = Field(
+        default=None,
+        description="The recommended action's expected change in the chance of its success, from its uplift "
+        "model; null when the model pair has no uplift model for it.",
+    )
+    expected_value_saved: float | None = Field(
+        default=None,
+        description="expected_uplift x value_if_retained - the action's cost; null without an uplift model.",
+    )
+    action_options: list[ActionOption] = Field(
+        default_factory=list,
+        description="Every action the playbook allows the customer that has an uplift model, with its "
+        "expected uplift and value saved (what `choose_by: value_saved` chooses among).",
+    )
 
 
 class BatchPredictResponse(BaseModel):

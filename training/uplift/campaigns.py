@@ -218,8 +218,12 @@ def _cutpoints(policy: TierPolicy, active_values: np.ndarray) -> TierCutpoints:
 
 def _top_reasons(features: pl.DataFrame) -> list[str | None]:
     """The oracle's stand-in for the top churn driver: an open issue when there is one, else silence."""
-    reasons = pl.when(pl.col("complaints_90d") > 0).then(pl.lit(ISSUE_REASONS[0]))
-    reasons = reasons.when(pl.col("support_tickets_90d") > 0).then(pl.lit(ISSUE_REASONS[1]))
+    reasons = (
+        pl.when(pl.col("complaints_90d") > 0)
+        .then(pl.lit(ISSUE_REASONS[0]))
+        .when(pl.col("support_tickets_90d") > 0)
+        .then(pl.lit(ISSUE_REASONS[1]))
+    )
     return features.select(reasons.otherwise(pl.lit("days_since_last_order"))).to_series().to_list()
 
 

@@ -108,7 +108,7 @@ class XLearner:
         return self.scorer_.predict(X)
 
 
-LEARNERS: Final = {"t_learner": TLearner, "x_learner": XLearner}
+LEARNERS: Final[dict[str, type[TLearner] | type[XLearner]]] = {"t_learner": TLearner, "x_learner": XLearner}
 
 
 def _check_groups(treated: np.ndarray, y: np.ndarray) -> None:
