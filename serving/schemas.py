@@ -236,6 +236,11 @@ class Prediction(BaseModel):
     explanations: Explanations
     recommended_action: RecommendedAction
     model_versions: ModelVersions
+    rule_id: str | None = Field(
+        default=None,
+        description="The playbook rule that chose the action (for a control customer, the rule that would "
+        "have applied).",
+    )
     assignment: PredictionAssignment = Field(
         default="none",
         description="The customer's group in its rule's experiment: treatment, control (given the hold_out "
@@ -343,7 +348,10 @@ class ActionIn(_Strict):
     )
 
     customer_id: NonEmptyText
-    action_id: NonEmptyText = Field(description="The playbook action (hold_out for a control customer).")
+    action_id: NonEmptyText = Field(
+        description="The playbook action; for a control customer the action held back (a prediction's "
+        "hold_out with its rule_id is taken as that rule's action)."
+    )
     assigned_at: Timestamp = Field(
         validation_alias=AliasChoices("assigned_at", "as_of"),
         description="When the action was assigned (the prediction's as_of); naive UTC.",

@@ -261,6 +261,7 @@ def prediction_from_record(
             churn=record["pair_version"],
             value=record["pair_version"],
         ),
+        rule_id=record.get("rule_id"),
         assignment=record.get("assignment") or "none",
         expected_uplift=record.get("expected_uplift"),
         expected_value_saved=record.get("expected_value_saved"),

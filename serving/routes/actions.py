@@ -9,12 +9,14 @@ be at the head revision (`clvchurn db upgrade`), checked once then.
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from domain.vocabulary import HOLD_OUT_ACTION
 from monitoring.action_records import ActionRecords
+from policy.playbook import Playbook
 from serving.database import open_database, require_current_schema
 from serving.middleware import request_id_of
 from serving.routes.deps import API_PREFIX
@@ -60,6 +62,17 @@ async def record_actions(
     body: ActionIn | list[ActionIn], request: Request, records: ActionRecordsDep
 ) -> ActionsRecorded:
     reports = [body] if isinstance(body, ActionIn) else body
-    rows = [report.model_dump() for report in reports]
+    playbook = request.app.state.texts.playbook
+    rows = [_held_back(report.model_dump(), playbook) for report in reports]
     recorded = await run_in_threadpool(records.record, rows, request_id=request_id_of(request))
     return ActionsRecorded(recorded=recorded)
+
+
+def _held_back(report: dict[str, Any], playbook: Playbook) -> dict[str, Any]:
+    """A control customer's prediction says `hold_out`; the action it measures is its rule's, so the
+    row is stored under that action (as the actions file has it), when the rule is known."""
+    if report["action_id"] == HOLD_OUT_ACTION and report.get("rule_id"):
+        rule = playbook.rule(report["rule_id"])
+        if rule is not None:
+            return {**report, "action_id": rule.action.id}
+    return report

@@ -158,3 +158,19 @@ def test_a_database_not_migrated_is_a_503_that_says_to_upgrade(tmp_path: Path) -
         response = client.post("/v1/actions", json=body, headers=AUTH)
         assert response.status_code == 503
         assert "db upgrade" in response.text
+
+
+def test_a_control_prediction_s_hold_out_is_stored_under_its_rule_s_action(
+    client: TestClient, database: str
+) -> None:
+    control = {
+        "customer_id": "C4",
+        "as_of": "2025-07-01T00:00:00",
+        "rule_id": "high_value_at_risk",
+        "assignment": "control",
+        "recommended_action": {"id": "hold_out"},
+    }
+    assert client.post("/v1/actions", json=control, headers=AUTH).status_code == 201
+    assert _recorded(database) == [
+        ("C4", "vip_rescue_call", datetime(2025, 7, 1), "control", None, None, None)
+    ]
