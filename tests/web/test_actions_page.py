@@ -101,3 +101,9 @@ def test_the_page_needs_a_sign_in(client: TestClient, evaluation_path: Path) -> 
     response = client.get("/actions")
     assert response.status_code in (302, 303, 307)
     assert "/sign-in" in response.headers["location"]
+
+
+def test_the_portfolio_can_rank_by_expected_value_saved(signed_in: TestClient) -> None:
+    response = signed_in.get("/portfolio?sort=expected_value_saved&lang=en")
+    assert response.status_code == 200
+    assert '<option value="expected_value_saved" selected>Expected value saved</option>' in response.text
