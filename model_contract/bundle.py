@@ -213,7 +213,9 @@ class ModelPair(PythonModel):
     def predict_frame(self, features: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
         """Every model's prediction for every row of a feature table, one column per model (and one
         `uplift_<action id>` column per uplift model)."""
-        columns = {name: bundle.predict_frame(features) for name, bundle in self.models.items()}
+        columns: dict[str, np.ndarray] = {
+            name: bundle.predict_frame(features) for name, bundle in self.models.items()
+        }
         columns |= {
             f"uplift_{action}": bundle.predict_frame(features) for action, bundle in self.uplift.items()
         }
