@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from clvchurn.commands import data, database, features, models, monitoring, serving, training
+from clvchurn.commands import actions, data, database, features, models, monitoring, serving, training
 from domain.errors import ClvchurnError
 
 DEBUG_VARIABLE = "CLVCHURN_DEBUG"
@@ -32,6 +32,7 @@ app.add_typer(models.app, name="models", help="Look at the registered model pair
 training.register(app)
 serving.register(app)
 monitoring.register(app)
+actions.register(app)
 
 
 @app.callback()

@@ -312,3 +312,20 @@ class RetrainRegistryError(TrainingError, RuntimeError):
 
 class RetrainFailedError(TrainingError, RuntimeError):
     """`clvchurn retrain` stopped on an unexpected failure; cron sees exit code 2, not a traceback."""
+
+
+# --- Actions and uplift: control groups, outcomes against targets, uplift models (issue 14) --------
+
+
+class ActionEvaluationError(MonitoringError, ValueError):
+    """Actions and outcomes cannot be evaluated as asked (no actions, a cutoff before every window
+    closes, an evaluation file that is not one `clvchurn evaluate actions` wrote)."""
+
+
+class UpliftTrainingError(TrainingError, ValueError):
+    """An uplift model cannot be fitted honestly: too few closed outcomes in a group, one campaign date
+    only for an out-of-time backtest, or features that differ from the model pair's."""
+
+
+class ActionSettingsError(SettingsError):
+    """A `CLVCHURN_ACTIONS_*` setting (control-group key, period, minimum outcomes) cannot be used."""

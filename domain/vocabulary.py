@@ -69,3 +69,27 @@ Engine = Literal["local", "spark"]
 """Where a batch command runs: in this process (polars) or on Apache Spark (`spark_engine`)."""
 ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
 DEFAULT_ENGINE: Final[Engine] = "local"
+
+PredictionAssignment = Literal["treatment", "control", "none"]
+"""A prediction's place in its rule's experiment: in the treatment group, held out in the control
+group (given the `hold_out` action), or none when the rule keeps no control group."""
+PREDICTION_ASSIGNMENTS: Final[tuple[PredictionAssignment, ...]] = get_args(PredictionAssignment)
+HOLD_OUT_ACTION: Final = "hold_out"
+"""The action of a control customer (and of one no allowed action is expected to help): no retention
+contact this period."""
+
+SuccessMetric = Literal["order_within_days", "net_spend_within_days", "renewal"]
+"""How an action's success is counted in the window after assignment: an order, net spend of at least
+a minimum, or a renewal (net spend at least that of the same-length window before assignment)."""
+SUCCESS_METRICS: Final[tuple[SuccessMetric, ...]] = get_args(SuccessMetric)
+
+ChooseBy = Literal["rule", "value_saved"]
+"""How a playbook picks a customer's action: the first matching rule, or among the actions its matching
+rules allow, the one with the largest positive expected value saved (measured uplift x value if
+retained - cost)."""
+CHOOSE_BY: Final[tuple[ChooseBy, ...]] = get_args(ChooseBy)
+
+UpliftLearner = Literal["t_learner", "x_learner"]
+"""Meta-learners of an action's uplift (Kunzel et al. 2019, PNAS 116(10)): two outcome models (T), or
+those plus effect models weighted by the treatment share (X)."""
+UPLIFT_LEARNERS: Final[tuple[UpliftLearner, ...]] = get_args(UpliftLearner)

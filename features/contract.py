@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from domain.errors import DataContractError
-from domain.vocabulary import ContractTable
+from domain.vocabulary import LIFECYCLE_STAGES, TIERS, ContractTable
 
 TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
@@ -757,3 +758,158 @@ _SPECS_BY_TABLE = {spec.name: spec for spec in _TABLE_SPECS}
 UNIQUE_KEYS = {spec.name: spec.unique_key for spec in _TABLE_SPECS if spec.unique_key is not None}
 _RECORD_COLUMNS = {spec.name: _record_columns(spec.schema) for spec in _TABLE_SPECS}
 _EMPTY_FRAMES = {spec.name: empty_frame(spec.schema) for spec in _TABLE_SPECS}
+
+
+# --- The actions file: retention actions assigned to customers, for measuring their effect ----------
+
+ACTIONS_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "action_id": pl.String(),
+    "assigned_at": pl.Datetime("us"),
+    "group": pl.String(),
+    "rule_id": pl.String(),
+    "taken_at": pl.Datetime("us"),
+    "channel": pl.String(),
+    "owner": pl.String(),
+    "cost": pl.Float64(),
+    "tier": pl.String(),
+    "lifecycle_stage": pl.String(),
+}
+"""The fourth file of a data folder, `actions` (CSV or Parquet), optional: who was assigned which action
+when, and in which group of its experiment (`treatment` got it, `control` was held out). `rule_id`,
+`taken_at` (when the contact happened), `channel`, `owner` and `cost` are optional, as are `tier` and
+`lifecycle_stage`, the customer's segment when the action was assigned (what the prediction said), which
+the evaluation breaks its figures down by."""
+ACTION_GROUPS = ("treatment", "control")
+
+
+@dataclass(frozen=True)
+class ActionsLoad:
+    """The accepted actions in canonical form, the rows turned away with their reasons, and the counts
+    (None without an actions file)."""
+
+    actions: pl.DataFrame
+    rejects: pl.DataFrame
+    counts: FileCounts | None
+
+
+def load_actions(data_dir: Path) -> ActionsLoad:
+    """Read and validate the optional `actions` file of a data folder, as `load_raw` does the others.
+
+    Raises
+    ------
+    DataContractError
+        The folder is missing, holds both actions.csv and actions.parquet, or the file lacks a required
+        column or cannot be read.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataContractError(f"data folder {data_dir} does not exist or is not a folder")
+    path = _find_table_file(data_dir, "actions", required=False)
+    if path is None:
+        return ActionsLoad(empty_frame(ACTIONS_SCHEMA), empty_frame(REJECTS_SCHEMA), None)
+    accepted, rejected = check_actions(_read_table(path), path.name)
+    logger.info("%s: %d rows accepted, %d rejected", path.name, accepted.height, rejected.height)
+    return ActionsLoad(accepted, rejected, FileCounts(path.name, accepted.height, rejected.height))
+
+
+def check_actions(table: pl.DataFrame, file_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate actions rows: each column as the contract reads it, then the rules across columns (a
+    contact before its assignment, the same customer, action and assignment time twice).
+
+    Returns
+    -------
+    The accepted rows (`ACTIONS_SCHEMA`) and the rejects (`REJECTS_SCHEMA`, 1-based row numbers of
+    `table`), each rejected row once with every reason of the column checks, or else of the row checks.
+    """
+    accepted, rejected = _check_table(table, _ACTIONS_SPEC, file_name)
+    kept = pl.Series(
+        np.setdiff1d(np.arange(table.height), rejected["row_number"].to_numpy() - 1), dtype=pl.Int64
+    )
+    checks = _action_row_checks(accepted, kept, table.height)
+    if not checks:
+        return accepted, rejected
+    failed = pl.repeat(False, accepted.height, dtype=pl.Boolean, eager=True)
+    for check in checks:
+        failed = failed | check.failed.gather(kept)
+    later = _rejected_rows(table, checks, kept.filter(failed), file_name)
+    return accepted.filter(~failed), pl.concat([rejected, later]).sort("row_number")
+
+
+def _action_row_checks(accepted: pl.DataFrame, rows: pl.Series, height: int) -> list[_Check]:
+    """The checks across columns, as full-length series of the original table (`rows`: where each
+    accepted row came from)."""
+
+    def spread(values: pl.Series, fill: object) -> pl.Series:
+        full = pl.Series(values.name, [fill] * height, dtype=values.dtype)
+        return full.scatter(rows, values)
+
+    checks = []
+    early = (accepted["taken_at"] < accepted["assigned_at"]).fill_null(False)
+    if early.any():
+        checks.append(
+            _Check(
+                spread(early, False),
+                "taken_at {} is before assigned_at {}",
+                (
+                    spread(accepted["taken_at"].dt.to_string("%Y-%m-%dT%H:%M:%S"), None),
+                    spread(accepted["assigned_at"].dt.to_string("%Y-%m-%dT%H:%M:%S"), None),
+                ),
+            )
+        )
+    key = accepted.select(pl.struct("customer_id", "action_id", "assigned_at").alias("key"))["key"]
+    repeated = ~key.is_first_distinct()
+    if repeated.any():
+        first = (
+            pl.DataFrame({"key": key, "row": rows + 1}).select(pl.col("row").min().over("key")).to_series()
+        )
+        checks.append(
+            _Check(
+                spread(repeated, False),
+                "duplicate action: customer, action_id and assigned_at first seen at row {}",
+                (spread(first.cast(pl.Int64), None),),
+            )
+        )
+    return checks
+
+
+def _one_of_parser(allowed: Sequence[str], *, required: bool) -> _ColumnParser:
+    """Text that must be one of `allowed` (compared lower-cased for groups, as written otherwise)."""
+
+    def parse(column: pl.Series, file_name: str) -> _Parsed:
+        value = _text(column)
+        if column.name == "group":
+            value = value.str.to_lowercase()
+        checks = [_Check(value.is_null(), f"empty {column.name}")] if required else []
+        unknown = value.is_not_null() & ~value.is_in(list(allowed))
+        checks.append(_Check(unknown, f"{column.name} '{{}}' is not one of {', '.join(allowed)}", (value,)))
+        return _Parsed(value, checks)
+
+    return parse
+
+
+def _parse_required_text(column: pl.Series, file_name: str) -> _Parsed:
+    value = _text(column)
+    return _Parsed(value, [_Check(value.is_null(), f"empty {column.name}")])
+
+
+_ACTIONS_SPEC = _TableSpec(
+    name="actions",
+    schema=ACTIONS_SCHEMA,
+    required=("customer_id", "action_id", "assigned_at", "group"),
+    parsers={
+        "customer_id": _parse_customer_id,
+        "action_id": _parse_required_text,
+        "assigned_at": _timestamp_parser(required=True),
+        "group": _one_of_parser(ACTION_GROUPS, required=True),
+        "rule_id": _parse_text,
+        "taken_at": _timestamp_parser(required=False),
+        "channel": _parse_text,
+        "owner": _parse_text,
+        "cost": _number_parser(required=False, non_negative=True),
+        "tier": _one_of_parser(TIERS, required=False),
+        "lifecycle_stage": _one_of_parser(LIFECYCLE_STAGES, required=False),
+    },
+    unique_key=None,
+    extra_columns_are_attributes=False,
+)

@@ -16,6 +16,12 @@ like code and validated at start-up, never constants in the API. A playbook hold
   of accepted values or ``any`` (the default); ``min_probability`` asks for the population's probability
   (churn, reactivation or conversion) to be at least a value. The last rule must match everyone.
 
+A rule may keep a random control group (``control_share``, `policy.experiments`): those customers get the
+playbook's ``hold_out`` action instead, so that the action's effect can be measured. An action may say
+how its success is counted and the target rate (``success``) and what one contact costs (``cost``);
+``choose_by: value_saved`` picks, among the actions of every rule a customer matches, the one with the
+largest positive expected value saved by its uplift model (`serving.predictor`).
+
 An action's title, steps and success metric are catalogue keys (``action.<id>.title`` by default, so
 the text exists in every language) or literal text; the serving layer renders them in the reader's
 language (`serving.text`). Decisions are codes: a rule id and an action id per customer. Every rule is
@@ -40,7 +46,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import PlaybookError, UnknownFeatureError
-from domain.vocabulary import LIFECYCLE_STAGES, POPULATIONS, RISK_BANDS, TIERS
+from domain.vocabulary import (
+    HOLD_OUT_ACTION,
+    LIFECYCLE_STAGES,
+    POPULATIONS,
+    RISK_BANDS,
+    TIERS,
+    ChooseBy,
+    SuccessMetric,
+)
 from features.definitions import describe
 from policy.lifecycle import INTENT_WINDOWS_DAYS, StageThresholds, lifecycle_stages
 from policy.tiers import TierPolicy
@@ -139,6 +153,22 @@ class Situation:
     top_reason: str | None
 
 
+class Success(BaseModel):
+    """How an action's success is counted in the window after assignment, and the rate it aims for.
+
+    `order_within_days`: an order in the `days` after assignment; `net_spend_within_days`: net spend of
+    at least `min_amount` in them; `renewal`: net spend in them at least that of the same-length window
+    before assignment, and positive (`policy.outcomes`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: SuccessMetric = "order_within_days"
+    days: int = Field(default=60, ge=1, le=730)
+    target: float | None = Field(default=None, ge=0, le=1)
+    min_amount: float = Field(default=0.0, ge=0)
+
+
 class Action(BaseModel):
     """What to do for a customer, who does it and by when; texts are catalogue keys or literal text."""
 
@@ -150,6 +180,8 @@ class Action(BaseModel):
     title: str
     steps: list[str] | str
     success_metric: str
+    success: Success | None = None
+    cost: float = Field(default=0.0, ge=0, description="What one contact costs, in the data's currency.")
 
     @field_validator("owner")
     @classmethod
@@ -183,6 +215,9 @@ class Rule(BaseModel):
     description: str = ""
     when: Conditions = Field(default_factory=Conditions)
     action: Action
+    control_share: float = Field(
+        default=0.0, ge=0, lt=1, description="Share of the rule's customers held out as a control group."
+    )
 
 
 class ChurnRiskThresholds(BaseModel):
@@ -252,6 +287,17 @@ class Decisions:
     action_ids: list[str]
 
 
+def _default_hold_out() -> Action:
+    return Action(
+        id=HOLD_OUT_ACTION,
+        owner="account_manager",
+        due_within_days=1,
+        title="loop.hold_out.title",
+        steps="loop.hold_out.steps",
+        success_metric="loop.hold_out.success_metric",
+    )
+
+
 class Playbook(BaseModel):
     """A validated playbook; load once at start-up with `Playbook.load` and share (it is immutable)."""
 
@@ -262,6 +308,8 @@ class Playbook(BaseModel):
     tiers: TierPolicy = Field(default_factory=TierPolicy)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     rules: list[Rule] = Field(min_length=1)
+    choose_by: ChooseBy = "rule"
+    hold_out: Action = Field(default_factory=_default_hold_out)
 
     @classmethod
     def load(
@@ -284,6 +332,7 @@ class Playbook(BaseModel):
             raise PlaybookError(_describe_errors(path.name, document, error)) from None
         playbook._check_rule_order(path.name)
         playbook._check_actions(path.name)
+        playbook._check_hold_out(path.name)
         if catalogue_keys is not None:
             playbook.check_texts(catalogue_keys, path.name)
         return playbook
@@ -317,6 +366,19 @@ class Playbook(BaseModel):
                     f"in rule {first[0]} {first[1].id!r}; give one of them another id"
                 )
 
+    def _check_hold_out(self, file_name: str) -> None:
+        """`hold_out` is the control group's action: no rule may give it, and it keeps its id."""
+        if self.hold_out.id != HOLD_OUT_ACTION:
+            raise PlaybookError(
+                f"{file_name} hold_out: its id must be {HOLD_OUT_ACTION!r}, not {self.hold_out.id!r}"
+            )
+        for number, rule in enumerate(self.rules, start=1):
+            if rule.action.id == HOLD_OUT_ACTION:
+                raise PlaybookError(
+                    f"{file_name} rule {number} {rule.id!r}: action id {HOLD_OUT_ACTION!r} is the control "
+                    "group's; hold customers out with control_share instead"
+                )
+
     def check_texts(self, catalogue_keys: Mapping[str, Collection[str]], file_name: str = "") -> None:
         """Every catalogue key an action uses must exist in every catalogue (file name -> its keys)."""
         file_name = file_name or DEFAULT_PLAYBOOK.name
@@ -328,6 +390,12 @@ class Playbook(BaseModel):
                             f"{file_name} rule {number} {rule.id!r}: action {field} key {key!r} is missing "
                             f"from catalogue {catalogue}"
                         )
+        for field, key in self.hold_out.catalogue_keys():
+            for catalogue, keys in catalogue_keys.items():
+                if key not in keys:
+                    raise PlaybookError(
+                        f"{file_name} hold_out: {field} key {key!r} is missing from catalogue {catalogue}"
+                    )
 
     def churn_risks(self, probabilities: npt.ArrayLike) -> np.ndarray:
         """The risk band (high, medium or low) of each churn probability, as an object array; None
@@ -376,12 +444,64 @@ class Playbook(BaseModel):
             action_ids.append(rule.action.id)
         return Decisions(rule_ids, action_ids)
 
+    def allowed(
+        self,
+        tiers: Sequence[str] | np.ndarray,
+        populations: Sequence[str] | np.ndarray,
+        churn_risks: Sequence[str | None] | np.ndarray,
+        lifecycle_stages: Sequence[str] | np.ndarray,
+        top_reasons: Sequence[str | None] | np.ndarray,
+        probabilities: npt.ArrayLike,
+    ) -> list[tuple[tuple[str, str], ...]]:
+        """For each customer, (rule id, action id) of every rule whose conditions all hold, in rule
+        order, each action once (its first rule): the actions `choose_by: value_saved` chooses among.
+        The first pair is `decide`'s."""
+        thresholds = sorted(
+            {rule.when.min_probability for rule in self.rules if rule.when.min_probability is not None}
+        )
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        found: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+        allowed = []
+        rows = zip(tiers, populations, churn_risks, lifecycle_stages, top_reasons, strict=True)
+        for index, codes in enumerate(rows):
+            met = tuple(bool(p[index] >= t) for t in thresholds)
+            key = (*codes, met)
+            pairs = found.get(key)
+            if pairs is None:
+                situation = Situation(*codes)  # type: ignore[arg-type]
+                at_least = dict(zip(thresholds, met, strict=True))
+                matching = [rule for rule in self.rules if rule.when.match(situation, at_least)]
+                first: dict[str, str] = {}
+                for rule in matching or [self.rules[-1]]:
+                    first.setdefault(rule.action.id, rule.id)
+                pairs = found[key] = tuple((rule_id, action_id) for action_id, rule_id in first.items())
+            allowed.append(pairs)
+        return allowed
+
+    def control_shares(self, rule_ids: Sequence[str]) -> np.ndarray:
+        """The control share of each row's rule (0 for a rule this playbook no longer has)."""
+        shares = {rule.id: rule.control_share for rule in self.rules}
+        return np.asarray([shares.get(rule_id, 0.0) for rule_id in rule_ids], dtype=np.float64)
+
+    @property
+    def keeps_control_groups(self) -> bool:
+        return any(rule.control_share > 0 for rule in self.rules)
+
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)
 
     def action(self, action_id: str) -> Action | None:
-        """The action of that id, or None when this playbook no longer defines it."""
+        """The action of that id (`hold_out` included), or None when this playbook no longer defines it."""
+        if action_id == HOLD_OUT_ACTION:
+            return self.hold_out
         return next((rule.action for rule in self.rules if rule.action.id == action_id), None)
+
+    def actions(self) -> dict[str, Action]:
+        """Every action the rules give, by id, in rule order (without `hold_out`)."""
+        found: dict[str, Action] = {}
+        for rule in self.rules:
+            found.setdefault(rule.action.id, rule.action)
+        return found
 
     def _first_match(self, situation: Situation, probability_at_least: Mapping[float, bool]) -> Rule:
         for rule in self.rules:

@@ -26,7 +26,7 @@ from serving.microbatch import MicroBatcher
 from serving.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
 from serving.monitoring_metrics import register_monitor_gauges
 from serving.prediction_log import PredictionLog
-from serving.routes import admin, customers, health, models, predict
+from serving.routes import actions, admin, customers, health, models, predict
 from serving.schemas import ErrorBody
 from serving.security import ApiKeyVerifier, require_api_key
 from serving.settings import Settings
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, engine_loader: EngineLoader | N
     install_web(app)
 
     app.include_router(health.router)
-    for module in (predict, customers, models, admin):
+    for module in (predict, customers, models, admin, actions):
         app.include_router(
             module.router,
             dependencies=[Depends(require_api_key)],

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 
 from domain.errors import ModelNotReadyError, ModelNotRegisteredError
-from domain.vocabulary import POPULATIONS, Language
+from domain.vocabulary import HOLD_OUT_ACTION, POPULATIONS, Language
 from features.build import build_features
 from features.populations import population_expr
 from model_contract import (
@@ -37,6 +37,8 @@ from model_contract import (
     champion_version,
     load_champion_pair,
 )
+from policy.experiments import ControlAssigner
+from policy.playbook import Decisions, Playbook
 from serving.model_info import describe_pair
 from serving.reasons import ReasonCodes, code_reasons, top_risk_drivers
 from serving.request_adapter import raw_from_requests
@@ -59,13 +61,17 @@ class ModelOutputs:
     predicted_value: np.ndarray
     value_contributions: np.ndarray
     value_if_retained: np.ndarray  # NaN for prospects
+    uplift: Mapping[str, np.ndarray] = field(default_factory=dict)  # action id -> each row's uplift
 
 
 class Predictor:
     """Scores customers with one fixed champion model pair (see the module docstring)."""
 
-    def __init__(self, loaded: LoadedPair, texts: Texts, tracking_uri: str) -> None:
+    def __init__(
+        self, loaded: LoadedPair, texts: Texts, tracking_uri: str, assigner: ControlAssigner | None = None
+    ) -> None:
         self.loaded = loaded
+        self.assigner = assigner or ControlAssigner.from_settings()
         self.pair = loaded.pair
         self.texts = texts
         self.playbook = texts.playbook
@@ -85,6 +91,7 @@ class Predictor:
             raise ModelNotReadyError(
                 f"the models of pair v{loaded.version} read different features; retrain (`clvchurn train`)"
             )
+        self._uplift_inputs = {action: bundle.model_input() for action, bundle in self.pair.uplift.items()}
         self._population = population_expr(metadata.lookback_days)
         self.loaded_at = datetime.now().replace(microsecond=0)
         self._versions = ModelVersions(
@@ -104,7 +111,9 @@ class Predictor:
         language: Language = self.texts.catalogues[lang].language
         for as_of, positions in by_cutoff.items():
             group = [requests[i] for i in positions]
-            scored = self.score(build_features(raw_from_requests(group), as_of))
+            outputs = self.model_outputs(build_features(raw_from_requests(group), as_of))
+            positions_in_group = outputs.features["customer_id"].cast(pl.Int64).to_list()
+            scored = self.decide(outputs, [group[key].customer.customer_id for key in positions_in_group])
             # Inside a group customers are keyed by position, so duplicate ids in a batch stay apart.
             for row, key in enumerate(scored.customer_ids.cast(pl.Int64).to_list()):
                 record = {**scored.record(row), "customer_id": group[key].customer.customer_id}
@@ -148,7 +157,15 @@ class Predictor:
             predicted_value,
             value_contributions,
             value_if_retained,
+            self._uplift(features) if rows else {},
         )
+
+    def _uplift(self, features: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Each uplift model's prediction for every row (none for a pair without uplift models)."""
+        return {
+            action: np.asarray(self.pair.uplift[action].scorer.predict(model_input.matrix(features)))
+            for action, model_input in self._uplift_inputs.items()
+        }
 
     def _predict(
         self, name: str, matrix: object, contributions: bool = False
@@ -157,8 +174,11 @@ class Predictor:
         predicted = np.asarray(scorer.predict(matrix), dtype=np.float64)  # type: ignore[arg-type]
         return predicted, (scorer.contributions(matrix)[1] if contributions else np.empty((0, 0)))  # type: ignore[arg-type]
 
-    def decide(self, outputs: ModelOutputs) -> ScoredTable:
-        """Tiers, reason codes, risk bands, stages and the playbook's decision for model outputs."""
+    def decide(self, outputs: ModelOutputs, customer_ids: Sequence[str] | None = None) -> ScoredTable:
+        """Tiers, reason codes, risk bands, stages and the playbook's decision for model outputs.
+
+        `customer_ids` (default: the features') are the ids the control groups are drawn for.
+        """
         features, populations = outputs.features, outputs.populations
         tiers = assign_tier(
             self.cutpoints, outputs.predicted_value, features["orders_365d"].to_numpy()
@@ -172,10 +192,35 @@ class Predictor:
         away = np.where(
             active[:, None], outputs.probability_contributions, -outputs.probability_contributions
         )
-        decisions = self.playbook.decide(
-            tiers, populations, risks, stages, top_risk_drivers(away, names), outputs.probability
-        )
+        top_reasons = top_risk_drivers(away, names)
+        decisions = self.playbook.decide(tiers, populations, risks, stages, top_reasons, outputs.probability)
         as_of = features.get_column("as_of")
+        options = None
+        if outputs.uplift:
+            allowed = self.playbook.allowed(
+                tiers, populations, risks, stages, top_reasons, outputs.probability
+            )
+            options = action_options(allowed, outputs, self.playbook)
+            if self.playbook.choose_by == "value_saved":
+                decisions = choose_by_value_saved(decisions, allowed, options)
+        ids = list(customer_ids) if customer_ids is not None else features["customer_id"].to_list()
+        assignments = self.assigner.assign(
+            ids,
+            decisions.rule_ids,
+            self.assigner.periods(as_of.to_numpy()),
+            np.where(
+                np.asarray(decisions.action_ids, dtype=object) == HOLD_OUT_ACTION,
+                0.0,
+                self.playbook.control_shares(decisions.rule_ids),
+            ),
+        )
+        decisions = Decisions(
+            decisions.rule_ids,
+            [
+                HOLD_OUT_ACTION if group == "control" else action
+                for group, action in zip(assignments, decisions.action_ids, strict=True)
+            ],
+        )
         return ScoredTable(
             customer_ids=features.get_column("customer_id"),
             as_of=as_of,
@@ -200,6 +245,8 @@ class Predictor:
             action_owners=[self._owner(action_id) for action_id in decisions.action_ids],
             due_dates=self._due_dates(as_of, decisions.action_ids),
             versions=self._versions,
+            assignments=assignments.tolist(),
+            action_options=options,
         )
 
     def _probability_reasons(self, outputs: ModelOutputs, tiers: np.ndarray, names: list[str]) -> ReasonCodes:
@@ -226,6 +273,7 @@ class Predictor:
     def _due_dates(self, as_of: pl.Series, action_ids: Sequence[str]) -> list:
         """The day each action is due: the cutoff's date plus the action's `due_within_days`."""
         due_days = {rule.action.id: rule.action.due_within_days for rule in self.playbook.rules}
+        due_days[HOLD_OUT_ACTION] = self.playbook.hold_out.due_within_days
         days = np.asarray([due_days[action_id] for action_id in action_ids], dtype="timedelta64[D]")
         dates = as_of.dt.date().to_numpy().astype("datetime64[D]") + days
         return dates.astype(object).tolist()
@@ -251,6 +299,55 @@ class Predictor:
     def is_stale(self) -> bool:
         version = champion_version(self.tracking_uri)
         return version is not None and version != self.loaded.version
+
+
+def action_options(
+    allowed: Sequence[Sequence[tuple[str, str]]], outputs: ModelOutputs, playbook: Playbook
+) -> list[list[dict[str, object]]]:
+    """For each row, every allowed (rule id, action id) that has an uplift model: the expected uplift
+    and the expected value saved, uplift x value if retained - the action's cost (for a prospect, who
+    has no value if retained, its predicted value). Radcliffe & Surry (2011), "Real-world uplift
+    modelling with significance-based uplift trees": target by the change an action makes, not by risk."""
+    worth = np.where(np.isnan(outputs.value_if_retained), outputs.predicted_value, outputs.value_if_retained)
+    costs = {action_id: action.cost for action_id, action in playbook.actions().items()}
+    rows: list[list[dict[str, object]]] = []
+    for index, pairs in enumerate(allowed):
+        options = []
+        for rule_id, action_id in pairs:
+            uplift = outputs.uplift.get(action_id)
+            if uplift is None:
+                continue
+            expected = float(uplift[index])
+            options.append(
+                {
+                    "action_id": action_id,
+                    "rule_id": rule_id,
+                    "expected_uplift": expected,
+                    "expected_value_saved": expected * float(worth[index]) - costs.get(action_id, 0.0),
+                }
+            )
+        rows.append(options)
+    return rows
+
+
+def choose_by_value_saved(
+    decisions: Decisions,
+    allowed: Sequence[Sequence[tuple[str, str]]],
+    options: Sequence[Sequence[Mapping[str, object]]],
+) -> Decisions:
+    """`choose_by: value_saved`: among the actions a customer's rules allow, the one with the largest
+    positive expected value saved, with its rule; `hold_out` (under the first rule) when uplift models
+    cover every allowed action and none is positive; the rule's action when none has an uplift model."""
+    rule_ids, action_ids = list(decisions.rule_ids), list(decisions.action_ids)
+    for index, row in enumerate(options):
+        if not row:
+            continue
+        best = max(row, key=lambda option: float(option["expected_value_saved"]))  # type: ignore[arg-type]
+        if float(best["expected_value_saved"]) > 0:  # type: ignore[arg-type]
+            rule_ids[index], action_ids[index] = str(best["rule_id"]), str(best["action_id"])
+        elif len(row) == len(allowed[index]):
+            action_ids[index] = HOLD_OUT_ACTION
+    return Decisions(rule_ids, action_ids)
 
 
 def load_engine(settings: Settings, texts: Texts | None = None) -> Predictor:

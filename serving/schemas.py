@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,9 +21,10 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, Tier
+from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, PredictionAssignment, Tier
 
 
 def utc_now_naive() -> datetime:
@@ -185,6 +187,15 @@ class RecommendedAction(BaseModel):
     success_metric: str = Field(examples=["order within 30 days"])
 
 
+class ActionOption(BaseModel):
+    """One action the playbook allows a customer, with what its uplift model expects of it."""
+
+    action_id: str
+    rule_id: str = Field(description="The first rule that allows the action for this customer.")
+    expected_uplift: float = Field(ge=-1.0, le=1.0)
+    expected_value_saved: float
+
+
 class ModelVersions(BaseModel):
     """The registered model pair that answered: every model of it comes from one training run."""
 
@@ -225,6 +236,30 @@ class Prediction(BaseModel):
     explanations: Explanations
     recommended_action: RecommendedAction
     model_versions: ModelVersions
+    rule_id: str | None = Field(
+        default=None,
+        description="The playbook rule that chose the action (for a control customer, the rule that would "
+        "have applied).",
+    )
+    assignment: PredictionAssignment = Field(
+        default="none",
+        description="The customer's group in its rule's experiment: treatment, control (given the hold_out "
+        "action; rule_id names the rule that would have applied) or none when the rule keeps no control group.",
+    )
+    expected_uplift: float | None = Field(
+        default=None,
+        description="The recommended action's expected change in the chance of its success, from its uplift "
+        "model; null when the model pair has no uplift model for it.",
+    )
+    expected_value_saved: float | None = Field(
+        default=None,
+        description="expected_uplift x value_if_retained - the action's cost; null without an uplift model.",
+    )
+    action_options: list[ActionOption] = Field(
+        default_factory=list,
+        description="Every action the playbook allows the customer that has an uplift model, with its "
+        "expected uplift and value saved (what `choose_by: value_saved` chooses among).",
+    )
 
 
 class BatchPredictResponse(BaseModel):
@@ -284,3 +319,86 @@ class Readiness(BaseModel):
 class ErrorBody(BaseModel):
     detail: Any
     request_id: str | None = None
+
+
+class ActionIn(_Strict):
+    """One retention action assigned to a customer, as the CRM reports it (a row of the actions file).
+
+    A prediction's own keys are accepted too, so the CRM can send back what it was told: `assignment`
+    for `group`, `as_of` for `assigned_at`, `recommended_action: {id}` for `action_id`; its other
+    fields (probabilities, reasons, ...) are ignored. Any other unknown field is a 422.
+    """
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "C-1042",
+                    "action_id": "vip_rescue_call",
+                    "assigned_at": "2025-07-01T00:00:00",
+                    "group": "treatment",
+                    "rule_id": "high_value_at_risk",
+                    "taken_at": "2025-07-01T15:20:00",
+                    "channel": "phone",
+                    "cost": 25,
+                }
+            ]
+        },
+    )
+
+    customer_id: NonEmptyText
+    action_id: NonEmptyText = Field(
+        description="The playbook action; for a control customer the action held back (a prediction's "
+        "hold_out with its rule_id is taken as that rule's action)."
+    )
+    assigned_at: Timestamp = Field(
+        validation_alias=AliasChoices("assigned_at", "as_of"),
+        description="When the action was assigned (the prediction's as_of); naive UTC.",
+    )
+    group: Literal["treatment", "control"] = Field(
+        validation_alias=AliasChoices("group", "assignment"),
+        description="treatment (given the action) or control (held out); the prediction's assignment.",
+    )
+    rule_id: str | None = Field(default=None, max_length=128)
+    taken_at: Timestamp | None = Field(default=None, description="When the contact happened, if it did.")
+    channel: str | None = Field(default=None, max_length=64)
+    owner: str | None = Field(default=None, max_length=128)
+    cost: FiniteNumber | None = Field(default=None, ge=0, description="What this contact cost.")
+    tier: Tier | None = None
+    lifecycle_stage: LifecycleStage | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_prediction(cls, data: Any) -> Any:
+        """A prediction's keys: the recommended action's id, without the fields actions do not keep."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        recommended = data.pop("recommended_action", None)
+        if isinstance(recommended, dict) and "action_id" not in data:
+            data["action_id"] = recommended.get("id")
+        for name in PREDICTION_ONLY_FIELDS:
+            data.pop(name, None)
+        return data
+
+    @field_validator("taken_at")
+    @classmethod
+    def _not_before_assignment(cls, taken_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        assigned = info.data.get("assigned_at")
+        if taken_at is not None and assigned is not None and taken_at < assigned:
+            raise ValueError(f"taken_at {taken_at.isoformat()} is before assigned_at {assigned.isoformat()}")
+        return taken_at
+
+
+PREDICTION_ONLY_FIELDS: frozenset[str] = frozenset(Prediction.model_fields) - frozenset(
+    {"customer_id", "as_of", "assignment", "rule_id", "tier", "lifecycle_stage"}
+)
+
+
+class ActionsRecorded(BaseModel):
+    """What POST /v1/actions stored."""
+
+    recorded: int = Field(
+        description="Actions stored or updated (one row per customer, action and assigned_at)."
+    )

@@ -22,6 +22,7 @@ from domain.vocabulary import Language, ReasonKind
 from model_contract import PROBABILITY_MODELS
 from serving.reasons import REASON_DTYPE, ReasonCodes
 from serving.schemas import (
+    ActionOption,
     Explanations,
     ModelVersions,
     PredictedValue,
@@ -54,11 +55,29 @@ SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "action_due_date": pl.Date(),
     "pair_version": pl.String(),
     "run_id": pl.String(),
+    "assignment": pl.String(),
+    "expected_uplift": pl.Float64(),
+    "expected_value_saved": pl.Float64(),
+    "action_options": pl.List(
+        pl.Struct(
+            {
+                "action_id": pl.String(),
+                "rule_id": pl.String(),
+                "expected_uplift": pl.Float64(),
+                "expected_value_saved": pl.Float64(),
+            }
+        )
+    ),
 }
 """The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision.
 
 `churn_probability`, `reactivation_probability` and `conversion_probability` are null outside their
-population; `probability_reasons` are the reasons of the population's probability."""
+population; `probability_reasons` are the reasons of the population's probability. `assignment` is the
+customer's group in its rule's experiment (`treatment`, `control` or `none`); `action_options` holds, for
+every action the playbook allows the customer and the model pair has an uplift model of, the expected
+uplift and the expected value saved (uplift x value if retained - cost), and `expected_uplift` /
+`expected_value_saved` are those of the recommended action (null without an uplift model)."""
+LOOP_COLUMNS: Final = ("assignment", "expected_uplift", "expected_value_saved", "action_options")
 PROBABILITY_COLUMNS: Final = {
     "active": "churn_probability",
     "lapsed": "reactivation_probability",
@@ -87,6 +106,8 @@ class ScoredTable:
     action_owners: Sequence[str]
     due_dates: Sequence[date]
     versions: ModelVersions
+    assignments: Sequence[str] | None = None
+    action_options: Sequence[Sequence[Mapping[str, Any]]] | None = None
 
     @property
     def height(self) -> int:
@@ -126,8 +147,28 @@ class ScoredTable:
             "action_due_date": pl.Series(list(self.due_dates), dtype=pl.Date),
             "pair_version": pl.repeat(self.versions.pair, height, dtype=pl.String, eager=True),
             "run_id": pl.repeat(self.versions.run_id, height, dtype=pl.String, eager=True),
+            **self._loop_columns(),
         }
         return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
+
+    def _loop_columns(self) -> dict[str, Any]:
+        """`assignment`, `expected_uplift`, `expected_value_saved` and `action_options` (issue 14)."""
+        records = [self._loop_fields(index) for index in range(self.height)]
+        return {
+            name: pl.Series([record[name] for record in records], dtype=SNAPSHOT_SCHEMA[name])
+            for name in LOOP_COLUMNS
+        }
+
+    def _loop_fields(self, index: int) -> dict[str, Any]:
+        assignment = self.assignments[index] if self.assignments is not None else "none"
+        options = [dict(option) for option in self.action_options[index]] if self.action_options else []
+        chosen = next((option for option in options if option["action_id"] == self.action_ids[index]), None)
+        return {
+            "assignment": assignment,
+            "expected_uplift": chosen["expected_uplift"] if chosen else None,
+            "expected_value_saved": chosen["expected_value_saved"] if chosen else None,
+            "action_options": options,
+        }
 
     def record(self, index: int) -> dict[str, Any]:
         """Row `index` as a snapshot record (what `pl.DataFrame.row(index, named=True)` gives)."""
@@ -159,6 +200,7 @@ class ScoredTable:
             "action_due_date": self.due_dates[index],
             "pair_version": self.versions.pair,
             "run_id": self.versions.run_id,
+            **self._loop_fields(index),
         }
 
     def records(self) -> list[dict[str, Any]]:
@@ -219,6 +261,13 @@ def prediction_from_record(
             churn=record["pair_version"],
             value=record["pair_version"],
         ),
+        rule_id=record.get("rule_id"),
+        assignment=record.get("assignment") or "none",
+        expected_uplift=record.get("expected_uplift"),
+        expected_value_saved=record.get("expected_value_saved"),
+        action_options=[
+            ActionOption.model_construct(**option) for option in record.get("action_options") or []
+        ],
     )
 
 

@@ -129,8 +129,14 @@ def train(
     tracking_uri: str | None = None,
     data_source: str = "",
     progress: Progress = _quiet,
+    actions: pl.DataFrame | None = None,
+    min_uplift_outcomes: int | None = None,
 ) -> TrainingOutcome:
     """Backtest, refit, log and register the model pair; see the module docstring.
+
+    `actions` (the data folder's actions file, `features.contract.load_actions`) adds an uplift model
+    for every action with at least `min_uplift_outcomes` closed outcomes in each group (default
+    `CLVCHURN_ACTIONS_MIN_OUTCOMES_PER_GROUP`) to the pair (`training.uplift.register.add_uplift_models`).
 
     `playbook` (default: the packaged one) gives the lookback that separates active from lapsed
     customers and the tier policy. `tracking_uri` (else MLFLOW_TRACKING_URI, else the local SQLite
@@ -138,6 +144,19 @@ def train(
     """
     playbook = playbook or Playbook.load(DEFAULT_PLAYBOOK)
     outcome = fit_pair(raw, config, playbook=playbook, ground_truth=ground_truth, progress=progress)
+    if actions is not None and actions.height:
+        from training.uplift.register import add_uplift_models
+
+        progress("Fitting uplift models on past campaigns")
+        add_uplift_models(
+            outcome,
+            raw,
+            actions,
+            playbook,
+            min_per_group=min_uplift_outcomes,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+        )
     with tracking_to(tracking_uri) as uri:
         outcome.tracking_uri = uri
         outcome.experiment_id = ensure_experiment(uri)

@@ -17,6 +17,7 @@ from clvchurn.commands.loading import parse_cutoff
 if TYPE_CHECKING:
     from features.contract import FileCounts
     from features.data_check import DataCheck, Readiness
+    from features.synth import SyntheticBase
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -51,6 +52,13 @@ def synth(
         "--shift-factor",
         help="Size of the change instead of the kind's default (price 0.8, engagement 0.25, hazard 2).",
     ),
+    campaigns: bool = typer.Option(
+        False,
+        "--campaigns",
+        help="Also simulate past retention campaigns: the playbook assigns actions with random control groups "
+        "at four dates and customers respond by who they are; writes actions.parquet and campaign_truth.parquet "
+        "(each assigned customer's outcome with and without the action).",
+    ),
 ) -> None:
     """Write a realistic synthetic customer base (contract files plus a ground-truth file)."""
     from domain.errors import CommandOptionError
@@ -69,6 +77,8 @@ def synth(
     with console.status(f"Generating {customers:,} customers..."):
         base = generate(n_customers=customers, seed=seed, shift=shift)
         paths = write_synthetic(base, out)
+    if campaigns:
+        paths |= _write_campaigns(base, out, seed)
     console.print(
         f"Wrote {base.raw.transactions.height:,} transactions, {base.raw.interactions.height:,} "
         f"interactions and {base.raw.customers.height:,} customers to {out} "
@@ -76,6 +86,25 @@ def synth(
     )
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
+
+
+def _write_campaigns(base: SyntheticBase, out: Path, seed: int) -> dict[str, Path]:
+    """Run the synthetic campaigns on `base` with the configured playbook and control-group key."""
+    from policy.experiments import ControlAssigner
+    from policy.playbook import Playbook
+    from serving.settings import load_settings
+    from training.uplift.campaigns import run_synthetic_campaigns, write_campaigns
+
+    with console.status("Simulating retention campaigns..."):
+        result = run_synthetic_campaigns(
+            base, Playbook.load(load_settings().playbook_path), ControlAssigner.from_settings(), seed=seed
+        )
+        paths = write_campaigns(result, out)
+    console.print(
+        f"Simulated campaigns on {', '.join(f'{day:%Y-%m-%d}' for day in result.dates)}: "
+        f"{result.actions.height:,} actions, {(result.actions['group'] == 'control').sum():,} in control groups"
+    )
+    return paths
 
 
 @app.command("import-cdnow")

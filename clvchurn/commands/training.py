@@ -108,6 +108,9 @@ def train_command(
     raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
     truth_path = data / GROUND_TRUTH_FILE
     ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
+    from features.contract import load_actions
+
+    actions = load_actions(data).actions
     with console.status("Training...") as status:
         outcome = train(
             raw,
@@ -116,6 +119,7 @@ def train_command(
             ground_truth=ground_truth,
             data_source=str(data),
             progress=lambda message: status.update(f"{message}..."),
+            actions=actions,
         )
     for note in outcome.notes:
         console.print(f"[dim]{note}[/]")

@@ -160,10 +160,14 @@ actions = Table(
     Column("cost", Float, nullable=True),
     Column("received_at", UtcDateTime, nullable=False),
     Column("source", String(64), nullable=False, comment="Where the record came from, e.g. crm-import"),
+    Column("tier", String(8), nullable=True, comment="The customer's tier when the action was assigned"),
+    Column("lifecycle_stage", String(32), nullable=True, comment="The stage when the action was assigned"),
+    Column("request_id", String(64), nullable=True, comment="X-Request-ID of the POST /v1/actions"),
     CheckConstraint(f"assignment IN ({_ASSIGNMENT_VALUES})", name="assignment_is_known"),
     CheckConstraint("cost IS NULL OR cost >= 0", name="cost_is_not_negative"),
     Index(None, "customer_id", "assigned_at"),
     Index(None, "action_id", "assigned_at"),
+    Index(None, "customer_id", "action_id", "assigned_at", unique=True),
     comment="Retention actions assigned and taken, for measuring their effect (issue 14).",
 )
 

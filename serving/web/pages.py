@@ -281,6 +281,56 @@ def _monitor_report_path() -> Path:
     return load_monitoring_settings().report_path
 
 
+@router.get("/actions", dependencies=[SignedIn])
+def actions_page(request: Request) -> Response:
+    """Each action against its control group and target, from the evaluation at
+    CLVCHURN_ACTIONS_EVALUATION_PATH (`clvchurn evaluate actions --json`)."""
+    from domain.errors import ActionEvaluationError
+    from policy.action_settings import load_action_settings
+    from policy.evaluation import read_evaluation
+    from serving.web.actions_view import action_views
+
+    web = _web(request)
+    catalogue = web.texts.catalogues[page_language(request)]
+
+    def loop_text(key: str, **params: Any) -> str:
+        return catalogue.text(f"loop.{key}", **params)
+
+    path = load_action_settings().evaluation_path
+    if not path.exists():
+        context = {
+            "message": loop_text("page.missing"),
+            "detail": str(path),
+            "active": "actions",
+            "lt": loop_text,
+        }
+        return _render(request, "message.html", context, status.HTTP_404_NOT_FOUND)
+    try:
+        evaluation = read_evaluation(path)
+    except ActionEvaluationError as error:
+        context = {
+            "message": loop_text("page.invalid"),
+            "detail": str(error),
+            "active": "actions",
+            "lt": loop_text,
+        }
+        return _render(request, "message.html", context, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    def action_title(action_id: str) -> str:
+        if web.texts.playbook.action(action_id) is None:
+            return action_id
+        return web.texts.actions.text(action_id, catalogue.language).title
+
+    context = {
+        "evaluation": evaluation,
+        "views": action_views(evaluation),
+        "lt": loop_text,
+        "action_title": action_title,
+        "active": "actions",
+    }
+    return _render(request, "actions.html", context)
+
+
 def _web(request: Request) -> WebContext:
     web: WebContext = request.app.state.web
     return web

@@ -22,7 +22,7 @@ from domain.vocabulary import TIERS as TIER_CODES
 from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
 
-SortKey = Literal["priority", "probability", "predicted_value"]
+SortKey = Literal["priority", "probability", "predicted_value", "expected_value_saved"]
 SORT_KEYS: Final[tuple[str, ...]] = get_args(SortKey)
 TIERS: Final[tuple[str, ...]] = TIER_CODES
 RISKS: Final[tuple[str, ...]] = RISK_BANDS
@@ -170,6 +170,10 @@ def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
         "action_id",
         pl.col("action_owner").alias("owner"),
         pl.col("action_due_date").dt.to_string("%Y-%m-%d").alias("due_date"),
+        # The recommended action's expected value saved (issue 14); a snapshot from before has none.
+        pl.col("expected_value_saved")
+        if "expected_value_saved" in snapshot.columns
+        else pl.lit(None, dtype=pl.Float64).alias("expected_value_saved"),
     ).sort(["priority", "customer_id"], descending=[True, False], nulls_last=True)
 
 

@@ -19,13 +19,13 @@ TABLES = {"actions", "alembic_version", "predictions", "service_state", "session
 
 
 def test_upgrade_creates_the_tables_and_stamps_the_head(database_url: str) -> None:
-    assert upgrade(database_url) == head_revision() == "0001"
+    assert upgrade(database_url) == head_revision() == "0002"
 
     engine = open_database(database_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
     finally:
         engine.dispose()
 
@@ -43,7 +43,7 @@ def test_upgrade_twice_changes_nothing(engine: Engine, database_url: str) -> Non
             text("INSERT INTO service_state (key, value, updated_at) VALUES ('k', 'v', '2025-01-01')")
         )
 
-    assert upgrade(database_url) == "0001"
+    assert upgrade(database_url) == "0002"
 
     with engine.connect() as connection:
         assert connection.execute(text("SELECT key, value FROM service_state")).all() == [("k", "v")]
@@ -71,12 +71,12 @@ def test_workers_starting_together_migrate_once(database_url: str) -> None:
     outcomes = [worker.communicate(timeout=120) for worker in workers]
 
     assert [(worker.returncode, out.strip()) for worker, (out, _) in zip(workers, outcomes, strict=True)] == [
-        (0, "0001")
+        (0, "0002")
     ] * 4, [err for _, err in outcomes]
     engine = open_database(database_url)
     try:
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
     finally:
         engine.dispose()
 
@@ -102,7 +102,7 @@ def test_a_database_migrated_by_a_newer_clvchurn_is_refused(engine: Engine, data
         upgrade(database_url)
 
     assert "Can't locate revision identified by '9999'" in str(raised.value)
-    with pytest.raises(SchemaMigrationError, match="is at schema revision 9999, this clvchurn expects 0001"):
+    with pytest.raises(SchemaMigrationError, match="is at schema revision 9999, this clvchurn expects 0002"):
         require_current_schema(engine)
 
 
@@ -114,7 +114,7 @@ def test_the_command_upgrades_and_reports_the_revision_without_the_password(data
 
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert output == f"Database at {url.render_as_string(hide_password=True)} is at schema revision 0001."
+    assert output == f"Database at {url.render_as_string(hide_password=True)} is at schema revision 0002."
     assert "s3cret-pw" not in output
 
 
