@@ -1,0 +1,204 @@
+"""No request fails another, and every well-formed body gets a prediction or a 422 naming the field.
+
+On the trained pair (the session fixture `trained`): each case below was a 500 for the whole
+micro-batch, or a silently wrong answer, before the fixes of issue 12.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from support.trained import AS_OF, TrainedModels, busiest_customer, real_service, request_for
+
+from features.build import LABEL_COLUMNS, build_features
+from features.definitions import FEATURES
+from serving.microbatch import MicroBatcher
+from serving.schemas import Prediction, PredictRequest
+
+API_KEY = "isolation-key-41c7"
+AUTH = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="module")
+def client(trained: TrainedModels, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    app = real_service(trained, tmp_path_factory.mktemp("isolation"), API_KEY)
+    with TestClient(app) as client:
+        app.state.initial_load.join(timeout=30)
+        yield client
+
+
+def first_day_body(customer_id: str = "NEW-1") -> dict[str, Any]:
+    """A customer scored on the day they signed up, before any event: a normal call from a CRM."""
+    return {
+        "customer": {"customer_id": customer_id, "signup_date": "2025-07-01"},
+        "transactions": [],
+        "interactions": [],
+        "as_of": "2025-07-01",
+    }
+
+
+def known_body(trained: TrainedModels, customer_id: str | None = None) -> dict[str, Any]:
+    chosen = customer_id or busiest_customer(trained)
+    body: dict[str, Any] = request_for(trained.raw, chosen).model_dump(mode="json")
+    return body
+
+
+def test_a_customer_scored_on_their_signup_day_is_a_prospect(client: TestClient) -> None:
+    response = client.post("/v1/predict", json=first_day_body(), headers=AUTH)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    identity = (body["customer_id"], body["population"], body["lifecycle_stage"])
+    assert identity == ("NEW-1", "prospect", "prospect")
+    assert 0.0 <= body["conversion_probability"] <= 1.0
+    active_only = (body["churn_probability"], body["reactivation_probability"], body["value_at_risk"])
+    assert active_only == (None, None, None)
+
+
+def test_the_signup_day_customer_in_a_batch_leaves_the_others_their_answers(
+    trained: TrainedModels, client: TestClient
+) -> None:
+    known = known_body(trained)
+    alone = client.post("/v1/predict", json=known, headers=AUTH).json()
+
+    response = client.post(
+        "/v1/predict/batch", json={"customers": [known, first_day_body(), known]}, headers=AUTH
+    )
+
+    assert response.status_code == 200, response.text
+    first, new, last = response.json()["predictions"]
+    assert first == last == alone
+    assert (new["customer_id"], new["population"]) == ("NEW-1", "prospect")
+
+
+def test_a_micro_batch_with_a_signup_day_customer_answers_everyone(trained: TrainedModels) -> None:
+    """Queued together, as concurrent POST /v1/predict calls are: each gets its own prediction."""
+    batcher = MicroBatcher(lambda: trained.engine)
+    ids = build_features(trained.raw, AS_OF)["customer_id"].to_list()[:3]
+    requests = [request_for(trained.raw, ids[0]), PredictRequest.model_validate(first_day_body())]
+    requests += [request_for(trained.raw, customer_id) for customer_id in ids[1:]]
+
+    async def together() -> list[Prediction | BaseException]:
+        return await asyncio.gather(*(batcher.predict(r, "en") for r in requests), return_exceptions=True)
+
+    answers = asyncio.run(together())
+
+    assert [type(answer).__name__ for answer in answers] == ["Prediction"] * 4
+    assert [answer.customer_id for answer in answers] == [ids[0], "NEW-1", *ids[1:]]  # type: ignore[union-attr]
+    alone = [trained.engine.predict([request], "en")[0] for request in requests]
+    assert answers == alone
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "loc"),
+    [
+        (("as_of",), "9999-12-31", ["body", "as_of"]),
+        (("as_of",), "0001-01-01T00:00:00+01:00", ["body", "as_of"]),
+        (("customer", "signup_date"), "9999-12-31", ["body", "customer", "signup_date"]),
+        (("transactions", 0, "timestamp"), "1066-10-14", ["body", "transactions", 0, "timestamp"]),
+        (("transactions", 0, "amount"), 1e32, ["body", "transactions", 0, "amount"]),
+        (("transactions", 0, "amount"), -1e13, ["body", "transactions", 0, "amount"]),
+        (("transactions", 0, "quantity"), 1e300, ["body", "transactions", 0, "quantity"]),
+        (("interactions", 0, "value"), 1e32, ["body", "interactions", 0, "value"]),
+    ],
+)
+def test_values_beyond_the_documented_limits_are_a_422_naming_the_field(
+    trained: TrainedModels, client: TestClient, path: tuple[str | int, ...], value: object, loc: list[object]
+) -> None:
+    body = known_body(trained)
+    body["transactions"][0]["quantity"] = 1.0
+    body["interactions"] = [{"timestamp": "2025-01-02T00:00:00", "type": "survey", "value": 4.0}]
+    node: Any = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+    response = client.post("/v1/predict", json=body, headers=AUTH)
+
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+
+
+RESERVED = ["customer_id", "signup_date", "as_of", "orders_365d", "tenure_days", *LABEL_COLUMNS]
+
+
+@pytest.mark.parametrize("name", RESERVED)
+def test_an_attribute_named_like_a_reserved_column_is_a_422_naming_it(
+    trained: TrainedModels, client: TestClient, name: str
+) -> None:
+    body = known_body(trained)
+    body["customer"]["attributes"] = {**body["customer"]["attributes"], name: "C-other"}
+
+    single = client.post("/v1/predict", json=body, headers=AUTH)
+    batch = client.post("/v1/predict/batch", json={"customers": [known_body(trained), body]}, headers=AUTH)
+
+    assert single.status_code == batch.status_code == 422, (single.text, batch.text)
+    assert single.json()["detail"][0]["loc"] == ["body", "customer", "attributes"]
+    assert batch.json()["detail"][0]["loc"] == ["body", "customers", 1, "customer", "attributes"]
+    assert repr(name) in single.json()["detail"][0]["msg"]
+
+
+def test_every_feature_and_label_name_is_reserved() -> None:
+    from features.contract import reserved_attribute_names
+
+    keys = {"customer_id", "signup_date", "as_of"}
+    assert {spec.name for spec in FEATURES} | set(LABEL_COLUMNS) | keys <= reserved_attribute_names()
+
+
+def test_a_first_event_at_as_of_with_a_later_signup_is_refused_not_dropped(client: TestClient) -> None:
+    """The customer would not exist yet at as_of (signed up later, nothing strictly before it)."""
+    body = {
+        "customer": {"customer_id": "EDGE", "signup_date": "2025-07-02"},
+        "transactions": [{"timestamp": "2025-07-01T00:00:00", "amount": 10.0}],
+        "as_of": "2025-07-01T00:00:00",
+    }
+
+    response = client.post("/v1/predict", json=body, headers=AUTH)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "as_of"]
+
+
+def test_a_repeated_transaction_id_is_a_422_naming_the_repeat(
+    trained: TrainedModels, client: TestClient
+) -> None:
+    body = known_body(trained)
+    body["transactions"][0]["transaction_id"] = "T-1"
+    body["transactions"][1]["transaction_id"] = "T-1"
+
+    response = client.post("/v1/predict", json=body, headers=AUTH)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "transactions", 1, "transaction_id"]
+
+
+def test_a_frequent_buyer_keeps_their_profile_when_batched_with_others(
+    trained: TrainedModels, client: TestClient
+) -> None:
+    """Attributes never reach the keys that tie predictions to requests (an attribute `signup_date`
+    once turned a customer with six orders into a tier-D prospect)."""
+    features = build_features(trained.raw, AS_OF)
+    frequent = str(features.sort(["orders_365d", "customer_id"], descending=[True, False])["customer_id"][0])
+    busiest = known_body(trained, frequent)
+    others = [known_body(trained, customer_id) for customer_id in trained.raw.customers["customer_id"][:3]]
+    alone = client.post("/v1/predict", json=busiest, headers=AUTH).json()
+
+    batch = client.post("/v1/predict/batch", json={"customers": [*others, busiest]}, headers=AUTH).json()
+
+    assert batch["predictions"][-1] == alone
+    assert alone["population"] == "active" and alone["tier"] != "D"
+
+
+def test_the_as_of_default_is_now_and_inside_the_limits(client: TestClient) -> None:
+    body = first_day_body()
+    del body["as_of"]
+
+    response = client.post("/v1/predict", json=body, headers=AUTH)
+
+    assert response.status_code == 200, response.text
+    assert datetime.fromisoformat(response.json()["as_of"]).year >= 2025
