@@ -177,21 +177,39 @@ def test_a_repeated_transaction_id_is_a_422_naming_the_repeat(
     assert response.json()["detail"][0]["loc"] == ["body", "transactions", 1, "transaction_id"]
 
 
-def test_a_frequent_buyer_keeps_their_profile_when_batched_with_others(
+def test_attributes_named_customer_id_or_signup_date_cannot_swap_or_rewrite_batched_profiles(
     trained: TrainedModels, client: TestClient
 ) -> None:
-    """Attributes never reach the keys that tie predictions to requests (an attribute `signup_date`
-    once turned a customer with six orders into a tier-D prospect)."""
+    """The issue's cases: `attributes.customer_id` naming another position of the batch took that
+    customer's key, and `attributes.signup_date` turned a customer with six orders into a tier-D
+    prospect with status 200. Both are now a 422 at the attribute, and the profile scores as it should."""
     features = build_features(trained.raw, AS_OF)
     frequent = str(features.sort(["orders_365d", "customer_id"], descending=[True, False])["customer_id"][0])
-    busiest = known_body(trained, frequent)
-    others = [known_body(trained, customer_id) for customer_id in trained.raw.customers["customer_id"][:3]]
-    alone = client.post("/v1/predict", json=busiest, headers=AUTH).json()
+    others = [str(customer_id) for customer_id in features["customer_id"][:2]]
+    swapping = known_body(trained, others[1])
+    swapping["customer"]["attributes"] = {**swapping["customer"]["attributes"], "customer_id": "0"}
+    rewriting = known_body(trained, frequent)
+    rewriting["customer"]["attributes"] = {**rewriting["customer"]["attributes"], "signup_date": "2025-06-30"}
 
-    batch = client.post("/v1/predict/batch", json={"customers": [*others, busiest]}, headers=AUTH).json()
+    refused = client.post(
+        "/v1/predict/batch",
+        json={"customers": [known_body(trained, others[0]), swapping, rewriting]},
+        headers=AUTH,
+    )
 
-    assert batch["predictions"][-1] == alone
-    assert alone["population"] == "active" and alone["tier"] != "D"
+    assert refused.status_code == 422, refused.text
+    assert [error["loc"] for error in refused.json()["detail"]] == [
+        ["body", "customers", 1, "customer", "attributes"],
+        ["body", "customers", 2, "customer", "attributes"],
+    ]
+    alone = client.post("/v1/predict", json=known_body(trained, frequent), headers=AUTH).json()
+    batch = client.post(
+        "/v1/predict/batch",
+        json={"customers": [known_body(trained, others[0]), known_body(trained, frequent)]},
+        headers=AUTH,
+    ).json()
+    assert batch["predictions"][1] == alone
+    assert (alone["population"], alone["tier"] != "D") == ("active", True)
 
 
 def test_the_as_of_default_is_now_and_inside_the_limits(client: TestClient) -> None:
