@@ -7,18 +7,25 @@ micro-batch, or a silently wrong answer, before the fixes of issue 12.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from support.trained import AS_OF, TrainedModels, busiest_customer, real_service, request_for
 
+from domain.errors import PredictionInputError
 from features.build import LABEL_COLUMNS, build_features
 from features.definitions import FEATURES
+from serving.app import create_app
 from serving.microbatch import MicroBatcher
+from serving.predictor import Predictor
 from serving.schemas import Prediction, PredictRequest
+from serving.settings import Settings
 
 API_KEY = "isolation-key-41c7"
 AUTH = {"X-API-Key": API_KEY}
@@ -220,3 +227,101 @@ def test_the_as_of_default_is_now_and_inside_the_limits(client: TestClient) -> N
 
     assert response.status_code == 200, response.text
     assert datetime.fromisoformat(response.json()["as_of"]).year >= 2025
+
+
+# --- a request that cannot be scored fails alone ----------------------------------------------------
+
+BROKEN = "BROKEN-7"
+
+
+class FailingFor:
+    """The real engine, except that any call holding customer `BROKEN` fails in the way chosen.
+
+    `raise` raises what a bug deep in the feature code would (a polars error), `drop` returns one
+    prediction too few (what the engine did for a customer missing from the feature population) and
+    `refuse` raises `PredictionInputError`, the engine's word for a request it cannot score.
+    """
+
+    def __init__(self, engine: Predictor, how: str) -> None:
+        self.engine, self.how, self.calls = engine, how, 0
+
+    def predict(self, requests: Sequence[PredictRequest], lang: str) -> list[Prediction]:
+        self.calls += 1
+        broken = [r.customer.customer_id == BROKEN for r in requests]
+        if any(broken) and self.how == "raise":
+            raise pl.exceptions.InvalidOperationError("conversion from `str` to `i64` failed")
+        if any(broken) and self.how == "refuse":
+            raise PredictionInputError(f"customer {BROKEN!r} cannot be scored")
+        kept = [request for request, is_broken in zip(requests, broken, strict=True) if not is_broken]
+        return self.engine.predict(kept, lang)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+
+def broken_request(trained: TrainedModels) -> PredictRequest:
+    body = known_body(trained)
+    body["customer"]["customer_id"] = BROKEN
+    return PredictRequest.model_validate(body)
+
+
+@pytest.mark.parametrize("how", ["raise", "drop", "refuse"])
+def test_a_request_the_engine_cannot_score_fails_alone_in_its_micro_batch(
+    trained: TrainedModels, how: str
+) -> None:
+    engine = FailingFor(trained.engine, how)
+    batcher = MicroBatcher(lambda: engine)
+    ids = build_features(trained.raw, AS_OF)["customer_id"].to_list()[:3]
+    requests = [request_for(trained.raw, ids[0]), broken_request(trained)]
+    requests += [request_for(trained.raw, customer_id) for customer_id in ids[1:]]
+
+    async def together() -> list[Prediction | BaseException]:
+        return await asyncio.gather(*(batcher.predict(r, "en") for r in requests), return_exceptions=True)
+
+    answers = asyncio.run(together())
+
+    expected_error = {
+        "raise": "InvalidOperationError",
+        "drop": "RuntimeError",
+        "refuse": "PredictionInputError",
+    }
+    assert [type(answer).__name__ for answer in answers] == [
+        "Prediction",
+        expected_error[how],
+        *["Prediction"] * 2,
+    ]
+    alone = [trained.engine.predict([request], "en")[0] for request in requests if request is not requests[1]]
+    assert [answer for answer in answers if isinstance(answer, Prediction)] == alone
+
+
+@pytest.mark.parametrize(("how", "status"), [("refuse", 422), ("drop", 500)])
+def test_a_batch_with_a_customer_that_cannot_be_scored_names_it_and_only_it(
+    trained: TrainedModels, tmp_path: Path, how: str, status: int
+) -> None:
+    """The batch is one answer: a 422 naming the customer the engine refused (a 500 for a bug), after
+    every other customer was scored alone."""
+    engine = FailingFor(trained.engine, how)
+    settings = Settings(
+        api_keys=[SecretStr(API_KEY)],
+        api_key_file=None,
+        mlflow_tracking_uri=trained.tracking_uri,
+        snapshot_path=tmp_path / "scores.parquet",
+        prediction_log_path=tmp_path / "prediction_log.sqlite",
+        reload_interval_s=0,
+    )
+    app = create_app(settings, engine_loader=lambda _settings: engine)  # type: ignore[arg-type,return-value]
+    customers = [known_body(trained), broken_request(trained).model_dump(mode="json"), known_body(trained)]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        app.state.initial_load.join(timeout=30)
+        response = client.post("/v1/predict/batch", json={"customers": customers}, headers=AUTH)
+
+    assert response.status_code == status, response.text
+    assert engine.calls == 4  # together, then each of the three alone
+    if status == 422:
+        assert response.json()["detail"] == [
+            {
+                "loc": ["body", "customers", 1],
+                "msg": f"customer {BROKEN!r} cannot be scored",
+                "type": "unscorable",
+            }
+        ]
