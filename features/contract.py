@@ -61,6 +61,15 @@ MAX_ATTRIBUTE_VALUE_CHARS: Final = 1000
 """Longest attribute name and value of an API body: profile attributes are categories, not documents."""
 
 
+INTERNAL_COLUMN_PREFIX: Final = "_"
+"""Columns clvchurn computes on the way to the features start with it (`features.definitions`)."""
+
+
+def is_reserved_attribute(name: str) -> bool:
+    """Whether a customer attribute may not take `name`: a key, feature or label, or an internal column."""
+    return name.startswith(INTERNAL_COLUMN_PREFIX) or name in reserved_attribute_names()
+
+
 @functools.cache
 def reserved_attribute_names() -> frozenset[str]:
     """Names a customer attribute may not take: the keys, every feature and every label column.
@@ -374,11 +383,12 @@ def _check_table(
 
 
 def _refuse_reserved_attributes(attributes: list[str], file_name: str) -> None:
-    reserved = sorted(set(attributes) & reserved_attribute_names())
+    reserved = sorted(name for name in attributes if is_reserved_attribute(name))
     if reserved:
         raise DataContractError(
             f"{file_name} has an attribute column named {reserved[0]!r}, a name clvchurn reserves for its "
-            f"keys, features and labels; rename the column (e.g. to 'crm_{reserved[0]}')"
+            f"keys, features, labels and internal columns (those starting with '_'); rename the column "
+            f"(e.g. to 'crm_{reserved[0].lstrip('_')}')"
         )
 
 

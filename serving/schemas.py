@@ -30,7 +30,7 @@ from features.contract import (
     MAX_ATTRIBUTE_NAME_CHARS,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
-    reserved_attribute_names,
+    is_reserved_attribute,
 )
 
 
@@ -86,7 +86,7 @@ class CustomerIn(_Strict):
         default_factory=dict,
         max_length=MAX_ATTRIBUTES,
         description="Profile attributes (strings), as in the customers file. Names may not be those of "
-        "clvchurn's keys (customer_id, signup_date, as_of), features or labels.",
+        "clvchurn's keys (customer_id, signup_date, as_of), features or labels, nor start with '_'.",
         examples=[{"country": "DE", "segment": "retail"}],
     )
 
@@ -94,12 +94,11 @@ class CustomerIn(_Strict):
     @classmethod
     def _names_are_free(cls, attributes: dict[str, str]) -> dict[str, str]:
         """An attribute may not stand in for a key, a feature or a label (it would overwrite it)."""
-        reserved = reserved_attribute_names()
         for name in attributes:
-            if name in reserved:
+            if is_reserved_attribute(name):
                 raise ValueError(
-                    f"attribute {name!r} is a name clvchurn reserves for its keys, features and labels; "
-                    f"rename it (e.g. to 'crm_{name}')"
+                    f"attribute {name!r} is a name clvchurn reserves for its keys, features, labels and "
+                    f"internal columns (those starting with '_'); rename it (e.g. to 'crm_{name.lstrip('_')}')"
                 )
             if not name.strip() or len(name) > MAX_ATTRIBUTE_NAME_CHARS:
                 raise ValueError(

@@ -95,7 +95,7 @@ def test_a_signup_date_beyond_the_limits_rejects_the_customer_row(
     assert score_base(loaded.raw, AS_OF, trained.engine)["customer_id"].is_in(ids).all()
 
 
-@pytest.mark.parametrize("column", ["as_of", "orders_365d", "churned"])
+@pytest.mark.parametrize("column", ["as_of", "orders_365d", "churned", "_is_order"])
 def test_an_attribute_column_named_like_a_reserved_column_stops_the_load_naming_it(
     trained: TrainedModels, tmp_path: Path, column: str
 ) -> None:

@@ -131,7 +131,15 @@ def test_values_beyond_the_documented_limits_are_a_422_naming_the_field(
     assert [error["loc"] for error in response.json()["detail"]] == [loc]
 
 
-RESERVED = ["customer_id", "signup_date", "as_of", "orders_365d", "tenure_days", *LABEL_COLUMNS]
+RESERVED = [
+    "customer_id",
+    "signup_date",
+    "as_of",
+    "orders_365d",
+    "tenure_days",
+    "_signup_age_days",
+    *LABEL_COLUMNS,
+]
 
 
 @pytest.mark.parametrize("name", RESERVED)
