@@ -57,8 +57,9 @@ OPTIMISE_FROM_ROWS = 50_000
 def build_features(raw: RawData, as_of: datetime) -> pl.DataFrame:
     """One row per customer as of `as_of`: keys, then `FEATURES` in order, then `profile_<attribute>`.
 
-    Population: customers whose signup date is unknown or before the cutoff, plus anyone with a
-    transaction or interaction before it. Numeric features are Float64, profile attributes strings;
+    Population: customers whose signup date is unknown or on or before the cutoff (a customer scored
+    at the moment they sign up exists, with a tenure of 0 days), plus anyone with a transaction or
+    interaction before it. Numeric features are Float64, profile attributes strings;
     rows are sorted by customer id. Expects frames that passed the raw-data contract (finite amounts
     and values, unique customer ids).
     """
@@ -193,7 +194,7 @@ def _cutoff(moment: datetime) -> pl.Expr:
 def _population(raw: RawData, cutoff: pl.Expr) -> pl.LazyFrame:
     signup = pl.col("signup_date")
     ids = [
-        raw.customers.lazy().filter(signup.is_null() | (signup < cutoff)).select("customer_id"),
+        raw.customers.lazy().filter(signup.is_null() | (signup <= cutoff)).select("customer_id"),
         raw.transactions.lazy().filter(pl.col("timestamp") < cutoff).select("customer_id"),
         raw.interactions.lazy().filter(pl.col("timestamp") < cutoff).select("customer_id"),
     ]
@@ -218,8 +219,8 @@ def _feature_plan(raw: RawData, as_of: datetime) -> pl.LazyFrame:
     attributes = raw.attribute_columns
     profiles = raw.customers.lazy().select(
         "customer_id",
-        (signup >= cutoff).alias(_SIGNS_UP_LATER),
-        pl.when(signup < cutoff).then(age_in_days("signup_date", cutoff)).alias(SIGNUP_AGE_DAYS),
+        (signup > cutoff).alias(_SIGNS_UP_LATER),
+        pl.when(signup <= cutoff).then(age_in_days("signup_date", cutoff)).alias(SIGNUP_AGE_DAYS),
         *(pl.col(attribute).cast(pl.String).alias(profile_column(attribute)) for attribute in attributes),
     )
     if _is_one_customer(raw):
@@ -265,7 +266,7 @@ _AGGREGATIONS = {
     source: (*(spec.expression for spec in features_from(source)), *INTERMEDIATE_AGGREGATIONS[source])
     for source in ("transactions", "interactions")
 }
-# Customers with a known signup on or after the cutoff exist only if they already have an event.
+# Customers with a known signup after the cutoff exist only if they already have an event.
 _IN_POPULATION = (
     ~pl.col(_SIGNS_UP_LATER).fill_null(False)
     | pl.col(FIRST_TRANSACTION_AGE_DAYS).is_not_null()

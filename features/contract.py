@@ -6,11 +6,13 @@ the canonical columns and dtypes below, whatever file format or API payload they
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -37,6 +39,49 @@ CUSTOMERS_BASE_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
     "signup_date": pl.Datetime("us"),
 }
+
+# --- Limits: what the contract accepts, from a file or an API body alike ----------------------------
+
+EARLIEST_TIMESTAMP: Final = datetime(1900, 1, 1)
+LATEST_TIMESTAMP: Final = datetime(2200, 1, 1)
+"""Every timestamp (event, signup, cutoff) lies in [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP).
+
+Why: a cutoff plus the longest horizon or the due date of an action must still be a date Python and
+numpy can hold (9999-12-31 plus 30 days is not), and two centuries either side of today cover any CRM."""
+MAX_ABS_NUMBER: Final = 1e12
+"""Amounts, quantities and survey values lie within -1e12..1e12 (a trillion in any currency).
+
+Why: features sum amounts exactly as Decimal(38, 6) (`features.definitions.EXACT`), which holds 32
+integer digits; values up to 1e12 keep the sum of up to 1e19 rows exact, while a single 1e32 overflows."""
+RESERVED_KEY_COLUMNS: Final = ("customer_id", "signup_date", "as_of")
+"""Key columns no attribute may be named after (with every feature and label, `reserved_attribute_names`)."""
+MAX_ATTRIBUTES: Final = 100
+"""Most profile attributes one customer of an API body may carry (a file has one column per attribute)."""
+MAX_ATTRIBUTE_NAME_CHARS: Final = 100
+MAX_ATTRIBUTE_VALUE_CHARS: Final = 1000
+"""Longest attribute name and value of an API body: profile attributes are categories, not documents."""
+
+
+INTERNAL_COLUMN_PREFIX: Final = "_"
+"""Columns clvchurn computes on the way to the features start with it (`features.definitions`)."""
+
+
+def is_reserved_attribute(name: str) -> bool:
+    """Whether a customer attribute may not take `name`: a key, feature or label, or an internal column."""
+    return name.startswith(INTERNAL_COLUMN_PREFIX) or name in reserved_attribute_names()
+
+
+@functools.cache
+def reserved_attribute_names() -> frozenset[str]:
+    """Names a customer attribute may not take: the keys, every feature and every label column.
+
+    An attribute under one of these names would stand in for a column clvchurn computes or keys
+    predictions on; the API refuses it with a 422 and a customers file with a `DataContractError`.
+    """
+    from features.build import KEY_COLUMNS, LABEL_COLUMNS  # features.build imports this module
+    from features.definitions import FEATURES
+
+    return frozenset((*RESERVED_KEY_COLUMNS, *KEY_COLUMNS, *LABEL_COLUMNS, *(spec.name for spec in FEATURES)))
 
 
 @dataclass(frozen=True)
@@ -311,6 +356,7 @@ def _check_table(
     extra = [c for c in table.columns if c not in spec.schema]
     parsers = dict(spec.parsers)
     if spec.extra_columns_are_attributes:
+        _refuse_reserved_attributes(extra, file_name)
         parsers.update(dict.fromkeys(extra, _parse_text))
     elif extra:
         logger.info("%s: ignoring columns not in the contract: %s", file_name, ", ".join(extra))
@@ -335,6 +381,16 @@ def _check_table(
         pl.col(c) if c in parsed else pl.lit(None, dtype=spec.schema[c]).alias(c) for c in columns
     )
     return accepted, _rejected_rows(table, checks, is_rejected.arg_true(), file_name)
+
+
+def _refuse_reserved_attributes(attributes: list[str], file_name: str) -> None:
+    reserved = sorted(name for name in attributes if is_reserved_attribute(name))
+    if reserved:
+        raise DataContractError(
+            f"{file_name} has an attribute column named {reserved[0]!r}, a name clvchurn reserves for its "
+            f"keys, features, labels and internal columns (those starting with '_'); rename the column "
+            f"(e.g. to 'crm_{reserved[0].lstrip('_')}')"
+        )
 
 
 def _duplicate_checks(key: pl.Series, key_name: str) -> list[_Check]:
@@ -442,6 +498,14 @@ def _number_parser(*, required: bool, non_negative: bool, decimal_comma: bool = 
             checks.insert(0, _Check(shown.is_null(), f"empty {name}"))
         is_not_finite = value.is_nan() | value.is_infinite()
         checks.append(_Check(is_not_finite, f"{name} '{{}}' is not a finite number", (shown,)))
+        beyond = ~is_not_finite & (value.abs() > MAX_ABS_NUMBER)
+        checks.append(
+            _Check(
+                beyond,
+                f"{name} {{}} is beyond the limit of -{MAX_ABS_NUMBER:g}..{MAX_ABS_NUMBER:g}",
+                (shown,),
+            )
+        )
         if non_negative:
             checks.append(_Check(value < 0, f"{name} {{}} is negative", (shown,)))
         return _Parsed(value, checks)
@@ -476,6 +540,14 @@ def _timestamp_parser(*, required: bool, date_format: str | None = None) -> _Col
             )
         if required:
             checks.insert(0, _Check(shown.is_null(), f"empty {name}"))
+        outside = (value < EARLIEST_TIMESTAMP) | (value >= LATEST_TIMESTAMP)
+        checks.append(
+            _Check(
+                outside.fill_null(False),
+                f"{name} {{}} is outside {EARLIEST_TIMESTAMP:%Y-%m-%d}..{LATEST_TIMESTAMP:%Y-%m-%d} (exclusive)",
+                (value.dt.to_string("%Y-%m-%d %H:%M:%S"),),
+            )
+        )
         return _Parsed(value, checks)
 
     return parse

@@ -5,6 +5,8 @@ model matrix, starting LightGBM), not per customer. Requests that arrive while t
 are therefore scored together in the next call: a lone request starts at once (no waiting window, so
 no added latency), and under concurrent load each call serves everyone who queued meanwhile. The
 results are the same as scoring each customer alone (features are per customer, predictions per row).
+A request that cannot be scored fails alone: if a call fails, every request of it is scored alone
+(`serving.isolation.predict_isolated`), so the others still get their predictions.
 
 One batcher lives on `app.state`; it runs on the event loop, so its queue needs no lock.
 """
@@ -19,8 +21,8 @@ from dataclasses import dataclass, field
 
 from fastapi.concurrency import run_in_threadpool
 
-from domain.errors import PredictionInputError
 from serving.engine import PredictionEngine
+from serving.isolation import predict_isolated
 from serving.schemas import Prediction, PredictRequest
 
 logger = logging.getLogger(__name__)
@@ -67,24 +69,17 @@ class MicroBatcher:
     async def _score(self, group: list[_Waiting], lang: str) -> None:
         try:
             engine = self._current_engine()
-            predictions = await run_in_threadpool(engine.predict, [w.request for w in group], lang)
-        except PredictionInputError as error:
-            if len(group) == 1:
-                _fail(group, error)
-                return
-            # One customer's history cannot be scored: score each alone so only that request fails.
-            for waiting in group:
-                await self._score([waiting], lang)
-            return
-        except Exception as error:  # the route turns it into the usual error response
+            outcomes = await run_in_threadpool(predict_isolated, engine, [w.request for w in group], lang)
+        except Exception as error:  # the engine cannot score anyone; the route answers the usual error
             _fail(group, error)
             return
-        if len(predictions) != len(group):
-            _fail(group, RuntimeError(f"engine returned {len(predictions)} predictions for {len(group)}"))
-            return
-        for waiting, prediction in zip(group, predictions, strict=True):
-            if not waiting.result.done():
-                waiting.result.set_result(prediction)
+        for waiting, outcome in zip(group, outcomes, strict=True):
+            if waiting.result.done():
+                continue
+            if isinstance(outcome, Exception):
+                waiting.result.set_exception(outcome)
+            else:
+                waiting.result.set_result(outcome)
 
 
 def _fail(group: list[_Waiting], error: BaseException) -> None:

@@ -25,6 +25,15 @@ from pydantic import (
 )
 
 from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, PredictionAssignment, Tier
+from features.contract import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_ABS_NUMBER,
+    MAX_ATTRIBUTE_NAME_CHARS,
+    MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES,
+    is_reserved_attribute,
+)
 
 
 def utc_now_naive() -> datetime:
@@ -38,13 +47,32 @@ def _to_naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def _naive_utc_within_limits(value: datetime) -> datetime:
+    """Naive UTC inside the contract's range (`features.contract.EARLIEST_TIMESTAMP`..`LATEST_TIMESTAMP`).
+
+    Checked here, at validation, so that a far date is a 422 naming the field rather than an overflow
+    when a horizon or a due date is added to it (9999-12-31 plus 30 days).
+    """
+    try:
+        naive = _to_naive_utc(value)
+    except OverflowError:
+        naive = None
+    if naive is None or not EARLIEST_TIMESTAMP <= naive < LATEST_TIMESTAMP:
+        raise ValueError(
+            f"{value.isoformat()} is outside the accepted range {EARLIEST_TIMESTAMP:%Y-%m-%d} to "
+            f"{LATEST_TIMESTAMP:%Y-%m-%d} (exclusive)"
+        )
+    return naive
+
+
 def _now_if_missing(value: Any) -> Any:
     return utc_now_naive() if value is None else value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
+Timestamp = Annotated[datetime, AfterValidator(_naive_utc_within_limits)]
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER)]
+AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
 
 
 class _Strict(BaseModel):
@@ -56,11 +84,30 @@ class _Strict(BaseModel):
 class CustomerIn(_Strict):
     customer_id: NonEmptyText = Field(description="The customer's id in the CRM.", examples=["C-1042"])
     signup_date: Timestamp | None = Field(default=None, examples=["2023-03-14"])
-    attributes: dict[str, str] = Field(
+    attributes: dict[str, AttributeValue] = Field(
         default_factory=dict,
-        description="Profile attributes (strings), as in the customers file.",
+        max_length=MAX_ATTRIBUTES,
+        description="Profile attributes (strings), as in the customers file. Names may not be those of "
+        "clvchurn's keys (customer_id, signup_date, as_of), features or labels, nor start with '_'.",
         examples=[{"country": "DE", "segment": "retail"}],
     )
+
+    @field_validator("attributes")
+    @classmethod
+    def _names_are_free(cls, attributes: dict[str, str]) -> dict[str, str]:
+        """An attribute may not stand in for a key, a feature or a label (it would overwrite it)."""
+        for name in attributes:
+            if is_reserved_attribute(name):
+                raise ValueError(
+                    f"attribute {name!r} is a name clvchurn reserves for its keys, features, labels and "
+                    f"internal columns (those starting with '_'); rename it (e.g. to 'crm_{name.lstrip('_')}')"
+                )
+            if not name.strip() or len(name) > MAX_ATTRIBUTE_NAME_CHARS:
+                raise ValueError(
+                    f"attribute name {name[:MAX_ATTRIBUTE_NAME_CHARS]!r} must hold 1 to "
+                    f"{MAX_ATTRIBUTE_NAME_CHARS} characters, not only spaces"
+                )
+        return attributes
 
 
 class TransactionIn(_Strict):
@@ -114,12 +161,20 @@ class PredictRequest(_Strict):
     @field_validator("as_of")
     @classmethod
     def _not_before_first_event(cls, as_of: datetime, info: ValidationInfo) -> datetime:
-        first = first_event_time(
-            info.data.get("customer"), info.data.get("transactions"), info.data.get("interactions")
-        )
+        customer = info.data.get("customer")
+        transactions, interactions = info.data.get("transactions"), info.data.get("interactions")
+        first = first_event_time(customer, transactions, interactions)
         if first is not None and as_of < first:
             raise ValueError(
                 f"as_of {as_of.isoformat()} is before the customer's first event {first.isoformat()}"
+            )
+        signup = customer.signup_date if customer is not None else None
+        earliest_event = first_event_time(None, transactions, interactions)
+        if signup is not None and signup > as_of and (earliest_event is None or earliest_event >= as_of):
+            # Not yet a customer at as_of (`features.build.build_features`' population): nothing to score.
+            raise ValueError(
+                f"as_of {as_of.isoformat()} is before the customer's signup date {signup.isoformat()} and "
+                "no event precedes it; score the customer from their signup date on"
             )
         return as_of
 

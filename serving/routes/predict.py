@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
+from domain.errors import PredictionInputError
+from serving.isolation import predict_isolated
 from serving.middleware import request_id_of
 from serving.routes.deps import (
     API_PREFIX,
@@ -51,6 +53,7 @@ async def predict(
     # `engine` is taken only to answer 503 at once while models load; the micro-batcher scores with
     # the engine in service when the call runs.
     check_event_count(body, settings, ("body",))
+    check_transaction_ids(body, ("body",))
     prediction: Prediction = await batcher.predict(body, lang)
     _observe([prediction], request, telemetry, log)
     # The engine built a validated Prediction: serialise it once instead of FastAPI validating it again.
@@ -86,11 +89,9 @@ async def predict_batch(
         )
     for position, customer in enumerate(body.customers):
         check_event_count(customer, settings, ("body", "customers", position))
-    predictions = await run_in_threadpool(engine.predict, body.customers, lang)
-    if len(predictions) != len(body.customers):
-        raise RuntimeError(
-            f"engine returned {len(predictions)} predictions for {len(body.customers)} customers"
-        )
+        check_transaction_ids(customer, ("body", "customers", position))
+    outcomes = await run_in_threadpool(predict_isolated, engine, body.customers, lang)
+    predictions = answered_alone(outcomes)
     _observe(predictions, request, telemetry, log)
     response = BatchPredictResponse.model_construct(predictions=predictions)
     return Response(response.model_dump_json(), media_type="application/json")
@@ -110,6 +111,43 @@ def check_event_count(body: PredictRequest, settings: Settings, loc: tuple[str |
                 )
             ]
         )
+
+
+def check_transaction_ids(body: PredictRequest, loc: tuple[str | int, ...]) -> None:
+    """422 naming the first transaction whose id repeats an earlier one of the same history."""
+    seen: dict[str, int] = {}
+    for position, transaction in enumerate(body.transactions):
+        if transaction.transaction_id is None:
+            continue
+        first = seen.setdefault(transaction.transaction_id, position)
+        if first != position:
+            raise RequestValidationError(
+                [
+                    _error(
+                        (*loc, "transactions", position, "transaction_id"),
+                        f"transaction_id {transaction.transaction_id!r} repeats transaction {first}; "
+                        "each transaction of a history needs its own id (or none)",
+                        "duplicate",
+                    )
+                ]
+            )
+
+
+def answered_alone(outcomes: Sequence[Prediction | Exception]) -> list[Prediction]:
+    """The batch's predictions; if some customers could not be scored, the error names each of them.
+
+    A customer whose history cannot be scored is a 422 at `body.customers.<position>`; anything else
+    (a bug) is raised for the usual 500.
+    """
+    failed = [(position, error) for position, error in enumerate(outcomes) if isinstance(error, Exception)]
+    unexpected = [error for _, error in failed if not isinstance(error, PredictionInputError)]
+    if unexpected:
+        raise unexpected[0]
+    if failed:
+        raise RequestValidationError(
+            [_error(("body", "customers", position), str(error), "unscorable") for position, error in failed]
+        )
+    return [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
 
 
 def _observe(

@@ -149,7 +149,8 @@ def test_population_is_signed_up_customers_plus_anyone_with_an_earlier_event() -
         customers=[
             ("SIGNED_UP", before(10), None),
             ("NO_SIGNUP_DATE", None, None),
-            ("SIGNS_UP_LATER", after(0), None),
+            ("SIGNS_UP_AT_CUTOFF", after(0), None),
+            ("SIGNS_UP_LATER", after(1 / 24), None),
             ("LATE_WITH_EVENT", after(5), None),
         ],
     )
@@ -158,8 +159,18 @@ def test_population_is_signed_up_customers_plus_anyone_with_an_earlier_event() -
         "LATE_WITH_EVENT",
         "NO_SIGNUP_DATE",
         "SIGNED_UP",
+        "SIGNS_UP_AT_CUTOFF",
         "VISITOR",
     ]
+
+
+def test_a_customer_signing_up_at_the_cutoff_is_in_the_population_with_a_tenure_of_zero() -> None:
+    """Scored on their signup day (as_of == signup_date, no earlier event), a customer exists (issue 12)."""
+    raw = history(customers=[("NEW", AS_OF, None)])
+
+    values = features_of(raw, "NEW")
+
+    assert pick(values, "tenure_days", "orders_lifetime") == {"tenure_days": 0.0, "orders_lifetime": 0.0}
 
 
 def test_events_exactly_at_the_cutoff_are_excluded() -> None:
