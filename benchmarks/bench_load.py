@@ -7,7 +7,7 @@ requests, failures (other than those in flight on the killed worker), 200s missi
 prediction log, and p50/p99 latency of the 200s started before, during and after the reload.
 
     .venv/bin/python benchmarks/bench_load.py --train            # trains a small pair first (~1 min)
-    .venv/bin/python benchmarks/bench_load.py --tracking-uri sqlite:///mlruns/mlflow.db --data DIR
+    .venv/bin/python benchmarks/bench_load.py --tracking-uri sqlite:///mlruns/mlflow.db  # trained on the synthetic base
 
 The registry is copied to a temporary folder first (its artifacts are shared, read-only), so the
 alias move does not touch the store you point at.
@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from reliability.load import copy_registry, run_load
-from support.trained import busiest_customer, request_for, train_models
+from reliability.load import busiest_customers, copy_registry, run_load
+from support.trained import request_for, train_models
 
 from features.synth import generate
 
@@ -48,11 +48,11 @@ def main() -> None:
             print("Training a small pair...", flush=True)
             models = train_models(folder / "mlruns")
             raw, tracking_uri = models.raw, models.tracking_uri
-            customers = [busiest_customer(models), *raw.customers["customer_id"].head(7).to_list()]
         else:
             raw, tracking_uri = generate(1_500, 11).raw, args.tracking_uri
-            customers = raw.customers["customer_id"].head(8).to_list()
-        bodies = [request_for(raw, customer).model_dump_json().encode() for customer in customers]
+        bodies = [
+            request_for(raw, customer).model_dump_json().encode() for customer in busiest_customers(raw)
+        ]
         run_folder = folder / "run"
         run_folder.mkdir()
         report = run_load(

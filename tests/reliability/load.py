@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import polars as pl
 from reliability.processes import free_port, logged_requests, start, wait_ready
+from support.trained import AS_OF
 
-from model_contract.registry import PAIR_MODEL_NAME, client_for, set_alias
+from features.contract import RawData
+from model_contract.registry import PAIR_MODEL_NAME, client_for, set_alias, tracking_to
 
 KILL_GRACE_S = 1.0
 CHAMPION = "champion"
@@ -108,6 +111,13 @@ class LoadReport:
         return lines
 
 
+def busiest_customers(raw: RawData, count: int = 8) -> list[str]:
+    """The `count` customers with the most transactions before the trained pair's AS_OF: bodies to send."""
+    before = raw.transactions.filter(pl.col("timestamp") < AS_OF)
+    counts = before.group_by("customer_id").len().sort(["len", "customer_id"], descending=[True, False])
+    return [str(customer) for customer in counts["customer_id"].head(count)]
+
+
 def copy_registry(tracking_uri: str, folder: Path) -> str:
     """A copy of a SQLite MLflow store's database (artifacts stay where they are), to move its alias freely."""
     source = Path(tracking_uri.removeprefix("sqlite:///"))
@@ -118,9 +128,10 @@ def copy_registry(tracking_uri: str, folder: Path) -> str:
 
 def promote_new_version(tracking_uri: str) -> str:
     """Register the champion pair's model again as a new version and move the champion alias to it."""
-    client = client_for(tracking_uri)
-    current = client.get_model_version_by_alias(PAIR_MODEL_NAME, CHAMPION)
-    created = client.create_model_version(PAIR_MODEL_NAME, current.source, current.run_id)
+    with tracking_to(tracking_uri):  # MLflow resolves the version's models:/ source with the global URI
+        client = client_for(tracking_uri)
+        current = client.get_model_version_by_alias(PAIR_MODEL_NAME, CHAMPION)
+        created = client.create_model_version(PAIR_MODEL_NAME, current.source, current.run_id)
     set_alias(PAIR_MODEL_NAME, CHAMPION, str(created.version), tracking_uri)
     return str(created.version)
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability.load import copy_registry, run_load
-from support.trained import TrainedModels, busiest_customer, request_for
+from reliability.load import busiest_customers, copy_registry, run_load
+from support.trained import TrainedModels, request_for
 
 pytestmark = pytest.mark.slow
 
 
 def test_eight_clients_through_a_reload_and_a_killed_worker(trained: TrainedModels, tmp_path: Path) -> None:
-    customers = [busiest_customer(trained), *trained.raw.customers["customer_id"].head(7).to_list()]
-    bodies = [request_for(trained.raw, customer).model_dump_json().encode() for customer in customers]
+    bodies = [
+        request_for(trained.raw, customer).model_dump_json().encode()
+        for customer in busiest_customers(trained.raw)
+    ]
 
     report = run_load(bodies, copy_registry(trained.tracking_uri, tmp_path), tmp_path)
 
