@@ -54,7 +54,19 @@ class LoadReport:
     killed_at: float
     killed_pid: int
     new_pair: str
+    metrics: list[str] = field(default_factory=list)
     logged: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def committed_in_metrics(self) -> list[float]:
+        """`clvchurn_prediction_log_rows_total{outcome="committed"}` in each final scrape (all workers summed)."""
+        wanted = 'clvchurn_prediction_log_rows_total{outcome="committed"} '
+        return [
+            float(line.removeprefix(wanted))
+            for text in self.metrics
+            for line in text.splitlines()
+            if line.startswith(wanted)
+        ]
 
     def in_flight_on_killed(self, outcome: Outcome) -> bool:
         return (
@@ -99,6 +111,8 @@ class LoadReport:
             f"in flight on the killed worker {len(self.killed_in_flight)}; 200s not logged {len(self.unlogged)}",
             f"reload: {self.reload_status} in {self.reload_ended - self.reload_started:.2f} s, new pair "
             f"{self.new_pair}; 200s from the old pair after it returned: {len(self.old_pair_after_reload)}",
+            f"rows in the log {sum(self.logged.values()):,}; committed rows in /metrics (4 scrapes) "
+            f"{sorted(set(self.committed_in_metrics))}",
         ]
         for name in ("before", "during", "after"):
             latencies = sorted(self.phase(name))
@@ -233,6 +247,7 @@ def run_load(
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
+        scrapes = [httpx.get(f"{base}/metrics", timeout=10).text for _ in range(4)]  # reaching either worker
     finally:
         stop.set()
         server.send_signal(signal.SIGINT)
@@ -249,6 +264,7 @@ def run_load(
         killed_at=killed_at,
         killed_pid=victim,
         new_pair=new_pair,
+        metrics=scrapes,
     )
     report.logged = dict(logged_requests(database_url))
     return report

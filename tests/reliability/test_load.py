@@ -25,4 +25,8 @@ def test_eight_clients_through_a_reload_and_a_killed_worker(trained: TrainedMode
     assert len(report.killed_in_flight) <= 8  # at most one per client: its request on the dead worker
     assert report.unlogged == []
     assert report.old_pair_after_reload == []
-    assert report.phase("after")  # the service kept answering after the reload and the kill
+    assert report.phase("after")
+    committed = set(report.committed_in_metrics)  # every scrape sums all workers, the killed one too
+    assert len(committed) == 1 and len(report.oks) <= committed.pop() <= sum(
+        report.logged.values()
+    )  # the service kept answering after the reload and the kill
