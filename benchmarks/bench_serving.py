@@ -298,7 +298,7 @@ class _Server:
         self.env = {
             **env,
             "CLVCHURN_API_KEYS": API_KEY,
-            "CLVCHURN_PREDICTION_LOG_PATH": str(work / "prediction_log.sqlite"),
+            "CLVCHURN_DATABASE_URL": f"sqlite:///{work / 'clvchurn.db'}",
             "CLVCHURN_SNAPSHOT_PATH": str(work / "scores.parquet"),
         }
         self.command = command(self.port)

@@ -186,7 +186,7 @@ def main() -> None:
     settings = Settings(
         api_keys=[SecretStr(API_KEY)],
         snapshot_path=folder / "scores.parquet",
-        prediction_log_path=folder / "prediction_log.sqlite",
+        database_url=SecretStr(f"sqlite:///{folder / 'clvchurn.db'}"),
         port=free_port(),
     )
     app = create_app(settings, engine_loader=lambda _settings: BusyEngine(args.engine_ms / 1000))

@@ -17,6 +17,7 @@ from domain.errors import ModelNotReadyError
 from serving.schemas import ModelsInfo, ModelVersions, Prediction, PredictRequest
 
 if TYPE_CHECKING:
+    from serving.database.fleet import Fleet
     from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -125,3 +126,79 @@ class StaleEngineWatcher:
                 self.check_once()
             except Exception:
                 logger.exception("Periodic champion check failed; keeping the engine in service")
+
+
+class FleetFollower:
+    """Background thread keeping this worker on the pair the last reload chose, whichever worker took it.
+
+    Every `interval_s` it reads the reload target (`serving.database.Fleet`); when the target's token
+    is new and the pair in service differs, it loads the champion and swaps it in (as a reload does:
+    requests in flight finish on the old engine), then writes this worker's heartbeat. A worker still
+    loading at start does not beat, so a reload does not wait for it; it loads the champion anyway.
+    """
+
+    def __init__(
+        self,
+        holder: EngineHolder,
+        load: Callable[[], PredictionEngine],
+        fleet: Fleet,
+        worker: str,
+        interval_s: float = 1.0,
+    ) -> None:
+        self._holder = holder
+        self._load = load
+        self._fleet = fleet
+        self.worker = worker
+        self._interval_s = interval_s
+        self._token: str | None = None
+        self._token_lock = threading.Lock()
+        self._failing = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="clvchurn-fleet-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def acted_on(self, token: str) -> None:
+        """Record that this worker already serves the target of `token` (it took the reload itself)."""
+        with self._token_lock:
+            self._token = token
+        self.beat()
+
+    def beat(self) -> None:
+        if self._holder.is_ready:
+            self._fleet.beat(self.worker, self._holder.get().model_versions.pair, self._token)
+
+    def check_once(self) -> bool:
+        """Follow the reload target if it moved, then beat; True when a new engine was swapped in."""
+        if not self._holder.is_ready:
+            return False
+        swapped = False
+        target = self._fleet.target()
+        with self._token_lock:
+            if target is not None and target.token != self._token:
+                if self._holder.get().model_versions.pair != target.pair:
+                    self._holder.reload(self._load)
+                    swapped = True
+                    logger.info("Following reload %s: serving pair %s", target.token[:8], target.pair)
+                self._token = target.token
+        self.beat()
+        return swapped
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.check_once()
+            except Exception as error:
+                if not self._failing:
+                    logger.warning(
+                        "Cannot follow the fleet's reload target (%s); retrying every second", error
+                    )
+                self._failing = True
+            else:
+                self._failing = False

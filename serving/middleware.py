@@ -1,12 +1,13 @@
-"""ASGI middleware of the service: request ids, request metrics, and the request body size limit.
+"""ASGI middleware of the service: request ids, request metrics, the body size limit, the prediction log.
 
-All three are pure ASGI (no per-request task). The request id (the client's `X-Request-ID` when it is
+All four are pure ASGI (no per-request task). The request id (the client's `X-Request-ID` when it is
 sane, else a fresh one) is echoed in the response header, in error bodies and in the prediction log,
 to tie the three together.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -17,12 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import ServingError
+from domain.errors import PredictionLogError, ServingError
+from serving.prediction_log import PredictionLog
 from serving.telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE = "unmatched"
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+RETRY_AFTER_S = "5"
 
 
 class RequestMetricsMiddleware:
@@ -150,3 +155,63 @@ class BodySizeLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class PredictionLogMiddleware:
+    """Commit a request's predictions before its response starts; 503 instead when they cannot be.
+
+    Pure ASGI, innermost of the service's middleware: the route stages its rows
+    (`PredictionLog.record`), and the `http.response.start` message waits here for their commit,
+    shared with every other request in flight (group commit). Only then does the status line leave,
+    so a client that saw 200 has its predictions in the database, whatever happens to the process
+    afterwards. If the commit fails, the route's response is dropped unsent and the client gets 503
+    with Retry-After: the predictions were not served.
+    """
+
+    def __init__(self, app: ASGIApp, log: PredictionLog) -> None:
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rows, token = PredictionLog.open_request()
+        refused = False
+
+        async def committing_send(message: Message) -> None:
+            nonlocal refused
+            if refused:
+                return  # the route's body, replaced by the 503 already sent
+            if message["type"] == "http.response.start" and rows:
+                staged = rows.copy()
+                rows.clear()
+                if message["status"] >= 400:
+                    await send(message)  # an error answer serves no prediction: nothing to log
+                    return
+                try:
+                    await self.log.commit(staged)
+                except PredictionLogError as error:
+                    refused = True
+                    await _not_logged(scope, receive, send, error)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, committing_send)
+        finally:
+            PredictionLog.close_request(token)
+
+
+async def _not_logged(scope: Scope, receive: Receive, send: Send, error: PredictionLogError) -> None:
+    logger.warning("Answering 503: %s", error)
+    response = JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={
+            "detail": "The predictions could not be written to the prediction log, so they were not "
+            "served; retry the request with the same X-Request-ID.",
+            "request_id": request_id_of(Request(scope)),
+        },
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+    await response(scope, receive, send)

@@ -1,172 +1,144 @@
-"""Append every served prediction to a local SQLite file, off the request path.
+"""The served predictions, committed to the database's `predictions` table before their response leaves.
 
-Requests only put their predictions on a `queue.Queue`; one writer thread owns the SQLite connection
-(connections must stay on the thread that made them) and inserts in batches, one transaction per
-batch, so logging adds no disk I/O to a request's latency. `close()` drains the queue and closes the
-file at shutdown. The file is meant for audit and for monitoring drift of tiers, probabilities and
-actions over time.
+Why: the log is the audit record, so a 200 must imply a row on disk (the issue's durability promise).
+The routes call `PredictionLog.record(predictions, request_id)` as they always did; what changed is
+where the rows go. Inside a request, `record` only stages the rows on the request (a context variable
+that `PredictionLogMiddleware` in `serving.middleware` opens); when the route hands over its response,
+the middleware awaits `commit` *before* the status line is sent. `commit` goes through the group
+-committing `PredictionRecorder` (`serving.database.recorder`), so concurrent requests share one
+transaction and throughput holds; if the commit fails, the middleware answers 503 instead and the
+predictions were never served. Outside a request (a script, a test), `record` commits at once.
+
+Rows follow `serving.database.tables.predictions`; the response's `Prediction` carries no playbook
+rule id, so `rule_id` is stored as the action's (see `prediction_row`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import sqlite3
-import threading
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar, Token
+from datetime import UTC
+from typing import Any
 
 from domain.errors import PredictionLogError
+from serving.database import PredictionRecorder, RecorderCounts
 from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
 
-TABLE = "predictions"
-COLUMNS = (
-    "ts",
-    "request_id",
-    "customer_id",
-    "as_of",
-    "tier",
-    "lifecycle_stage",
-    "churn_probability",
-    "predicted_value",
-    "value_at_risk",
-    "action_id",
-    "churn_model_version",
-    "value_model_version",
-)
-CREATE_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    ts TEXT NOT NULL,
-    request_id TEXT,
-    customer_id TEXT NOT NULL,
-    as_of TEXT NOT NULL,
-    tier TEXT NOT NULL,
-    lifecycle_stage TEXT NOT NULL,
-    churn_probability REAL,
-    predicted_value REAL NOT NULL,
-    value_at_risk REAL,
-    action_id TEXT NOT NULL,
-    churn_model_version TEXT NOT NULL,
-    value_model_version TEXT NOT NULL
-)
-"""
-INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+Row = dict[str, Any]
 
-_Entry = tuple[str, str | None, Sequence[Prediction]]
-_STOP = None
+_staged: ContextVar[list[Row] | None] = ContextVar("clvchurn_staged_predictions", default=None)
 
 
-def prediction_row(ts: str, request_id: str | None, prediction: Prediction) -> tuple[object, ...]:
-    """One table row, in `COLUMNS` order."""
-    return (
-        ts,
-        request_id,
-        prediction.customer_id,
-        prediction.as_of.isoformat(),
-        prediction.tier,
-        prediction.lifecycle_stage,
-        prediction.churn_probability,
-        prediction.predicted_value.amount,
-        prediction.value_at_risk,
-        prediction.recommended_action.id,
-        prediction.model_versions.churn,
-        prediction.model_versions.value,
-    )
+def prediction_row(prediction: Prediction, request_id: str | None) -> Row:
+    """One row of the `predictions` table for a served prediction (`served_at` is stamped by the recorder)."""
+    as_of = prediction.as_of
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
+    versions = prediction.model_versions
+    action = prediction.recommended_action
+    return {
+        "request_id": request_id,
+        "customer_id": prediction.customer_id,
+        "as_of": as_of,
+        "model_pair": {
+            "pair": versions.pair,
+            "run_id": versions.run_id,
+            "churn": {"version": versions.churn},
+            "value": {"version": versions.value},
+        },
+        "population": prediction.population,
+        "churn_probability": prediction.churn_probability,
+        "reactivation_probability": prediction.reactivation_probability,
+        "conversion_probability": prediction.conversion_probability,
+        "predicted_value": prediction.predicted_value.amount,
+        "value_at_risk": prediction.value_at_risk,
+        "tier": prediction.tier,
+        "lifecycle_stage": prediction.lifecycle_stage,
+        "action_id": action.id,
+        "rule_id": str(getattr(action, "rule_id", None) or action.id),
+        "assignment": getattr(action, "assignment", None),
+    }
 
 
 class PredictionLog:
-    """Queue plus writer thread; `record` never blocks on disk."""
+    """The service's prediction log: rows staged per request, committed by group commit before the response.
+
+    Parameters
+    ----------
+    recorder
+        The group-committing writer on the service's database.
+    on_outcome
+        Called with (committed rows, failed rows) after every commit attempt; the metrics hook.
+    """
 
     def __init__(
-        self, path: Path, max_queued: int = 100_000, batch_rows: int = 1_000, linger_s: float = 0.2
+        self, recorder: PredictionRecorder, on_outcome: Callable[[int, int], None] | None = None
     ) -> None:
-        self.path = path
-        self.dropped = 0
-        self._batch_rows = batch_rows
-        self._linger_s = linger_s
-        self._queue: queue.Queue[_Entry | None] = queue.Queue(maxsize=max_queued)
-        self._thread = threading.Thread(
-            target=self._write_forever, name="clvchurn-prediction-log", daemon=True
-        )
-        self._started = False
+        self.recorder = recorder
+        self._on_outcome = on_outcome
 
-    def start(self) -> None:
-        """Create the file and table now, so a bad path fails at start-up rather than silently later."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(self.path) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute(CREATE_TABLE)
-            connection.close()
-        except (OSError, sqlite3.Error) as error:
-            raise PredictionLogError(
-                f"Cannot open the prediction log {self.path} (CLVCHURN_PREDICTION_LOG_PATH): {error}; "
-                "point the setting at a writable SQLite file"
-            ) from error
-        self._thread.start()
-        self._started = True
+    @staticmethod
+    def open_request() -> tuple[list[Row], Token[list[Row] | None]]:
+        """Start staging the current request's rows: the list they land in, and the token to end with."""
+        rows: list[Row] = []
+        return rows, _staged.set(rows)
+
+    @staticmethod
+    def close_request(token: Token[list[Row] | None]) -> None:
+        """Stop staging (in the context `open_request` ran in)."""
+        _staged.reset(token)
 
     def record(self, predictions: Sequence[Prediction], request_id: str | None) -> None:
-        """Queue `predictions` for writing; if the writer has fallen far behind, drop them and say so."""
-        ts = datetime.now(UTC).replace(tzinfo=None).isoformat()
-        try:
-            self._queue.put_nowait((ts, request_id, predictions))
-        except queue.Full:
-            self.dropped += len(predictions)
-            logger.warning("Prediction log %s is behind; dropped %d predictions", self.path, len(predictions))
+        """Log `predictions`: staged for the response's commit inside a request, committed now outside one.
 
-    def flush(self) -> None:
-        """Block until everything queued so far is committed."""
-        if self._started:
-            self._queue.join()
-
-    def close(self) -> None:
-        """Write what is queued, then stop the writer and close the file."""
-        if not self._started:
-            return
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._started = False
-
-    def _write_forever(self) -> None:
-        """Commit in batches: whatever arrives within `linger_s` of the first entry, up to `batch_rows`.
-
-        One commit per request would cost a disk sync per prediction; with WAL and synchronous=NORMAL a
-        commit survives a crash of the service (not of the machine) without a sync of its own.
+        Raises
+        ------
+        PredictionNotLoggedError
+            Outside a request only: the rows could not be committed.
         """
-        connection = sqlite3.connect(self.path)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        try:
-            while True:
-                entries = [self._queue.get()]
-                deadline = time.monotonic() + self._linger_s
-                while entries[-1] is not _STOP and len(entries) < self._batch_rows:
-                    try:
-                        entries.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.0)))
-                    except queue.Empty:
-                        break
-                self._insert(connection, [entry for entry in entries if entry is not _STOP])
-                for _ in entries:
-                    self._queue.task_done()
-                if entries[-1] is _STOP:
-                    return
-        finally:
-            connection.close()
+        rows = [prediction_row(prediction, request_id) for prediction in predictions]
+        staged = _staged.get()
+        if staged is not None:
+            staged.extend(rows)
+            return
+        self._counted(len(rows), lambda: self.recorder.record(rows))
 
-    def _insert(self, connection: sqlite3.Connection, entries: list[_Entry]) -> None:
-        rows = [
-            prediction_row(ts, request_id, prediction)
-            for ts, request_id, predictions in entries
-            for prediction in predictions
-        ]
+    async def commit(self, rows: list[Row]) -> None:
+        """Commit a request's staged rows, grouped with other requests'; raises if they are not on disk.
+
+        Raises
+        ------
+        PredictionNotLoggedError
+            The database refused the rows or did not commit them in time: answer 503.
+        """
         if not rows:
             return
         try:
-            with connection:
-                connection.executemany(INSERT, rows)
-        except sqlite3.Error:
-            logger.exception("Could not write %d predictions to %s", len(rows), self.path)
+            await self.recorder.record_async(rows)
+        except PredictionLogError:
+            self._report(0, len(rows))
+            raise
+        self._report(len(rows), 0)
+
+    @property
+    def counts(self) -> RecorderCounts:
+        return self.recorder.counts
+
+    def close(self) -> None:
+        """Commit what is queued and stop the writer (at shutdown)."""
+        self.recorder.close()
+
+    def _counted(self, row_count: int, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except PredictionLogError:
+            self._report(0, row_count)
+            raise
+        self._report(row_count, 0)
+
+    def _report(self, committed: int, failed: int) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(committed, failed)

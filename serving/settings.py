@@ -44,15 +44,16 @@ class Settings(BaseSettings):
         default=Path("artifacts/scores.parquet"),
         description="Parquet snapshot written by `clvchurn score`, served by GET /v1/customers/{id}.",
     )
-    prediction_log_path: Path = Field(
-        default=Path("artifacts/prediction_log.sqlite"),
-        description="SQLite file every served prediction is appended to, for audit and monitoring.",
-    )
     database_url: SecretStr = Field(
         default=SecretStr("sqlite:///artifacts/clvchurn.db"),
         description="SQLAlchemy URL of the database every worker shares (prediction log, sessions, "
         "sign-in throttle): a SQLite file (WAL) or PostgreSQL as postgresql+psycopg://user:pw@host/db. "
-        "Secret because it may hold a password.",
+        "Secret because it may hold a password. `clvchurn serve` migrates it at start-up.",
+    )
+    state_dir: Path = Field(
+        default=Path("artifacts/state"),
+        description="Folder of the service's local state: with several workers, their shared metrics "
+        "files (PROMETHEUS_MULTIPROC_DIR is set to its `prometheus` folder, emptied at start-up).",
     )
     playbook_path: Path = Field(
         default=DEFAULT_PLAYBOOK, description="Retention playbook (YAML) mapping segments to actions."
@@ -69,9 +70,9 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1,
         ge=1,
-        description="Server processes. Each loads the champions itself; with more than one, "
-        "POST /v1/admin/reload reaches only the process that answers it, so set reload_interval_s "
-        "to have every process follow the champion alias.",
+        description="Server processes. Each loads the champions itself; a POST /v1/admin/reload taken "
+        "by one is followed by every other within a second (through the database), and /metrics "
+        "sums them all.",
     )
     access_log: bool = Field(default=False, description="Log one line per request (uvicorn's access log).")
     reload_interval_s: float = Field(

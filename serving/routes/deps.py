@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from sqlalchemy import Engine
 
 from domain.vocabulary import Language
-from serving.engine import EngineHolder, EngineLoader, PredictionEngine
+from serving.database.fleet import Fleet
+from serving.engine import EngineHolder, EngineLoader, FleetFollower, PredictionEngine
 from serving.microbatch import MicroBatcher
 from serving.prediction_log import PredictionLog
 from serving.settings import Settings
@@ -65,6 +67,21 @@ async def prediction_log(request: Request) -> PredictionLog:
     return log
 
 
+async def database(request: Request) -> Engine:
+    engine: Engine = request.app.state.database
+    return engine
+
+
+async def fleet(request: Request) -> Fleet:
+    workers: Fleet = request.app.state.fleet
+    return workers
+
+
+async def follower(request: Request) -> FleetFollower:
+    this_worker: FleetFollower = request.app.state.follower
+    return this_worker
+
+
 async def microbatcher(request: Request) -> MicroBatcher:
     batcher: MicroBatcher = request.app.state.microbatcher
     return batcher
@@ -90,3 +107,6 @@ TelemetryDep = Annotated[Telemetry, Depends(telemetry)]
 PredictionLogDep = Annotated[PredictionLog, Depends(prediction_log)]
 MicroBatcherDep = Annotated[MicroBatcher, Depends(microbatcher)]
 LanguageDep = Annotated[Language, Depends(response_language)]
+DatabaseDep = Annotated[Engine, Depends(database)]
+FleetDep = Annotated[Fleet, Depends(fleet)]
+FollowerDep = Annotated[FleetFollower, Depends(follower)]

@@ -1,17 +1,18 @@
 """The account managers' pages: sign-in, portfolio, customer and models, rendered with Jinja2.
 
-`install_web(app)` adds them to the service: the router, the session cookie, the static assets
-(CSS and a few lines of JavaScript, served by the app itself: pages make no request to another host)
-and the redirect to the sign-in form. Every page except the sign-in form needs a session; every
-page carries a strict Content-Security-Policy and `Cache-Control: no-store`, since it shows customer
-data.
+`install_web(app)` adds them to the service: the router, the server-side sessions and sign-in
+throttle (both in the service's database, `app.state.database`), the static assets (CSS and a few
+lines of JavaScript, served by the app itself: pages make no request to another host) and the
+redirect to the sign-in form. Every page except the sign-in form needs a session; every POST form
+carries a CSRF token; at most 10 failed sign-ins a minute per client address, then 429. Every page
+carries a strict Content-Security-Policy and `Cache-Control: no-store`, since it shows customer data.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
@@ -25,15 +26,17 @@ from domain.errors import (
     ModelNotReadyError,
     MonitorReportError,
     SignInRequiredError,
+    SignInThrottledError,
     SnapshotFormatError,
     SnapshotMissingError,
 )
 from domain.vocabulary import POPULATIONS
 from model_contract import PROBABILITY_MODELS
+from serving.database import SessionStore, SignInThrottle, csrf_token_matches
 from serving.events import events_path_for
 from serving.monitor_report import MonitorReportStore
 from serving.routes.deps import EngineHolderDep, SnapshotsDep, TextsDep
-from serving.security import ApiKeyVerifier
+from serving.security import ApiKeyVerifier, hash_api_key
 from serving.serialise import prediction_from_record
 from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
@@ -52,13 +55,20 @@ from serving.web.monitoring_view import drift_labels, monitoring_view, movers_of
 from serving.web.portfolio import RISKS, STAGES, TIERS, PortfolioIndex, PortfolioQuery
 from serving.web.session import (
     HOME_PATH,
-    add_session_middleware,
-    is_signed_in,
+    SESSION_COOKIE,
+    SIGN_IN_PATH,
+    client_address,
+    current_session,
+    end_session,
+    known_session,
     local_path,
     redirect_to_sign_in,
     require_sign_in,
-    sign_in,
-    sign_out,
+    secure_cookies,
+    set_sign_in_csrf_cookie,
+    sign_in_csrf_matches,
+    sign_in_csrf_token,
+    start_session,
 )
 from serving.web.settings import WebSettings
 from serving.web.timeline import EventsStore, timeline_marks
@@ -90,15 +100,20 @@ class WebContext:
     portfolio: PortfolioIndex
     events: EventsStore
     challenger_lookup: ChallengerLookup
+    sessions: SessionStore
+    throttle: SignInThrottle
+    secure_cookies: bool
     monitor_reports: MonitorReportStore | None = None
     comparison_lookup: ComparisonLookup | None = None
 
 
 def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext:
-    """Add the pages to `app`, whose state already holds settings, texts, snapshots, api_keys and engines."""
+    """Add the pages to `app`, whose state already holds settings, texts, snapshots, api_keys, engines
+    and database."""
     settings = settings or WebSettings()
     snapshots: SnapshotStore = app.state.snapshots
     texts: Texts = app.state.texts
+    lifetime = timedelta(seconds=settings.session_max_age_s)
     context = WebContext(
         settings=settings,
         texts=texts,
@@ -107,11 +122,15 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebContext
         portfolio=PortfolioIndex(snapshots, texts),
         events=EventsStore(events_path_for(snapshots.path)),
         challenger_lookup=mlflow_challenger_lookup(app.state.settings.mlflow_tracking_uri),
+        sessions=SessionStore(
+            app.state.database, lifetime=lifetime, idle_timeout=min(lifetime, timedelta(hours=1))
+        ),
+        throttle=SignInThrottle(app.state.database),
+        secure_cookies=secure_cookies(app.state.settings.host, settings.secure_cookies),
         monitor_reports=MonitorReportStore(_monitor_report_path()),
         comparison_lookup=mlflow_comparison_lookup(app.state.settings.mlflow_tracking_uri),
     )
     app.state.web = context
-    add_session_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     async def to_sign_in(request: Request, error: Exception) -> Response:
@@ -129,28 +148,54 @@ async def home() -> RedirectResponse:
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request, next: str | None = None) -> Response:
-    if is_signed_in(request):
+def sign_in_form(request: Request, next: str | None = None) -> Response:
+    if current_session(request) is not None:
         return RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
-    return _render(request, "sign_in.html", {"next": local_path(next), "failed": False})
+    return _sign_in_page(request, local_path(next), failed=False)
 
 
 @router.post("/sign-in")
-async def sign_in_submit(
-    request: Request, api_key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = HOME_PATH
+def sign_in_submit(
+    request: Request,
+    api_key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME_PATH,
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    if sign_in(request, api_key, _web(request).api_keys):
-        logger.info("Web sign-in accepted")
-        return RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
-    logger.info("Web sign-in refused: invalid API key")
-    context = {"next": local_path(next), "failed": True}
-    return _render(request, "sign_in.html", context, status.HTTP_401_UNAUTHORIZED)
+    web = _web(request)
+    if not sign_in_csrf_matches(request, csrf_token):
+        logger.info("Web sign-in refused: CSRF token missing or wrong")
+        return _forbidden(request)
+    try:
+        attempt = web.throttle.admit(client_address(request))
+    except SignInThrottledError as error:
+        logger.warning("Web sign-in throttled: %s", error)
+        context = {"message": _page_text(request)("sign_in.failed"), "detail": str(error)}
+        response = _render(request, "message.html", context, status.HTTP_429_TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
+    if not api_key or not web.api_keys.is_valid(api_key):
+        logger.info("Web sign-in refused: invalid API key")
+        return _sign_in_page(request, local_path(next), failed=True)
+    web.throttle.succeeded(attempt)
+    issued = web.sessions.create(hash_api_key(api_key))
+    logger.info("Web sign-in accepted")
+    response = RedirectResponse(local_path(next), status_code=status.HTTP_303_SEE_OTHER)
+    start_session(response, issued.token, web.settings.session_max_age_s, web.secure_cookies)
+    return response
 
 
 @router.post("/sign-out")
-async def sign_out_submit(request: Request) -> RedirectResponse:
-    sign_out(request)
-    return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+def sign_out_submit(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+    web = _web(request)
+    session = current_session(request)
+    if session is not None:
+        if not csrf_token_matches(session, csrf_token):
+            logger.info("Web sign-out refused: CSRF token missing or wrong")
+            return _forbidden(request)
+        web.sessions.revoke(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse(SIGN_IN_PATH, status_code=status.HTTP_303_SEE_OTHER)
+    end_session(response, web.secure_cookies)
+    return response
 
 
 @router.get("/portfolio", dependencies=[SignedIn])
@@ -340,6 +385,24 @@ def _page_text(request: Request) -> PageText:
     return PageText(_web(request).texts.catalogues[page_language(request)])
 
 
+def _sign_in_page(request: Request, next_path: str, failed: bool) -> Response:
+    token = sign_in_csrf_token(request)
+    status_code = status.HTTP_401_UNAUTHORIZED if failed else status.HTTP_200_OK
+    response = _render(
+        request, "sign_in.html", {"next": next_path, "failed": failed, "csrf_token": token}, status_code
+    )
+    set_sign_in_csrf_cookie(response, token, _web(request).secure_cookies)
+    return response
+
+
+def _forbidden(request: Request) -> Response:
+    context = {
+        "message": _page_text(request)("sign_in.failed"),
+        "detail": "CSRF token missing or wrong; reload the page.",
+    }
+    return _render(request, "message.html", context, status.HTTP_403_FORBIDDEN)
+
+
 def _no_snapshot(request: Request, error: Exception) -> Response:
     logger.warning("Pages without a snapshot: %s", error)
     context = {"message": _page_text(request)("snapshot.missing"), "detail": str(error)}
@@ -348,11 +411,13 @@ def _no_snapshot(request: Request, error: Exception) -> Response:
 
 def _render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
     text = _page_text(request)
+    session = known_session(request)
     full = {
         "t": text,
         "lang": text.language,
         "html_lang": HTML_LANG[text.language],
-        "signed_in": is_signed_in(request),
+        "signed_in": session is not None,
+        "csrf_token": session.csrf_token if session is not None else None,
         "language_url": lambda lang: _with_query(request, lang=lang),
         **context,
     }

@@ -6,7 +6,7 @@ links to the MLflow UI, page sizes), not the scoring service.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,14 +15,11 @@ class WebSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLVCHURN_WEB_", extra="ignore")
 
-    session_secret: SecretStr | None = Field(
-        default=None,
-        description="Key signing the session cookie; unset, a random one is made per app instance, "
-        "so sign-ins end when the service restarts. Set it when several workers serve the pages.",
-    )
     session_max_age_s: int = Field(default=8 * 3600, ge=60, description="How long a sign-in lasts.")
     secure_cookies: bool = Field(
-        default=False, description="Send the session cookie over HTTPS only (turn on behind TLS)."
+        default=False,
+        description="Keep the cookies Secure even when serving on a loopback address (a TLS proxy on "
+        "the same machine); off loopback they are always Secure.",
     )
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000",

@@ -33,6 +33,7 @@ from httpx import Response
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
+from support.forms import csrf_of
 from support.trained import TrainedModels, busiest_customer, real_service
 
 from serving.web import pages
@@ -117,8 +118,11 @@ def fuzzed(trained: TrainedModels, tmp_path_factory: pytest.TempPathFactory) -> 
     schema = schemathesis.openapi.from_dict(spec)
     with TestClient(app, raise_server_exceptions=False) as client:
         app.state.initial_load.join(timeout=30)
+        token = csrf_of(client.get("/sign-in").text)
         signed_in = client.post(
-            "/sign-in", data={"api_key": API_KEY, "next": "/portfolio"}, follow_redirects=False
+            "/sign-in",
+            data={"api_key": API_KEY, "next": "/portfolio", "csrf_token": token},
+            follow_redirects=False,
         )
         assert signed_in.status_code == 303, signed_in.text
         session_cookies = dict(client.cookies.items())

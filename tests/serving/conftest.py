@@ -15,13 +15,22 @@ from serving.app import create_app
 from serving.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def database_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every app of these tests keeps its database in the test's folder, never in artifacts/."""
+    url = f"sqlite:///{tmp_path / 'clvchurn.db'}"
+    monkeypatch.setenv("CLVCHURN_DATABASE_URL", url)
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_in_tmp: str) -> Settings:
     return Settings(
         api_keys=[SecretStr(API_KEY)],
+        admin_api_keys=[SecretStr(API_KEY)],
         api_key_file=None,
         snapshot_path=tmp_path / "scores.parquet",
-        prediction_log_path=tmp_path / "prediction_log.sqlite",
+        database_url=SecretStr(database_in_tmp),
         max_batch=3,
         max_events_per_customer=5,
         max_body_bytes=4096,

@@ -314,7 +314,7 @@ def test_a_batch_with_a_customer_that_cannot_be_scored_names_it_and_only_it(
         api_key_file=None,
         mlflow_tracking_uri=trained.tracking_uri,
         snapshot_path=tmp_path / "scores.parquet",
-        prediction_log_path=tmp_path / "prediction_log.sqlite",
+        database_url=SecretStr(f"sqlite:///{tmp_path / 'clvchurn.db'}"),
         reload_interval_s=0,
     )
     app = create_app(settings, engine_loader=lambda _settings: engine)  # type: ignore[arg-type,return-value]

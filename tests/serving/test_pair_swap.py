@@ -83,7 +83,7 @@ def test_a_reload_over_http_moves_every_field_to_the_new_pair(
         api_key_file=None,
         mlflow_tracking_uri=uri,
         snapshot_path=tmp_path / "scores.parquet",
-        prediction_log_path=tmp_path / "log.sqlite",
+        database_url=SecretStr(f"sqlite:///{tmp_path / 'clvchurn.db'}"),
         reload_interval_s=0,
     )
     body = request_for(trained.raw, busiest_customer(trained)).model_dump(mode="json")

@@ -145,3 +145,37 @@ def test_run_stops_before_serving_when_no_champion_exists(settings: Settings) ->
 
     with pytest.raises(ModelNotReadyError, match="run `clvchurn train"):
         run(settings, engine_loader=no_champion)
+
+
+def test_after_a_reload_returns_every_worker_of_the_database_serves_the_new_pair(settings: Settings) -> None:
+    champion = {"version": "1"}  # the registry both workers load from
+
+    def registry(_settings: Settings) -> FakeEngine:
+        return FakeEngine(champion["version"])
+
+    first, second = create_app(settings, engine_loader=registry), create_app(settings, engine_loader=registry)
+    for one in ready_client(first):
+        for other in ready_client(second):
+            while len(first.state.fleet.live_workers()) < 2:  # both have beaten once (every second)
+                threading.Event().wait(0.05)
+            before = other.post("/v1/predict", json=customer_body(), headers=AUTH)
+            champion["version"] = "2"
+            reloaded = one.post("/v1/admin/reload", headers=AUTH)
+            after = other.post("/v1/predict", json=customer_body(), headers=AUTH)  # at once, no wait
+
+    assert before.json()["model_versions"]["pair"] == "pair-1"
+    assert reloaded.json()["current"]["pair"] == "pair-2"
+    assert after.status_code == 200
+    assert after.json()["model_versions"]["pair"] == "pair-2"
+
+
+def test_a_worker_that_stopped_beating_does_not_hold_a_reload_up(settings: Settings) -> None:
+    app = create_app(settings, engine_loader=loader_of(FakeEngine("1"), FakeEngine("2")))
+    for client in ready_client(app):
+        app.state.fleet.state.put(
+            "worker.gone:1:dead", '{"pair": "pair-1", "token": null, "seen_at": "2020-01-01T00:00:00+00:00"}'
+        )
+        reloaded = client.post("/v1/admin/reload", headers=AUTH)
+
+    assert reloaded.status_code == 200
+    assert reloaded.json()["current"]["pair"] == "pair-2"

@@ -22,7 +22,7 @@ OTHER_KEY = "other-key-93b2-do-not-log"
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": ""}, {"X-API-Key": "wrong-key"}])
 def test_v1_refuses_requests_without_a_valid_key(client: TestClient, headers: dict[str, str]) -> None:
-    for method, path in [("POST", "/v1/predict"), ("GET", "/v1/models"), ("POST", "/v1/admin/reload")]:
+    for method, path in [("POST", "/v1/predict"), ("GET", "/v1/models")]:
         response = client.request(method, path, json=customer_body(), headers=headers)
 
         assert response.status_code == 401
@@ -31,6 +31,31 @@ def test_v1_refuses_requests_without_a_valid_key(client: TestClient, headers: di
             "Missing or invalid API key: send a valid key in the X-API-Key header."
         )
         assert "wrong-key" not in response.text
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key"}])
+def test_admin_refuses_unknown_keys_with_401(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post("/v1/admin/reload", headers=headers)
+
+    assert response.status_code == 401
+    assert "CLVCHURN_ADMIN_API_KEYS" in response.json()["detail"]
+    assert "wrong-key" not in response.text
+
+
+def test_a_scoring_key_gets_403_on_admin_and_an_admin_key_reloads(settings: Settings) -> None:
+    admin_key = "admin-key-5c1e-do-not-log"
+    settings = settings.model_copy(update={"admin_api_keys": [SecretStr(admin_key)]})
+    app = create_app(settings, engine_loader=loader_of(FakeEngine("1"), FakeEngine("2")))
+    for client in ready_client(app):
+        as_scorer = client.post("/v1/admin/reload", headers=AUTH)
+        as_admin = client.post("/v1/admin/reload", headers={"X-API-Key": admin_key})
+        admin_scoring = client.post("/v1/predict", json=customer_body(), headers={"X-API-Key": admin_key})
+
+    assert as_scorer.status_code == 403
+    assert "CLVCHURN_ADMIN_API_KEYS" in as_scorer.json()["detail"]
+    assert as_admin.status_code == 200
+    assert as_admin.json()["current"]["pair"] == "pair-2"
+    assert admin_scoring.status_code == 401  # scopes are separate lists: an admin key does not score
 
 
 def test_v1_accepts_a_configured_key(client: TestClient) -> None:

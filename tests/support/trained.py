@@ -88,7 +88,7 @@ def real_service(models: TrainedModels, folder: Path, api_key: str) -> FastAPI:
         api_key_file=None,
         mlflow_tracking_uri=models.tracking_uri,
         snapshot_path=folder / "scores.parquet",
-        prediction_log_path=folder / "prediction_log.sqlite",
+        database_url=SecretStr(f"sqlite:///{folder / 'clvchurn.db'}"),
         reload_interval_s=0,
     )
     write_snapshot(score_base(models.raw, AS_OF, models.engine), settings.snapshot_path)

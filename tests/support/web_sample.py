@@ -252,7 +252,7 @@ def sample_app(folder: Path, with_snapshot: bool = True) -> FastAPI:
         api_keys=[SecretStr(API_KEY)],
         api_key_file=None,
         snapshot_path=folder / "scores.parquet",
-        prediction_log_path=folder / "prediction_log.sqlite",
+        database_url=SecretStr(f"sqlite:///{folder / 'clvchurn.db'}"),
         reload_interval_s=0,
     )
     if with_snapshot:

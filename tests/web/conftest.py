@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from support.forms import sign_in
 from support.web_sample import API_KEY, sample_app
+
+
+@pytest.fixture(autouse=True)
+def database_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every app of these tests keeps its database (sessions, throttle) in the test's folder."""
+    url = f"sqlite:///{tmp_path / 'clvchurn.db'}"
+    monkeypatch.setenv("CLVCHURN_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture
@@ -26,6 +35,6 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def signed_in(client: TestClient) -> TestClient:
-    response = client.post("/sign-in", data={"api_key": API_KEY, "next": "/portfolio"})
+    response = sign_in(client, API_KEY)
     assert response.status_code == 303
     return client

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
+from support.forms import sign_in
 from support.web_sample import API_KEY, sample_app
 
 from serving.monitor_report import MonitorReportStore
@@ -85,7 +86,7 @@ def app(tmp_path: Path, report_path: Path, monkeypatch: pytest.MonkeyPatch) -> F
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, follow_redirects=False) as client:
         app.state.initial_load.join(timeout=10)
-        assert client.post("/sign-in", data={"api_key": API_KEY, "next": "/monitoring"}).status_code == 303
+        assert sign_in(client, API_KEY, "/monitoring").status_code == 303
         yield client
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from support.forms import csrf_of, sign_in
 from support.web_sample import (
     API_KEY,
     CATALOGUES,
+    PortfolioEngine,
     expected_rows,
     record,
     sample_app,
@@ -52,13 +53,13 @@ def test_every_page_redirects_to_sign_in_without_a_session(client: TestClient, p
 def test_sign_in_returns_to_the_page_asked_for(client: TestClient) -> None:
     next_path = client.get("/portfolio?tier=A").headers["location"].split("next=")[1]
     assert next_path == "%2Fportfolio%3Ftier%3DA"
-    response = client.post("/sign-in", data={"api_key": API_KEY, "next": "/portfolio?tier=A"})
+    response = sign_in(client, API_KEY, "/portfolio?tier=A")
     assert (response.status_code, response.headers["location"]) == (303, "/portfolio?tier=A")
     assert client.get("/portfolio?tier=A").status_code == 200
 
 
 def test_wrong_key_is_a_401_page_that_repeats_no_key(client: TestClient) -> None:
-    response = client.post("/sign-in", data={"api_key": "guess-1234", "next": "/portfolio"})
+    response = sign_in(client, "guess-1234", "/portfolio")
     assert response.status_code == 401
     assert 'id="sign-in-error"' in response.text
     assert "guess-1234" not in response.text and API_KEY not in response.text
@@ -68,30 +69,89 @@ def test_wrong_key_is_a_401_page_that_repeats_no_key(client: TestClient) -> None
 
 @pytest.mark.parametrize("target", ["https://elsewhere.example/", "//elsewhere.example/x", "portfolio", ""])
 def test_sign_in_never_redirects_off_site(client: TestClient, target: str) -> None:
-    response = client.post("/sign-in", data={"api_key": API_KEY, "next": target})
+    response = sign_in(client, API_KEY, target)
     assert response.headers["location"] == "/portfolio"
 
 
 def test_session_cookie_holds_no_key_and_sign_out_ends_it(signed_in: TestClient) -> None:
     cookie = signed_in.cookies[SESSION_COOKIE]
-    payload = json.loads(base64.b64decode(cookie.split(".")[0] + "=="))
-    assert set(payload) == {"signed_in", "since"}
-    assert API_KEY not in cookie
-    signed_in.post("/sign-out")
+    assert API_KEY not in cookie and len(cookie) == 43  # an opaque random token, nothing more
+    form = signed_in.get("/portfolio").text
+    assert signed_in.post("/sign-out", data={"csrf_token": csrf_of(form)}).status_code == 303
     assert signed_in.get("/portfolio").status_code == 303
 
 
-def test_a_forged_session_cookie_is_refused(client: TestClient) -> None:
-    forged = base64.b64encode(json.dumps({"signed_in": True}).encode()).decode()
-    client.cookies.set(SESSION_COOKIE, f"{forged}.AAAAAA.forged-signature")
-    assert client.get("/portfolio").status_code == 303
+def test_a_replayed_cookie_is_refused_after_sign_out(signed_in: TestClient) -> None:
+    cookie = signed_in.cookies[SESSION_COOKIE]
+    signed_in.post("/sign-out", data={"csrf_token": csrf_of(signed_in.get("/portfolio").text)})
+    signed_in.cookies.set(SESSION_COOKIE, cookie)
+    response = signed_in.get("/portfolio")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/sign-in")
 
 
-def test_a_session_from_another_app_instance_is_refused(signed_in: TestClient, tmp_path: Path) -> None:
+def test_sign_out_without_the_csrf_token_is_refused_and_keeps_the_session(signed_in: TestClient) -> None:
+    assert signed_in.post("/sign-out").status_code == 403
+    assert signed_in.post("/sign-out", data={"csrf_token": "forged"}).status_code == 403
+    assert signed_in.get("/portfolio").status_code == 200
+
+
+def test_sign_in_without_the_csrf_token_is_refused(client: TestClient) -> None:
+    client.get("/sign-in")  # the form's cookie is set, but the token is not repeated
+    response = client.post("/sign-in", data={"api_key": API_KEY, "csrf_token": "forged"})
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in client.cookies
+    assert client.post("/sign-in", data={"api_key": API_KEY}).status_code == 403
+
+
+def test_eleventh_failed_sign_in_within_a_minute_is_429(client: TestClient) -> None:
+    failures = [sign_in(client, f"guess-{attempt}").status_code for attempt in range(10)]
+    throttled = sign_in(client, API_KEY)  # even the right key waits now
+    assert failures == [401] * 10
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled.headers["retry-after"]) <= 60
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_removed_key_ends_its_sessions_at_once(signed_in: TestClient, tmp_path: Path) -> None:
+    cookie = signed_in.cookies[SESSION_COOKIE]
+    kept = "another-key-9d0a"
+    settings = Settings(
+        api_keys=[SecretStr(kept)], api_key_file=None, snapshot_path=tmp_path / "scores.parquet"
+    )
+    other: FastAPI = create_app(settings, engine_loader=lambda _settings: PortfolioEngine())  # type: ignore[arg-type, return-value]
+    with TestClient(other, follow_redirects=False) as client:  # the same database, the key gone
+        client.cookies.set(SESSION_COOKIE, cookie)
+        assert client.get("/portfolio").status_code == 303
+    assert signed_in.get("/portfolio").status_code == 303  # revoked at the other app's start-up
+
+
+def test_a_session_holds_on_another_worker_of_the_same_database(
+    signed_in: TestClient, tmp_path: Path
+) -> None:
     other = sample_app(tmp_path)
     with TestClient(other, follow_redirects=False) as client:
+        other.state.initial_load.join(timeout=10)
         client.cookies.set(SESSION_COOKIE, signed_in.cookies[SESSION_COOKIE])
-        assert client.get("/portfolio").status_code == 303
+        assert client.get("/portfolio").status_code == 200
+
+
+def test_cookies_are_secure_unless_serving_on_loopback(tmp_path: Path) -> None:
+    settings = Settings(api_keys=[SecretStr(API_KEY)], api_key_file=None, host="0.0.0.0")
+    app: FastAPI = create_app(settings, engine_loader=lambda _settings: PortfolioEngine())  # type: ignore[arg-type, return-value]
+    with TestClient(app, follow_redirects=False, base_url="https://testserver") as client:
+        form = client.get("/sign-in")
+        signed = sign_in(client, API_KEY)
+    assert "secure" in form.headers["set-cookie"].lower()
+    assert (
+        "secure" in signed.headers["set-cookie"].lower()
+        and "httponly" in signed.headers["set-cookie"].lower()
+    )
+
+
+def test_a_forged_session_cookie_is_refused(client: TestClient) -> None:
+    client.cookies.set(SESSION_COOKIE, "A" * 43)
+    assert client.get("/portfolio").status_code == 303
 
 
 def test_portfolio_ranks_active_customers_by_value_at_risk_and_pages_by_25(signed_in: TestClient) -> None:
@@ -217,7 +277,7 @@ def test_customer_ids_are_escaped(tmp_path: Path) -> None:
     app = sample_app(tmp_path, with_snapshot=False)
     write_sample(app.state.settings.snapshot_path, [{**record(1), "customer_id": "<b>C1</b>"}])
     with TestClient(app, follow_redirects=False) as client:
-        client.post("/sign-in", data={"api_key": API_KEY})
+        sign_in(client, API_KEY, None)
         html = client.get("/portfolio").text
     assert "&lt;b&gt;C1&lt;/b&gt;" in html and "<b>C1</b>" not in html
 
@@ -225,7 +285,7 @@ def test_customer_ids_are_escaped(tmp_path: Path) -> None:
 def test_pages_say_when_there_is_no_snapshot(tmp_path: Path) -> None:
     app = sample_app(tmp_path, with_snapshot=False)
     with TestClient(app, follow_redirects=False) as client:
-        client.post("/sign-in", data={"api_key": API_KEY})
+        sign_in(client, API_KEY, None)
         response = client.get("/portfolio")
     assert response.status_code == 503
     assert "clvchurn score" in response.text
@@ -244,7 +304,6 @@ def test_models_page_while_no_model_is_loaded(tmp_path: Path) -> None:
     settings = Settings(
         api_keys=[API_KEY],  # type: ignore[list-item]
         snapshot_path=tmp_path / "scores.parquet",
-        prediction_log_path=tmp_path / "log.sqlite",
     )
 
     def no_model(_settings: Settings) -> object:
@@ -253,7 +312,7 @@ def test_models_page_while_no_model_is_loaded(tmp_path: Path) -> None:
     app: FastAPI = create_app(settings, engine_loader=no_model)  # type: ignore[arg-type]
     with TestClient(app, follow_redirects=False) as client:
         app.state.initial_load.join(timeout=10)
-        client.post("/sign-in", data={"api_key": API_KEY})
+        sign_in(client, API_KEY, None)
         response = client.get("/models")
     assert response.status_code == 503
     assert "no champion registered" in response.text

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from support.forms import sign_in
 from support.trained import AS_OF, TrainedModels, real_service, request_for
 
 from features.build import build_features
@@ -40,11 +41,14 @@ def test_every_feature_and_method_has_a_label_in_every_language() -> None:
 def service(
     trained: TrainedModels, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[FastAPI, TestClient]]:
-    app = real_service(trained, tmp_path_factory.mktemp("words"), API_KEY)
-    with TestClient(app, follow_redirects=False) as client:
-        app.state.initial_load.join(timeout=30)
-        assert client.post("/sign-in", data={"api_key": API_KEY, "next": "/portfolio"}).status_code == 303
-        yield app, client
+    folder = tmp_path_factory.mktemp("words")
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("CLVCHURN_DATABASE_URL", f"sqlite:///{folder / 'clvchurn.db'}")
+        app = real_service(trained, folder, API_KEY)
+        with TestClient(app, follow_redirects=False) as client:
+            app.state.initial_load.join(timeout=30)
+            assert sign_in(client, API_KEY).status_code == 303
+            yield app, client
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

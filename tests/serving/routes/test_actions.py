@@ -23,7 +23,6 @@ def _settings(tmp_path: Path, url: str) -> Settings:
         api_keys=[SecretStr(API_KEY)],
         api_key_file=None,
         snapshot_path=tmp_path / "scores.parquet",
-        prediction_log_path=tmp_path / "prediction_log.sqlite",
         database_url=SecretStr(url),
         reload_interval_s=0,
     )
@@ -150,14 +149,14 @@ def test_without_the_api_key_nothing_is_stored(client: TestClient, database: str
     assert _recorded(database) == []
 
 
-def test_a_database_not_migrated_is_a_503_that_says_to_upgrade(tmp_path: Path) -> None:
+def test_a_database_never_migrated_is_migrated_at_start_up_and_takes_the_action(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     app = create_app(_settings(tmp_path, url), engine_loader=loader_of(FakeEngine("1")))
     body = {"customer_id": "C1", "action_id": "a", "assigned_at": "2025-07-01", "group": "treatment"}
     for client in ready_client(app):
         response = client.post("/v1/actions", json=body, headers=AUTH)
-        assert response.status_code == 503
-        assert "db upgrade" in response.text
+        assert response.status_code == 201, response.text
+    assert [row[0] for row in _recorded(url)] == ["C1"]
 
 
 def test_a_control_prediction_s_hold_out_is_stored_under_its_rule_s_action(

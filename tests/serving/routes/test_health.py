@@ -10,6 +10,7 @@ from support.web_sample import sample_frame
 
 from domain.errors import ModelNotReadyError
 from serving.app import create_app
+from serving.routes.health import LOAD_FAILED
 from serving.settings import Settings
 from serving.snapshot_store import write_snapshot
 
@@ -46,8 +47,8 @@ def test_readyz_is_503_until_the_engine_is_loaded(settings: Settings) -> None:
     }
 
 
-def test_readyz_reports_why_loading_failed(settings: Settings) -> None:
-    message = "No champion model registered in sqlite:///x.db: run `clvchurn train` first"
+def test_readyz_says_loading_failed_without_revealing_configuration(settings: Settings) -> None:
+    message = "No champion model registered in postgresql://ml:pw@db/x: run `clvchurn train` first"
 
     def no_champion(_settings: Settings) -> FakeEngine:
         raise ModelNotReadyError(message)
@@ -58,8 +59,9 @@ def test_readyz_reports_why_loading_failed(settings: Settings) -> None:
         prediction = client.post("/v1/predict", json=customer_body(), headers=AUTH)
 
     assert readiness.status_code == 503
-    assert readiness.json() == {"status": "failed", "model_versions": None, "detail": message}
-    assert prediction.status_code == 503
+    assert readiness.json() == {"status": "failed", "model_versions": None, "detail": LOAD_FAILED}
+    assert "postgresql" not in readiness.text and "pw" not in readiness.text
+    assert prediction.status_code == 503  # an authenticated caller reads why
     assert prediction.json()["detail"] == message
 
 
