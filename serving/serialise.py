@@ -17,6 +17,7 @@ from typing import Any, Final, cast
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from domain.vocabulary import Language, ReasonKind
 from model_contract import PROBABILITY_MODELS
@@ -78,6 +79,13 @@ every action the playbook allows the customer and the model pair has an uplift m
 uplift and the expected value saved (uplift x value if retained - cost), and `expected_uplift` /
 `expected_value_saved` are those of the recommended action (null without an uplift model)."""
 LOOP_COLUMNS: Final = ("assignment", "expected_uplift", "expected_value_saved", "action_options")
+OPTION_FIELDS: Final = ("action_id", "rule_id", "expected_uplift", "expected_value_saved")
+OPTION_ARROW_TYPES: Final = {
+    "action_id": pa.string(),
+    "rule_id": pa.string(),
+    "expected_uplift": pa.float64(),
+    "expected_value_saved": pa.float64(),
+}
 PROBABILITY_COLUMNS: Final = {
     "active": "churn_probability",
     "lapsed": "reactivation_probability",
@@ -152,11 +160,36 @@ class ScoredTable:
         return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
 
     def _loop_columns(self) -> dict[str, Any]:
-        """`assignment`, `expected_uplift`, `expected_value_saved` and `action_options` (issue 14)."""
-        records = [self._loop_fields(index) for index in range(self.height)]
+        """`assignment`, `expected_uplift`, `expected_value_saved` and `action_options` (issue 14).
+
+        The options column is built as one Arrow list array (offsets over one struct array): polars
+        builds a list of dicts row by row, which cost 30 s for 100k customers.
+        """
+        height = self.height
+        assignments = list(self.assignments) if self.assignments is not None else ["none"] * height
+        rows = self.action_options or [()] * height
+        uplift: list[float | None] = [None] * height
+        saved: list[float | None] = [None] * height
+        offsets = [0]
+        flat: dict[str, list[Any]] = {name: [] for name in OPTION_FIELDS}
+        for index, options in enumerate(rows):
+            for option in options:
+                for name in OPTION_FIELDS:
+                    flat[name].append(option[name])
+                if option["action_id"] == self.action_ids[index] and uplift[index] is None:
+                    uplift[index] = cast(float, option["expected_uplift"])
+                    saved[index] = cast(float, option["expected_value_saved"])
+            offsets.append(len(flat["action_id"]))
+        struct = pa.StructArray.from_arrays(
+            [pa.array(flat[name], type=OPTION_ARROW_TYPES[name]) for name in OPTION_FIELDS],
+            names=list(OPTION_FIELDS),
+        )
+        options_column = pl.from_arrow(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct))
         return {
-            name: pl.Series([record[name] for record in records], dtype=SNAPSHOT_SCHEMA[name])
-            for name in LOOP_COLUMNS
+            "assignment": pl.Series(assignments, dtype=pl.String),
+            "expected_uplift": pl.Series(uplift, dtype=pl.Float64),
+            "expected_value_saved": pl.Series(saved, dtype=pl.Float64),
+            "action_options": cast(pl.Series, options_column).cast(SNAPSHOT_SCHEMA["action_options"]),
         }
 
     def _loop_fields(self, index: int) -> dict[str, Any]:
