@@ -105,7 +105,7 @@ class CdnowPopulationError(TrainingError, ValueError):
 
 
 class InsufficientDataError(TrainingError, ValueError):
-    """The data fall short of a documented minimum (`features.data_check`) for a model to be trained
+    """The data fall short of a documented minimum (`training.data_check`) for a model to be trained
     and backtested honestly; the message gives the data check's advice."""
 
 
