@@ -69,3 +69,8 @@ Engine = Literal["local", "spark"]
 """Where a batch command runs: in this process (polars) or on Apache Spark (`spark_engine`)."""
 ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
 DEFAULT_ENGINE: Final[Engine] = "local"
+
+TagKind = Literal["behaviour", "need"]
+"""What a playbook tag describes: how a customer behaves (browsing, buying, interacting) or what they
+need (price, service, quality), after small-customer and segment-strategy practice (`policy.tags`)."""
+TAG_KINDS: Final[tuple[TagKind, ...]] = get_args(TagKind)

@@ -11,7 +11,7 @@ online answer and the snapshot answer for one customer are the same, sentence fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, cast
 
@@ -20,6 +20,7 @@ import polars as pl
 
 from domain.vocabulary import Language, ReasonKind
 from model_contract import PROBABILITY_MODELS
+from policy.tags import TagAssignment
 from serving.reasons import REASON_DTYPE, ReasonCodes
 from serving.schemas import (
     Explanations,
@@ -54,11 +55,15 @@ SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "action_due_date": pl.Date(),
     "pair_version": pl.String(),
     "run_id": pl.String(),
+    "tags": pl.List(pl.String()),
+    "account_manager": pl.String(),
 }
 """The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision.
 
 `churn_probability`, `reactivation_probability` and `conversion_probability` are null outside their
-population; `probability_reasons` are the reasons of the population's probability."""
+population; `probability_reasons` are the reasons of the population's probability. `tags` are the codes of
+the playbook's tags (`policy.tags`, an empty list without any), `account_manager` the customer's named
+manager (null when the customers file names none)."""
 PROBABILITY_COLUMNS: Final = {
     "active": "churn_probability",
     "lapsed": "reactivation_probability",
@@ -87,6 +92,8 @@ class ScoredTable:
     action_owners: Sequence[str]
     due_dates: Sequence[date]
     versions: ModelVersions
+    tags: TagAssignment | None = None
+    account_managers: pl.Series | None = field(default=None)
 
     @property
     def height(self) -> int:
@@ -126,6 +133,8 @@ class ScoredTable:
             "action_due_date": pl.Series(list(self.due_dates), dtype=pl.Date),
             "pair_version": pl.repeat(self.versions.pair, height, dtype=pl.String, eager=True),
             "run_id": pl.repeat(self.versions.run_id, height, dtype=pl.String, eager=True),
+            "tags": self._tags().to_series("tags"),
+            "account_manager": self._account_managers(),
         }
         return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
 
@@ -159,7 +168,17 @@ class ScoredTable:
             "action_due_date": self.due_dates[index],
             "pair_version": self.versions.pair,
             "run_id": self.versions.run_id,
+            "tags": self._tags().row(index),
+            "account_manager": self._account_managers()[index],
         }
+
+    def _tags(self) -> TagAssignment:
+        return self.tags if self.tags is not None else TagAssignment.empty(self.height)
+
+    def _account_managers(self) -> pl.Series:
+        if self.account_managers is not None:
+            return self.account_managers.alias("account_manager").cast(pl.String)
+        return pl.repeat(None, self.height, dtype=pl.String, eager=True).alias("account_manager")
 
     def records(self) -> list[dict[str, Any]]:
         return [self.record(index) for index in range(self.height)]
@@ -219,7 +238,23 @@ def prediction_from_record(
             churn=record["pair_version"],
             value=record["pair_version"],
         ),
+        tags=list(record.get("tags") or []),
+        tag_labels=tag_labels(record.get("tags") or [], lang, texts),
+        account_manager=record.get("account_manager"),
     )
+
+
+def tag_labels(codes: Sequence[str], lang: Language, texts: Texts) -> list[str]:
+    """Each tag code's label in `lang`: the playbook's label key, else ``tag.<code>.label`` (a tag the
+    playbook no longer defines), else the code itself."""
+    catalogue = texts.catalogues[lang]
+    labels = []
+    for code in codes:
+        tag = texts.playbook.tag(code)
+        labels.append(
+            catalogue.resolve(tag.label) if tag is not None else catalogue.text_or(f"tag.{code}.label", code)
+        )
+    return labels
 
 
 def _reasons(

@@ -96,7 +96,13 @@ def train_command(
         "validation_as_of": parse_cutoff(as_of) if as_of else None,
         "tier_cutpoints": cutpoints,
     }
-    excluded = [*load_training_settings().excluded_attributes, *(exclude_attributes or "").split(",")]
+    # The named account manager is who looks after a customer, not a trait of theirs: never a feature.
+    manager = load_settings().account_manager_attribute
+    excluded = [
+        *load_training_settings().excluded_attributes,
+        manager,
+        *(exclude_attributes or "").split(","),
+    ]
     given["excluded_attributes"] = tuple(dict.fromkeys(name.strip() for name in excluded if name.strip()))
     playbook = Playbook.load(load_settings().playbook_path)
     config = TrainingConfig(

@@ -60,6 +60,9 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
             "success_metric": "order within 30 days",
         },
         "model_versions": {"pair": "pair-1", "run_id": None, "churn": "pair-1", "value": "pair-1"},
+        "tags": [],
+        "tag_labels": [],
+        "account_manager": None,
     }
 
 
