@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from clvchurn.commands import data, database, features, models, serving, training
+from clvchurn.commands import data, database, export, features, models, serving, training
 from domain.errors import ClvchurnError
 
 DEBUG_VARIABLE = "CLVCHURN_DEBUG"
@@ -31,6 +31,7 @@ app.add_typer(database.app, name="db", help="Create or migrate the service's dat
 app.add_typer(models.app, name="models", help="Look at the registered model pairs.")
 training.register(app)
 serving.register(app)
+export.register(app)
 
 
 @app.callback()

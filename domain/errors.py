@@ -278,3 +278,16 @@ class SparkSettingsError(EngineError, ValueError):
 
 class SparkUnavailableError(EngineError, RuntimeError):
     """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""
+
+
+# --- CRM sync: exports and the webhook ----------------------------------------------------------
+
+
+class ExportError(ServingError, ValueError):
+    """`clvchurn export` cannot write what was asked: no snapshot of the `--changed-since` date in the
+    history, an unknown format, or an output file that cannot be written."""
+
+
+class WebhookSettingsError(SettingsError):
+    """The webhook is configured without what it needs (CLVCHURN_WEBHOOK_URL without
+    CLVCHURN_WEBHOOK_SECRET)."""

@@ -220,8 +220,8 @@ def _portfolio_columns(snapshot: pl.DataFrame) -> pl.DataFrame:
         "action_id",
         pl.col("action_owner").alias("owner"),
         pl.col("action_due_date").dt.to_string("%Y-%m-%d").alias("due_date"),
-        _or_missing(snapshot, "tags", pl.List(pl.String)),
-        _or_missing(snapshot, "account_manager", pl.String),
+        _or_missing(snapshot, "tags", pl.List(pl.String())),
+        _or_missing(snapshot, "account_manager", pl.String()),
     ).sort(["priority", "customer_id"], descending=[True, False], nulls_last=True)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from support.trained import AS_OF, TrainedModels, request_for
 
+from domain.vocabulary import Language
 from features.build import build_features
 from policy.playbook import DEFAULT_PLAYBOOK
 from serving.batch import score_base
@@ -34,9 +36,9 @@ def _by_hand(engine: Predictor, features: pl.DataFrame, snapshot: pl.DataFrame) 
         for resolved in engine.tag_rules.resolved:
             when = resolved.tag.when
 
-            def holds(bound: object, row: dict[str, object] = row) -> bool:
-                value = row.get(bound.feature)  # type: ignore[attr-defined]
-                return value is not None and OPERATORS[bound.operator](value, bound.value)  # type: ignore[attr-defined]
+            def holds(bound: Any, row: dict[str, Any] = row) -> bool:
+                value = row.get(bound.feature)
+                return value is not None and bool(OPERATORS[bound.operator](value, bound.value))
 
             if (
                 resolved.enabled
@@ -77,7 +79,7 @@ def test_quantile_bounds_are_resolved_from_the_pairs_reference_distribution(trai
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_online_tags_equal_the_snapshots_with_labels_in_the_language(
-    trained: TrainedModels, base: pl.DataFrame, lang: str
+    trained: TrainedModels, base: pl.DataFrame, lang: Language
 ) -> None:
     tagged = base.filter(pl.col("tags").list.len() >= 2).sort("customer_id").head(3)
     assert tagged.height == 3
