@@ -4,6 +4,7 @@ the resolved thresholds, the same tags online, labels in both languages, and a r
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,30 @@ def test_a_rule_that_reads_tags_decides_for_the_tagged_customers(
         "service_first" if has else rule for has, rule in zip(service, base["rule_id"], strict=True)
     ]
     assert service.sum() > 0
+
+
+def test_the_named_account_manager_comes_from_the_customers_file_and_changes_no_number(
+    trained: TrainedModels, base: pl.DataFrame
+) -> None:
+    customers = trained.raw.customers
+    ids = customers["customer_id"].sort().to_list()
+    managers = {ids[0]: "Wang Fang", ids[1]: " Li Lei ", ids[2]: ""}
+    named = customers.with_columns(
+        pl.col("customer_id")
+        .replace_strict(managers, default=None, return_dtype=pl.String)
+        .alias("account_manager")
+    )
+    raw = replace(trained.raw, customers=named)
+
+    with_managers = score_base(raw, AS_OF, trained.engine)
+
+    shown = dict(zip(with_managers["customer_id"], with_managers["account_manager"], strict=True))
+    expected = {ids[0]: "Wang Fang", ids[1]: "Li Lei", ids[2]: None}
+    assert {customer: shown.get(customer) for customer in expected if customer in shown} == {
+        customer: name for customer, name in expected.items() if customer in shown
+    }
+    assert with_managers["account_manager"].drop_nulls().len() == sum(1 for c in ids[:2] if c in shown)
+    assert with_managers.drop("account_manager").equals(base.drop("account_manager"))
+    scored_id = next(customer for customer in ids[:2] if customer in shown)
+    (online,) = trained.engine.predict([request_for(raw, scored_id)], "en")
+    assert online.account_manager == expected[scored_id]
