@@ -34,7 +34,8 @@ def app_settings(tmp_path: Path) -> Settings:
     )
     managers = {2: "Wang Fang", 3: "Li Lei", 4: "Wang Fang"}
     write_sample(
-        settings.snapshot_path, [{**record(i), "tags": [], "account_manager": managers.get(i)} for i in (2, 3, 4, 9)]
+        settings.snapshot_path,
+        [{**record(i), "tags": [], "account_manager": managers.get(i)} for i in (2, 3, 4, 9)],
     )
     return settings
 
