@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from clvchurn.commands import actions, data, database, features, models, monitoring, serving, training
+from clvchurn.commands import actions, data, database, export, features, models, monitoring, serving, training
 from domain.errors import ClvchurnError
 
 DEBUG_VARIABLE = "CLVCHURN_DEBUG"
@@ -33,6 +33,7 @@ training.register(app)
 serving.register(app)
 monitoring.register(app)
 actions.register(app)
+export.register(app)
 
 
 @app.callback()

@@ -105,7 +105,7 @@ class CdnowPopulationError(TrainingError, ValueError):
 
 
 class InsufficientDataError(TrainingError, ValueError):
-    """The data fall short of a documented minimum (`features.data_check`) for a model to be trained
+    """The data fall short of a documented minimum (`training.data_check`) for a model to be trained
     and backtested honestly; the message gives the data check's advice."""
 
 
@@ -329,3 +329,16 @@ class UpliftTrainingError(TrainingError, ValueError):
 
 class ActionSettingsError(SettingsError):
     """A `CLVCHURN_ACTIONS_*` setting (control-group key, period, minimum outcomes) cannot be used."""
+
+
+# --- CRM sync: exports and the webhook ----------------------------------------------------------
+
+
+class ExportError(ServingError, ValueError):
+    """`clvchurn export` cannot write what was asked: no snapshot of the `--changed-since` date in the
+    history, an unknown format, or an output file that cannot be written."""
+
+
+class WebhookSettingsError(SettingsError):
+    """The webhook is configured without what it needs (CLVCHURN_WEBHOOK_URL without
+    CLVCHURN_WEBHOOK_SECRET)."""

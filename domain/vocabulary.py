@@ -93,3 +93,9 @@ UpliftLearner = Literal["t_learner", "x_learner"]
 """Meta-learners of an action's uplift (Kunzel et al. 2019, PNAS 116(10)): two outcome models (T), or
 those plus effect models weighted by the treatment share (X)."""
 UPLIFT_LEARNERS: Final[tuple[UpliftLearner, ...]] = get_args(UpliftLearner)
+
+
+TagKind = Literal["behaviour", "need"]
+"""What a playbook tag describes: how a customer behaves (browsing, buying, interacting) or what they
+need (price, service, quality), after small-customer and segment-strategy practice (`policy.tags`)."""
+TAG_KINDS: Final[tuple[TagKind, ...]] = get_args(TagKind)

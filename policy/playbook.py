@@ -14,7 +14,10 @@ like code and validated at start-up, never constants in the API. A playbook hold
   ``tier``, ``population``, ``churn_risk``, ``lifecycle_stage`` or ``top_reason`` (the feature that
   pushes the customer away the most: raising churn, or lowering reactivation or conversion) is a list
   of accepted values or ``any`` (the default); ``min_probability`` asks for the population's probability
-  (churn, reactivation or conversion) to be at least a value. The last rule must match everyone.
+  (churn, reactivation or conversion) to be at least a value; ``tags`` asks for at least one of the
+  listed tags (`policy.tags`). The last rule must match everyone.
+- ``tags``: behaviour and need tags, each a condition over features, population and stage
+  (`policy.tags`), validated here with errors that name the tag (numbered from 1) and field.
 
 A rule may keep a random control group (``control_share``, `policy.experiments`): those customers get the
 playbook's ``hold_out`` action instead, so that the action's effect can be measured. An action may say
@@ -57,6 +60,7 @@ from domain.vocabulary import (
 )
 from features.definitions import describe
 from policy.lifecycle import INTENT_WINDOWS_DAYS, StageThresholds, lifecycle_stages
+from policy.tags import Tag
 from policy.tiers import TierPolicy
 
 DEFAULT_PLAYBOOK: Final = Path(__file__).parent / "playbook.yaml"
@@ -83,8 +87,11 @@ class Conditions(BaseModel):
     lifecycle_stage: list[str] | None = None
     top_reason: list[str] | None = None
     min_probability: float | None = Field(default=None, ge=0, le=1)
+    tags: list[str] | None = None
 
-    @field_validator("tier", "population", "churn_risk", "lifecycle_stage", "top_reason", mode="before")
+    @field_validator(
+        "tier", "population", "churn_risk", "lifecycle_stage", "top_reason", "tags", mode="before"
+    )
     @classmethod
     def _any_or_list(cls, value: Any) -> Any:
         if value is None or value == ANY:
@@ -139,6 +146,7 @@ class Conditions(BaseModel):
             and (self.lifecycle_stage is None or situation.lifecycle_stage in self.lifecycle_stage)
             and (self.top_reason is None or situation.top_reason in self.top_reason)
             and (self.min_probability is None or probability_at_least[self.min_probability])
+            and (self.tags is None or not situation.tags.isdisjoint(self.tags))
         )
 
 
@@ -151,6 +159,7 @@ class Situation:
     churn_risk: str | None
     lifecycle_stage: str
     top_reason: str | None
+    tags: frozenset[str] = frozenset()
 
 
 class Success(BaseModel):
@@ -311,6 +320,8 @@ class Playbook(BaseModel):
     choose_by: ChooseBy = "rule"
     hold_out: Action = Field(default_factory=_default_hold_out)
 
+    tags: list[Tag] = Field(default_factory=list)
+
     @classmethod
     def load(
         cls, path: Path = DEFAULT_PLAYBOOK, catalogue_keys: Mapping[str, Collection[str]] | None = None
@@ -333,6 +344,8 @@ class Playbook(BaseModel):
         playbook._check_rule_order(path.name)
         playbook._check_actions(path.name)
         playbook._check_hold_out(path.name)
+
+        playbook._check_tags(path.name)
         if catalogue_keys is not None:
             playbook.check_texts(catalogue_keys, path.name)
         return playbook
@@ -379,6 +392,22 @@ class Playbook(BaseModel):
                     "group's; hold customers out with control_share instead"
                 )
 
+    def _check_tags(self, file_name: str) -> None:
+        """Tag ids are unique, and a rule asks only for tags this playbook defines."""
+        seen: set[str] = set()
+        for number, tag in enumerate(self.tags, start=1):
+            if tag.id in seen:
+                raise PlaybookError(f"{file_name} tag {number} {tag.id!r}: id is used by an earlier tag")
+            seen.add(tag.id)
+        for number, rule in enumerate(self.rules, start=1):
+            for tag_id in rule.when.tags or []:
+                if tag_id not in seen:
+                    defined = ", ".join(sorted(seen)) or "none"
+                    raise PlaybookError(
+                        f"{file_name} rule {number} {rule.id!r}: tags {tag_id!r} is not a tag of this playbook "
+                        f"(defined: {defined})"
+                    )
+
     def check_texts(self, catalogue_keys: Mapping[str, Collection[str]], file_name: str = "") -> None:
         """Every catalogue key an action uses must exist in every catalogue (file name -> its keys)."""
         file_name = file_name or DEFAULT_PLAYBOOK.name
@@ -396,6 +425,15 @@ class Playbook(BaseModel):
                     raise PlaybookError(
                         f"{file_name} hold_out: {field} key {key!r} is missing from catalogue {catalogue}"
                     )
+
+        for number, tag in enumerate(self.tags, start=1):
+            for field, key in tag.catalogue_keys():
+                for catalogue, keys in catalogue_keys.items():
+                    if _CATALOGUE_KEY.match(key) and key not in keys:
+                        raise PlaybookError(
+                            f"{file_name} tag {number} {tag.id!r}: {field} key {key!r} is missing from "
+                            f"catalogue {catalogue}"
+                        )
 
     def churn_risks(self, probabilities: npt.ArrayLike) -> np.ndarray:
         """The risk band (high, medium or low) of each churn probability, as an object array; None
@@ -419,25 +457,29 @@ class Playbook(BaseModel):
         lifecycle_stages: Sequence[str] | np.ndarray,
         top_reasons: Sequence[str | None] | np.ndarray,
         probabilities: npt.ArrayLike,
+        tags: Sequence[frozenset[str]] | None = None,
     ) -> Decisions:
         """For each customer, the first rule whose conditions all hold and its action (the catch-all
-        guarantees one). `probabilities` is each customer's population probability. Each distinct
-        combination of codes and thresholds met is matched once, so a base costs a few hundred rule
-        walks."""
+        guarantees one). `probabilities` is each customer's population probability, `tags` each
+        customer's tag codes (`policy.tags.TagAssignment.sets`). Each distinct combination of codes,
+        tags and thresholds met is matched once, so a base costs a few hundred rule walks."""
         thresholds = sorted(
             {rule.when.min_probability for rule in self.rules if rule.when.min_probability is not None}
         )
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
         met = [tuple(bool(value >= t) for t in thresholds) for value in p.tolist()] if thresholds else None
+        # Tags join the key only when a rule reads them, so a playbook without tag rules pays nothing.
+        row_tags = tags if tags is not None and any(rule.when.tags for rule in self.rules) else None
         found: dict[tuple[object, ...], Rule] = {}
         rule_ids: list[str] = []
         action_ids: list[str] = []
         rows = zip(tiers, populations, churn_risks, lifecycle_stages, top_reasons, strict=True)
         for index, codes in enumerate(rows):
-            key = codes if met is None else (*codes, met[index])
+            customer_tags = _NO_TAGS if row_tags is None else row_tags[index]
+            key = (*codes, customer_tags) if met is None else (*codes, customer_tags, met[index])
             rule = found.get(key)
             if rule is None:
-                situation = Situation(*codes)  # type: ignore[arg-type]
+                situation = Situation(*codes, tags=customer_tags)  # type: ignore[arg-type]
                 at_least = dict(zip(thresholds, met[index] if met is not None else (), strict=True))
                 rule = found[key] = self._first_match(situation, at_least)
             rule_ids.append(rule.id)
@@ -490,6 +532,10 @@ class Playbook(BaseModel):
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)
 
+    def tag(self, tag_id: str) -> Tag | None:
+        """The tag of that id, or None when this playbook does not define it."""
+        return next((tag for tag in self.tags if tag.id == tag_id), None)
+
     def action(self, action_id: str) -> Action | None:
         """The action of that id (`hold_out` included), or None when this playbook no longer defines it."""
         if action_id == HOLD_OUT_ACTION:
@@ -511,12 +557,15 @@ class Playbook(BaseModel):
 
 
 _RISK_NAMES = np.asarray(RISK_BANDS, dtype=object)
+_NO_TAGS: Final[frozenset[str]] = frozenset()
 
 
 def _describe_errors(file_name: str, document: dict[str, Any], error: ValidationError) -> str:
     """Pydantic's errors rewritten to name the rule (number and id) and the field, one per line."""
     raw_rules = document.get("rules")
     rules: list[Any] = raw_rules if isinstance(raw_rules, list) else []
+    raw_tags = document.get("tags")
+    tags: list[Any] = raw_tags if isinstance(raw_tags, list) else []
     lines = []
     for detail in error.errors():
         location = list(detail["loc"])
@@ -528,6 +577,12 @@ def _describe_errors(file_name: str, document: dict[str, Any], error: Validation
             raw = rules[index] if index < len(rules) else {}
             rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
             where = f"{file_name} rule {index + 1} {rule_id!r}"
+            location = location[2:]
+        elif len(location) >= 2 and location[0] == "tags" and isinstance(location[1], int):
+            index = location[1]
+            raw = tags[index] if index < len(tags) else {}
+            tag_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
+            where = f"{file_name} tag {index + 1} {tag_id!r}"
             location = location[2:]
         field = ".".join(str(part) for part in location)
         named = not location or message.startswith(str(location[-1]))

@@ -6,7 +6,10 @@ orchestration, in order: each customer's population (`features.populations`, wit
 was trained with), the pair's predictions and TreeSHAP contributions (`model_contract`) - each
 population's probability from its own model, the value and the value if retained for everyone it
 applies to - then tiers, reason codes (`serving.reasons`), and the risk band, stage and playbook
-decision (`policy`). Its `ScoredTable` holds codes only; `serving.serialise` renders them. POST
+decision (`policy`), with the playbook's tags (`policy.tags`, their quantiles resolved once per pair) before
+the decision so that rules may read them, and the customer's named account manager (the customers-file
+attribute `Settings.account_manager_attribute`). Its `ScoredTable` holds codes only; `serving.serialise`
+renders them. POST
 /v1/predict runs `predict` (request adapter, `features.build.build_features`, `score`, render) and
 `clvchurn score` runs `score` on chunks of the whole base (`serving.batch`), so a customer gets the same
 prediction from both.
@@ -23,9 +26,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from domain.errors import ModelNotReadyError, ModelNotRegisteredError
+from domain.errors import ModelNotReadyError, ModelNotRegisteredError, PlaybookError
 from domain.vocabulary import HOLD_OUT_ACTION, POPULATIONS, Language
 from features.build import build_features
+from features.definitions import profile_column
 from features.populations import population_expr
 from model_contract import (
     PAIR_MODEL_NAME,
@@ -39,6 +43,7 @@ from model_contract import (
 )
 from policy.experiments import ControlAssigner
 from policy.playbook import Decisions, Playbook
+from policy.tags import TagRules, resolve_tags
 from serving.model_info import describe_pair
 from serving.reasons import ReasonCodes, code_reasons, top_risk_drivers
 from serving.request_adapter import raw_from_requests
@@ -68,7 +73,12 @@ class Predictor:
     """Scores customers with one fixed champion model pair (see the module docstring)."""
 
     def __init__(
-        self, loaded: LoadedPair, texts: Texts, tracking_uri: str, assigner: ControlAssigner | None = None
+        self,
+        loaded: LoadedPair,
+        texts: Texts,
+        tracking_uri: str,
+        assigner: ControlAssigner | None = None,
+        account_manager_attribute: str = Settings.model_fields["account_manager_attribute"].default,
     ) -> None:
         self.loaded = loaded
         self.assigner = assigner or ControlAssigner.from_settings()
@@ -93,6 +103,18 @@ class Predictor:
             )
         self._uplift_inputs = {action: bundle.model_input() for action, bundle in self.pair.uplift.items()}
         self._population = population_expr(metadata.lookback_days)
+        self.account_manager_column = profile_column(account_manager_attribute)
+        try:
+            self.tag_rules = TagRules(
+                resolve_tags(
+                    self.playbook.tags,
+                    metadata.reference_distribution,
+                    next(iter(names)),
+                    source=f"model pair v{loaded.version}",
+                )
+            )
+        except PlaybookError as error:
+            raise ModelNotReadyError(str(error)) from error
         self.loaded_at = datetime.now().replace(microsecond=0)
         self._versions = ModelVersions(
             pair=loaded.version, run_id=loaded.run_id, churn=loaded.version, value=loaded.version
@@ -188,12 +210,15 @@ class Predictor:
         churn = np.where(active, outputs.probability, np.nan)
         risks = self.playbook.churn_risks(churn)
         stages = self.playbook.lifecycle_stages(features, risks)
+        tags = self.tag_rules.assign(features, populations, stages)
         # The reason a customer drifts away: what raises churn, or what lowers a comeback or a first order.
         away = np.where(
             active[:, None], outputs.probability_contributions, -outputs.probability_contributions
         )
         top_reasons = top_risk_drivers(away, names)
-        decisions = self.playbook.decide(tiers, populations, risks, stages, top_reasons, outputs.probability)
+        decisions = self.playbook.decide(
+            tiers, populations, risks, stages, top_reasons, outputs.probability, tags.sets()
+        )
         as_of = features.get_column("as_of")
         options = None
         if outputs.uplift:
@@ -247,6 +272,8 @@ class Predictor:
             versions=self._versions,
             assignments=assignments.tolist(),
             action_options=options,
+            tags=tags,
+            account_managers=self._account_managers(features),
         )
 
     def _probability_reasons(self, outputs: ModelOutputs, tiers: np.ndarray, names: list[str]) -> ReasonCodes:
@@ -277,6 +304,13 @@ class Predictor:
         days = np.asarray([due_days[action_id] for action_id in action_ids], dtype="timedelta64[D]")
         dates = as_of.dt.date().to_numpy().astype("datetime64[D]") + days
         return dates.astype(object).tolist()
+
+    def _account_managers(self, features: pl.DataFrame) -> pl.Series:
+        """The named account manager of each row (the profile attribute), null where none is named."""
+        if self.account_manager_column not in features.columns:
+            return pl.repeat(None, features.height, dtype=pl.String, eager=True)
+        names = features.get_column(self.account_manager_column).cast(pl.String).str.strip_chars()
+        return pl.select(pl.when(names != "").then(names)).to_series()
 
     def _with_absent_attributes(self, features: pl.DataFrame) -> pl.DataFrame:
         """Profile features the models read but the customers carry no attribute for, as missing values.
@@ -358,4 +392,9 @@ def load_engine(settings: Settings, texts: Texts | None = None) -> Predictor:
     except ModelNotRegisteredError as error:
         raise ModelNotReadyError(str(error)) from error
     logger.info("Loaded %s v%s from %s", PAIR_MODEL_NAME, loaded.version, uri)
-    return Predictor(loaded, texts or Texts.load(settings.playbook_path), uri)
+    return Predictor(
+        loaded,
+        texts or Texts.load(settings.playbook_path),
+        uri,
+        account_manager_attribute=settings.account_manager_attribute,
+    )

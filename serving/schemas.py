@@ -315,6 +315,23 @@ class Prediction(BaseModel):
         description="Every action the playbook allows the customer that has an uplift model, with its "
         "expected uplift and value saved (what `choose_by: value_saved` chooses among).",
     )
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Codes of the playbook's behaviour and need tags the customer carries (policy/playbook.yaml "
+        "`tags:`), in the playbook's order.",
+        examples=[["buying", "quality_oriented"]],
+    )
+    tag_labels: list[str] = Field(
+        default_factory=list,
+        description="The same tags in the response language, in the order of `tags`.",
+        examples=[["Buying type", "Quality-oriented"]],
+    )
+    account_manager: str | None = Field(
+        default=None,
+        description="The customer's named account manager: the customers-file attribute set by "
+        "CLVCHURN_ACCOUNT_MANAGER_ATTRIBUTE (default account_manager); null when none is named.",
+        examples=["Wang Fang"],
+    )
 
 
 class BatchPredictResponse(BaseModel):

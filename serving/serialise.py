@@ -11,7 +11,7 @@ online answer and the snapshot answer for one customer are the same, sentence fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, cast
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from domain.vocabulary import Language, ReasonKind
 from model_contract import PROBABILITY_MODELS
+from policy.tags import TagAssignment
 from serving.reasons import REASON_DTYPE, ReasonCodes
 from serving.schemas import (
     ActionOption,
@@ -69,6 +70,8 @@ SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
             }
         )
     ),
+    "tags": pl.List(pl.String()),
+    "account_manager": pl.String(),
 }
 """The snapshot's columns, in order: scalar fields analysts can query, reason codes, the decision.
 
@@ -77,7 +80,9 @@ population; `probability_reasons` are the reasons of the population's probabilit
 customer's group in its rule's experiment (`treatment`, `control` or `none`); `action_options` holds, for
 every action the playbook allows the customer and the model pair has an uplift model of, the expected
 uplift and the expected value saved (uplift x value if retained - cost), and `expected_uplift` /
-`expected_value_saved` are those of the recommended action (null without an uplift model)."""
+`expected_value_saved` are those of the recommended action (null without an uplift model). `tags` are
+the codes of the playbook's tags (`policy.tags`, an empty list without any), `account_manager` the
+customer's named manager (null when the customers file names none)."""
 LOOP_COLUMNS: Final = ("assignment", "expected_uplift", "expected_value_saved", "action_options")
 OPTION_FIELDS: Final = ("action_id", "rule_id", "expected_uplift", "expected_value_saved")
 OPTION_ARROW_TYPES: Final = {
@@ -86,6 +91,7 @@ OPTION_ARROW_TYPES: Final = {
     "expected_uplift": pa.float64(),
     "expected_value_saved": pa.float64(),
 }
+
 PROBABILITY_COLUMNS: Final = {
     "active": "churn_probability",
     "lapsed": "reactivation_probability",
@@ -116,6 +122,9 @@ class ScoredTable:
     versions: ModelVersions
     assignments: Sequence[str] | None = None
     action_options: Sequence[Sequence[Mapping[str, Any]]] | None = None
+
+    tags: TagAssignment | None = None
+    account_managers: pl.Series | None = field(default=None)
 
     @property
     def height(self) -> int:
@@ -156,6 +165,8 @@ class ScoredTable:
             "pair_version": pl.repeat(self.versions.pair, height, dtype=pl.String, eager=True),
             "run_id": pl.repeat(self.versions.run_id, height, dtype=pl.String, eager=True),
             **self._loop_columns(),
+            "tags": self._tags().to_series("tags"),
+            "account_manager": self._account_managers(),
         }
         return pl.DataFrame(columns, schema=SNAPSHOT_SCHEMA)
 
@@ -234,7 +245,17 @@ class ScoredTable:
             "pair_version": self.versions.pair,
             "run_id": self.versions.run_id,
             **self._loop_fields(index),
+            "tags": self._tags().row(index),
+            "account_manager": self._account_managers()[index],
         }
+
+    def _tags(self) -> TagAssignment:
+        return self.tags if self.tags is not None else TagAssignment.empty(self.height)
+
+    def _account_managers(self) -> pl.Series:
+        if self.account_managers is not None:
+            return self.account_managers.alias("account_manager").cast(pl.String)
+        return pl.repeat(None, self.height, dtype=pl.String, eager=True).alias("account_manager")
 
     def records(self) -> list[dict[str, Any]]:
         return [self.record(index) for index in range(self.height)]
@@ -301,7 +322,23 @@ def prediction_from_record(
         action_options=[
             ActionOption.model_construct(**option) for option in record.get("action_options") or []
         ],
+        tags=list(record.get("tags") or []),
+        tag_labels=tag_labels(record.get("tags") or [], lang, texts),
+        account_manager=record.get("account_manager"),
     )
+
+
+def tag_labels(codes: Sequence[str], lang: Language, texts: Texts) -> list[str]:
+    """Each tag code's label in `lang`: the playbook's label key, else ``tag.<code>.label`` (a tag the
+    playbook no longer defines), else the code itself."""
+    catalogue = texts.catalogues[lang]
+    labels = []
+    for code in codes:
+        tag = texts.playbook.tag(code)
+        labels.append(
+            catalogue.resolve(tag.label) if tag is not None else catalogue.text_or(f"tag.{code}.label", code)
+        )
+    return labels
 
 
 def _reasons(

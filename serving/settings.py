@@ -6,6 +6,7 @@ from one object instead of reading the environment in many places.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,6 +81,61 @@ class Settings(BaseSettings):
         ge=0.0,
         description="Seconds between checks of the registry's champion alias; 0 turns the check off.",
     )
+    account_manager_attribute: str = Field(
+        default="account_manager",
+        pattern=r"^[A-Za-z0-9_.\- ]+$",
+        description="Customers-file attribute naming each customer's account manager, shown by predictions, "
+        "pages and exports; `clvchurn train` never makes it a feature.",
+    )
+    account_manager_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Which account manager signs in with which API key, for the portfolio\'s "my customers": '
+        "comma-separated KEY=Manager name pairs, the key in clear or as its SHA-256 hex digest (kept as digests).",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Address `clvchurn export` pushes its JSON lines to, in batches, signed with HMAC-SHA256 in "
+        "the header X-Clvchurn-Signature; unset, nothing is pushed.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the webhook's HMAC-SHA256 signature (X-Clvchurn-Signature: sha256=<hex of the body>); "
+        "required with CLVCHURN_WEBHOOK_URL.",
+    )
+    webhook_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Customers per webhook request."
+    )
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per webhook batch before it is given up (and logged)."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Wait before the second try of a webhook batch; doubled before each next one (exponential "
+        "backoff with jitter).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0.0, description="Seconds one webhook request may take."
+    )
+
+    @field_validator("account_manager_keys", mode="before")
+    @classmethod
+    def _manager_pairs(cls, value: Any) -> Any:
+        """``KEY=Name,KEY=Name`` to {SHA-256 hex digest of KEY: Name}; a 64-hex KEY is taken as a digest."""
+        if isinstance(value, str):
+            pairs = [pair.split("=", 1) for pair in value.split(",") if pair.strip()]
+            if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+                raise ValueError("give comma-separated KEY=Manager name pairs")
+            value = {key.strip(): name.strip() for key, name in pairs}
+        if isinstance(value, dict):
+            return {_key_digest(str(key)): str(name) for key, name in value.items()}
+        return value
+
+    def account_manager_for_key(self, presented: str) -> str | None:
+        """The account manager `presented` (an accepted API key) belongs to, or None."""
+        digest = hashlib.sha256(presented.encode("utf-8")).hexdigest()
+        return self.account_manager_keys.get(digest)
 
     @field_validator("api_keys", "admin_api_keys", mode="before")
     @classmethod
@@ -87,6 +143,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+
+def _key_digest(key: str) -> str:
+    """A key's SHA-256 hex digest; a key that already is one (64 hex characters) is kept as it is."""
+    if len(key) == 64 and all(c in "0123456789abcdefABCDEF" for c in key):
+        return key.lower()
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def load_settings(**overrides: Any) -> Settings:

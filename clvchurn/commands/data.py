@@ -16,8 +16,8 @@ from clvchurn.commands.loading import parse_cutoff
 
 if TYPE_CHECKING:
     from features.contract import FileCounts
-    from features.data_check import DataCheck, Readiness
     from features.synth import SyntheticBase
+    from training.data_check import DataCheck, Readiness
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -211,39 +211,70 @@ def check_command(
         None, "--as-of", help="Cutoff for populations and tiers (default: the day after the last event)."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
-    lookback_days: int = typer.Option(
-        365, "--lookback-days", min=1, help="Active = ordered within this many days."
+    lookback_days: int | None = typer.Option(
+        None,
+        "--lookback-days",
+        min=1,
+        help="Active = ordered within this many days (default: the playbook's dormant_after_days).",
     ),
-    churn_horizon_days: int = typer.Option(180, "--churn-horizon-days", min=1),
-    value_horizon_days: int = typer.Option(365, "--value-horizon-days", min=1),
-    snapshots: int = typer.Option(4, "--snapshots", min=1, help="Cutoffs training would use."),
-    step_days: int = typer.Option(90, "--step-days", min=1, help="Days between training cutoffs."),
+    churn_horizon_days: int | None = typer.Option(
+        None, "--churn-horizon-days", min=1, help="As for `clvchurn train` (default 180)."
+    ),
+    value_horizon_days: int | None = typer.Option(
+        None, "--value-horizon-days", min=1, help="As for `clvchurn train` (default 365)."
+    ),
+    snapshots: int | None = typer.Option(
+        None, "--snapshots", min=1, help="Fit cutoffs training would use (default 4)."
+    ),
+    step_days: int | None = typer.Option(
+        None, "--step-days", min=1, help="Days between training cutoffs (default 90)."
+    ),
+    min_history_days: int | None = typer.Option(
+        None, "--min-history-days", min=0, help="History a fit cutoff needs before it (default 180)."
+    ),
     rejects: Path | None = typer.Option(None, "--rejects", help="Write the rejected rows with reasons here."),
 ) -> None:
-    """Say, before anyone trains, what the data hold and whether each model can be trained honestly."""
+    """Say, before anyone trains, what the data hold and whether each model can be trained honestly.
+
+    Options left out take the defaults of `clvchurn train`; the lookback comes from the playbook
+    (CLVCHURN_PLAYBOOK_PATH).
+    """
     import json
+    from dataclasses import replace
 
     from features.contract import load_raw, write_rejects
-    from features.data_check import CheckSettings, check_data
+    from policy.playbook import Playbook
+    from serving.settings import load_settings
+    from training.data_check import CheckSettings, check_data
 
-    settings = CheckSettings(
-        lookback_days=lookback_days,
-        churn_horizon_days=churn_horizon_days,
-        value_horizon_days=value_horizon_days,
-        snapshots=snapshots,
-        step_days=step_days,
+    defaults = CheckSettings(
+        lookback_days=lookback_days or Playbook.load(load_settings().playbook_path).lifecycle.lookback_days
+    )
+    settings = replace(
+        defaults,
+        churn_horizon_days=_given(churn_horizon_days, defaults.churn_horizon_days),
+        value_horizon_days=_given(value_horizon_days, defaults.value_horizon_days),
+        snapshots=_given(snapshots, defaults.snapshots),
+        step_days=_given(step_days, defaults.step_days),
+        min_history_days=_given(min_history_days, defaults.min_history_days),
     )
     cutoff = parse_cutoff(as_of) if as_of else None
+    started = time.perf_counter()
     with console.status(f"Checking {data}..."):
         loaded = load_raw(data)
         report = check_data(loaded.raw, cutoff, counts=loaded.counts, settings=settings)
-    _print_check(report)
+    print_check(report)
+    console.print(f"[dim]Checked in {time.perf_counter() - started:.1f} s[/]")
     if rejects is not None and write_rejects(loaded.rejects, rejects) is not None:
         console.print(f"Rejected rows with reasons: {rejects}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"Wrote {json_path}")
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _counts_table(title: str, counts: Sequence[FileCounts]) -> Table:
@@ -257,7 +288,7 @@ def _counts_table(title: str, counts: Sequence[FileCounts]) -> Table:
     return table
 
 
-def _print_check(report: DataCheck) -> None:
+def print_check(report: DataCheck) -> None:
     """The report as four tables (data, files, models, tiers) and the advice, blocking first."""
     console.print(_overview_table(report))
     if report.files:
@@ -267,27 +298,28 @@ def _print_check(report: DataCheck) -> None:
         for f in report.files:
             files.add_row(f.file, f"{f.accepted:,}", f"{f.rejected:,}", f"{f.reject_share:.1%}")
         console.print(files)
-    schedule = report.schedule
     windows = ", ".join(
         f"{w.label} {w.horizon_days} days {'fits' if w.fits else 'does not fit'}" for w in report.windows
     )
-    placed = (
-        f": calibration {schedule.calibration.date()}, validation {schedule.validation.date()}"
-        if schedule.fits and schedule.calibration and schedule.validation
-        else ": does not fit"
-    )
-    console.print(
-        f"Label windows: {windows}. Training with {schedule.snapshots} snapshots {schedule.step_days} days "
-        f"apart and {schedule.horizon_days}-day labels{placed}"
-    )
+    console.print(f"Label windows: {windows}.")
+    for schedule in report.schedules.values():
+        placed = (
+            f"calibration {schedule.calibration.date()}, validation {schedule.validation.date()}, "
+            f"{len(schedule.training)} fit cutoffs"
+            if schedule.fits and schedule.calibration and schedule.validation
+            else "does not fit"
+        )
+        console.print(
+            f"Backtest of the {', '.join(schedule.models)} models ({schedule.horizon_days}-day labels): {placed}"
+        )
     console.print(_readiness_table("Models: positives / negatives per snapshot", report.models))
     console.print(_readiness_table("Per approximate value tier", report.tier_models))
     for line in report.blocking:
         console.print(f"[bold red]blocking:[/] {line}")
-    if report.schedule.fits:
-        for readiness in (*report.models, *report.tier_models):
+    for readiness in (*report.models, *report.tier_models):
+        if readiness.snapshots and (readiness.blocks_training or readiness.tier is not None):
             for line in readiness.advice:
-                console.print(f"[yellow]advice:[/] {line}")
+                console.print(f"[{'bold red' if readiness.blocks_training else 'yellow'}]advice:[/] {line}")
     for line in report.notes:
         console.print(f"[yellow]note:[/] {line}")
 
@@ -325,14 +357,16 @@ def _readiness_table(title: str, rows: Sequence[Readiness]) -> Table:
     table.add_column("validation", justify="right")
     table.add_column("minimum", justify="right")
     table.add_column("ready")
+    table.add_column("if short")
     for row in rows:
         counts = {c.snapshot: f"{c.positives:,} / {c.negatives:,}" for c in row.snapshots}
         table.add_row(
             row.model if row.tier is None else f"{row.tier}: {row.model}",
-            row.population or "all",
+            "/".join(row.populations) if len(row.populations) < 3 else "all",
             counts.get("calibration", "n/a"),
             counts.get("validation", "n/a"),
             str(row.minimum),
             "[green]yes[/]" if row.ready else "[red]no[/]",
+            "stops training" if row.blocks_training else "base rate" if row.tier is None else "reported",
         )
     return table

@@ -6,13 +6,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+
+if TYPE_CHECKING:
+    from features.contract import RawData
+    from training.train import TrainingConfig
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Measure clvchurn against published baselines.")
 
@@ -99,13 +103,20 @@ def train_command(
         "validation_as_of": parse_cutoff(as_of) if as_of else None,
         "tier_cutpoints": cutpoints,
     }
-    excluded = [*load_training_settings().excluded_attributes, *(exclude_attributes or "").split(",")]
+    # The named account manager is who looks after a customer, not a trait of theirs: never a feature.
+    manager = load_settings().account_manager_attribute
+    excluded = [
+        *load_training_settings().excluded_attributes,
+        manager,
+        *(exclude_attributes or "").split(","),
+    ]
     given["excluded_attributes"] = tuple(dict.fromkeys(name.strip() for name in excluded if name.strip()))
     playbook = Playbook.load(load_settings().playbook_path)
     config = TrainingConfig(
         force=force, **{name: value for name, value in given.items() if value is not None}
     )
     raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
+    _check_data_first(raw, config, playbook.lifecycle.lookback_days)
     truth_path = data / GROUND_TRUTH_FILE
     ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
     from features.contract import load_actions
@@ -150,6 +161,24 @@ def train_command(
         f"MLflow: experiment 'clvchurn' (id {outcome.experiment_id}), parent run {outcome.parent_run_id} in "
         f"{outcome.tracking_uri}. Browse with: mlflow ui --backend-store-uri {outcome.tracking_uri}"
     )
+
+
+def _check_data_first(raw: RawData, config: TrainingConfig, lookback_days: int) -> None:
+    """Run `clvchurn data check` on the data and options of this run; stop with its advice (one
+    line, exit 2, through `InsufficientDataError`) when a model without a fallback cannot be trained
+    honestly, and print what does not stop training (fallbacks, reject shares) as notes.
+
+    Here rather than in `training.train.train`: the minimums are the product's promise to a user
+    training on their own data, while the library function also trains the deliberately tiny bases of
+    tests, notebooks and benchmarks, which would fail them.
+    """
+    from training.data_check import CheckSettings, check_data, require_trainable
+
+    with console.status("Checking the data (clvchurn data check)..."):
+        check = check_data(raw, settings=CheckSettings.for_training(config, lookback_days))
+    for note in check.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    require_trainable(check)
 
 
 def _prefer_sleeping_openmp_threads() -> None:

@@ -68,6 +68,7 @@ from serving.web.session import (
     set_sign_in_csrf_cookie,
     sign_in_csrf_matches,
     sign_in_csrf_token,
+    signed_in_manager,
     start_session,
 )
 from serving.web.settings import WebSettings
@@ -203,7 +204,10 @@ def portfolio_page(request: Request) -> Response:
     web = _web(request)
     try:
         owners = web.portfolio.owners()
-        query = PortfolioQuery.from_params(dict(request.query_params), web.settings.page_size, owners)
+        manager = signed_in_manager(request)
+        query = PortfolioQuery.from_params(
+            dict(request.query_params), web.settings.page_size, owners, manager
+        )
         page = web.portfolio.page(query, page_language(request))
     except (SnapshotMissingError, SnapshotFormatError) as error:
         return _no_snapshot(request, error)
@@ -215,6 +219,7 @@ def portfolio_page(request: Request) -> Response:
         "stages": STAGES,
         "risks": RISKS,
         "owners": owners,
+        "signed_in_manager": manager,
         "active": "portfolio",
         "page_url": lambda **changes: "/portfolio?" + urlencode(query.as_params(**changes)),
     }

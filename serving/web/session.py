@@ -81,6 +81,16 @@ def known_session(request: Request) -> WebSession | None:
     return found if isinstance(found, WebSession) else None
 
 
+def signed_in_manager(request: Request) -> str | None:
+    """The account manager the signed-in key is mapped to (`CLVCHURN_ACCOUNT_MANAGER_KEYS`), for the
+    portfolio's "my customers"; None when signed out or unmapped. Read from the session's key digest,
+    so removing the mapping takes effect at once."""
+    session = current_session(request)
+    if session is None:
+        return None
+    return request.app.state.settings.account_manager_keys.get(session.key_digest)
+
+
 def require_sign_in(request: Request) -> None:
     """Dependency of every page: raises `SignInRequiredError` (a redirect) without a live session.
 

@@ -46,6 +46,8 @@ def test_cli_prints_metrics_table_promotion_and_where_to_look(
         assert re.search(rf"│ {row} +│ \d\.\d{{4}} ", out), row
     assert "Value at risk against the true value lost to churn" in out
     assert "clvchurn-pair v1: now 'champion' (no champion before)" in out
+    # The data check ran first: the conversion model has too few prospects who convert.
+    assert "note: conversion model: " in out
     assert f"Browse with: mlflow ui --backend-store-uri {store_uri}" in out
 
 
@@ -65,4 +67,9 @@ def test_a_base_too_small_to_calibrate_ends_in_one_line_with_exit_code_2(tmp_pat
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
     assert "Traceback" not in done.stdout + done.stderr
-    assert "churn model cannot be fitted" in done.stderr and "--churn-horizon-days" in done.stderr
+    # The data check stops it before any fitting, with its advice: 60 customers are too few buyers.
+    assert done.stderr.startswith(
+        "error: the data cannot train the churn, value and value_if_retained models honestly"
+    )
+    assert "at least 500 are needed (Klaviyo's minimum): import more customers" in done.stderr
+    assert "Training..." not in done.stdout

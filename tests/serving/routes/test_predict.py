@@ -65,6 +65,9 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
         "expected_uplift": None,
         "expected_value_saved": None,
         "action_options": [],
+        "tags": [],
+        "tag_labels": [],
+        "account_manager": None,
     }
 
 
