@@ -278,3 +278,11 @@ class SparkSettingsError(EngineError, ValueError):
 
 class SparkUnavailableError(EngineError, RuntimeError):
     """PySpark or Java is missing, so `--engine spark` cannot start; the message says what to install."""
+
+
+# --- Training (appended): the value range --------------------------------------------------------
+
+
+class RangeCalibrationError(TrainingError, ValueError):
+    """Too few calibration or fit rows to calibrate the value range at its level, or none to stop its
+    quantile regressors early; the message says how many are needed."""

@@ -47,6 +47,11 @@ VALUE_ARTIFACTS = COMMON_ARTIFACTS | {
     "decile_table.csv",
     "value_model_candidates.json",
 }
+OWN_ARTIFACTS = {
+    "orders": COMMON_ARTIFACTS | {"shap_summary.png", "decile_table.csv"},
+    "next_order": COMMON_ARTIFACTS | {"shap_summary.png", "predicted_vs_actual_days.png"},
+    "value_range": COMMON_ARTIFACTS | {"coverage_by_tier.png"},
+}
 LABELS = ("ordered_within_horizon", "future_value")
 
 
@@ -180,6 +185,8 @@ def test_parent_and_child_runs_hold_metrics_artifacts_and_the_dataset(
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         if first.pair[name].metadata.fallback is not None:
             assert artifacts == COMMON_ARTIFACTS, name
+        elif name in OWN_ARTIFACTS:
+            assert artifacts == OWN_ARTIFACTS[name], name
         elif first.models[name].spec.is_probability:
             assert artifacts == FITTED_PROBABILITY_ARTIFACTS, name
         else:
