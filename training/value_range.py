@@ -134,7 +134,7 @@ def coverage_note(metrics: dict[str, float], level: float, schedule: Schedule) -
         if name.startswith("coverage_")
     )
     return (
-        f"value range: a {level:.0%} interval covered {metrics['coverage']:.1%} of the validation snapshot "
+        f"value range: the {level:.0%} interval covered {metrics['coverage']:.1%} of the validation snapshot "
         f"({schedule.validation.date()}; per tier {tiers})"
     )
 

@@ -24,7 +24,9 @@ from domain.errors import ModelFitError
 from domain.vocabulary import MODEL_NAMES
 from features.synth import SyntheticBase, generate
 from model_contract.registry import CHALLENGER, CHAMPION, PAIR_MODEL_NAME, load_pair, tracking_to
+from training.order_baselines import NAIVE_NEXT_ORDER, NAIVE_ORDERS
 from training.train import TrainingConfig, TrainingOutcome, train
+from training.value_range import ABSOLUTE_RESIDUAL, ONE_OFFSET
 
 pytestmark = pytest.mark.slow
 
@@ -248,3 +250,18 @@ def test_force_promotes_the_worse_pair_and_says_so(forced: TrainingOutcome, clie
     assert "baseline bgnbd_gamma_gamma left out: Gamma-Gamma fitted q=0.900 <= 1" in forced.notes
     assert np.isnan(forced.tables["churn"]["bgnbd_gamma_gamma"]["roc_auc"])
     assert np.isnan(forced.tables["value"]["bgnbd_gamma_gamma"]["gini"])
+
+
+def test_next_order_and_value_range_are_backtested_against_naive_forecasts(first: TrainingOutcome) -> None:
+    next_order, orders, value_range = (
+        first.tables["next_order"],
+        first.tables["orders"],
+        first.tables["value_range"],
+    )
+    assert set(next_order) == {"clvchurn", NAIVE_NEXT_ORDER}
+    assert next_order["clvchurn"]["naive_mae_days"] == next_order[NAIVE_NEXT_ORDER]["mae_days"]
+    assert next_order["clvchurn"]["mae_days"] < next_order[NAIVE_NEXT_ORDER]["mae_days"]
+    assert set(orders) == {"clvchurn", NAIVE_ORDERS}
+    assert set(value_range) == {"clvchurn", ONE_OFFSET, ABSOLUTE_RESIDUAL}
+    assert {f"coverage_{tier}" for tier in ("A", "B", "C", "D")} <= set(value_range["clvchurn"])
+    assert any(note.startswith("value range: the 80% interval covered") for note in first.notes)
