@@ -190,7 +190,9 @@ class Predictor:
         if value_matrix is not None and self._inputs[name] == self._inputs["value"]:
             if members.size == features.height:
                 return value_matrix
-            return value_matrix[members] if isinstance(value_matrix, np.ndarray) else value_matrix.iloc[members]
+            return (
+                value_matrix[members] if isinstance(value_matrix, np.ndarray) else value_matrix.iloc[members]
+            )
         return self._inputs[name].matrix(features if members.size == features.height else features[members])
 
     def _predict(
