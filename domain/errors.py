@@ -342,3 +342,11 @@ class ExportError(ServingError, ValueError):
 class WebhookSettingsError(SettingsError):
     """The webhook is configured without what it needs (CLVCHURN_WEBHOOK_URL without
     CLVCHURN_WEBHOOK_SECRET)."""
+
+
+# --- Training (appended): the value range --------------------------------------------------------
+
+
+class RangeCalibrationError(TrainingError, ValueError):
+    """Too few calibration or fit rows to calibrate the value range at its level, or none to stop its
+    quantile regressors early; the message says how many are needed."""

@@ -22,8 +22,12 @@ ChurnRisk = Literal["low", "medium", "high"]
 """Bands of the churn probability, cut at the playbook's thresholds."""
 RISK_BANDS: Final[tuple[ChurnRisk, ...]] = get_args(ChurnRisk)
 
-ModelName = Literal["churn", "reactivation", "conversion", "value", "value_if_retained"]
-"""The models of a registered pair: a probability per population, the value, and the value if retained."""
+ModelName = Literal[
+    "churn", "reactivation", "conversion", "value", "value_if_retained", "orders", "next_order", "value_range"
+]
+"""The models of a registered pair: a probability per population, the value, the value if retained, the
+number of orders over the value horizon, the days to an active customer's next order, and the value's
+range (`model_contract.value_range`)."""
 MODEL_NAMES: Final[tuple[ModelName, ...]] = get_args(ModelName)
 
 ReasonKind = Literal["churn", "reactivation", "conversion", "value"]

@@ -50,6 +50,8 @@ LABEL_COLUMNS = (
     "future_value",
 )
 """Columns of a training table that describe the outcome (or, for `population`, pick the model)."""
+ORDER_LABEL_COLUMNS = ("future_orders", "future_next_order_at", "future_days_to_next_order")
+"""The outcomes of `build_order_labels`: how many orders, and when the first one comes."""
 # Histories with fewer rows than this (all three tables) are computed without the query optimiser.
 OPTIMISE_FROM_ROWS = 50_000
 
@@ -70,7 +72,7 @@ def build_features(raw: RawData, as_of: datetime) -> pl.DataFrame:
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:
     """Every column of a feature or training table that is neither a key nor a label, in order."""
-    excluded = {*KEY_COLUMNS, *LABEL_COLUMNS}
+    excluded = {*KEY_COLUMNS, *LABEL_COLUMNS, *ORDER_LABEL_COLUMNS}
     return [column for column in frame.columns if column not in excluded]
 
 
@@ -114,6 +116,49 @@ def build_labels(
             cutoff.alias("as_of"),
             pl.col(ORDERED_COLUMN).fill_null(0),
             pl.col("future_value").fill_null(0.0),
+        )
+        .sort("customer_id")
+        .collect(engine="in-memory", optimizations=_optimizations(raw))
+    )
+
+
+def build_order_labels(
+    raw: RawData, as_of: datetime, churn_horizon_days: int, value_horizon_days: int
+) -> pl.DataFrame:
+    """How many orders follow the cutoff, and when the first one comes, for the population of
+    `build_features` (the same rows, in the same order, as `build_labels`).
+
+    `future_orders` (Float64) counts orders (amount > 0, as `orders_365d` does) in
+    [as_of, as_of + value horizon), 0.0 without any. `future_next_order_at` is the moment of the
+    first order in [as_of, as_of + churn horizon) and `future_days_to_next_order` its distance from
+    the cutoff in fractional days; both are null for a customer who does not order in that window
+    (the churn model's "no order"), so the next-order model learns the timing of exactly the orders
+    the churn model gives a probability to. The values read only events on or after the cutoff.
+    """
+    as_of = _checked(as_of)
+    cutoff = _cutoff(as_of)
+    timestamp = pl.col("timestamp")
+    orders = raw.transactions.lazy().filter((pl.col("amount") > 0) & (timestamp >= cutoff))
+    counted = (
+        orders.filter(timestamp < _cutoff(as_of + timedelta(days=value_horizon_days)))
+        .group_by("customer_id")
+        .agg(pl.len().cast(pl.Float64).alias("future_orders"))
+    )
+    first = (
+        orders.filter(timestamp < _cutoff(as_of + timedelta(days=churn_horizon_days)))
+        .group_by("customer_id")
+        .agg(timestamp.min().alias("future_next_order_at"))
+    )
+    return (
+        _population(raw, cutoff)
+        .join(counted, on="customer_id", how="left")
+        .join(first, on="customer_id", how="left")
+        .select(
+            "customer_id",
+            cutoff.alias("as_of"),
+            pl.col("future_orders").fill_null(0.0),
+            pl.col("future_next_order_at").cast(pl.Datetime("us")),
+            age_in_days("future_next_order_at", cutoff).neg().alias("future_days_to_next_order"),
         )
         .sort("customer_id")
         .collect(engine="in-memory", optimizations=_optimizations(raw))

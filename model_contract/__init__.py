@@ -32,8 +32,10 @@ from model_contract.registry import (
     tracking_to,
 )
 from model_contract.scoring import (
+    BoundedDaysScorer,
     CalibratedProbabilityScorer,
     ConstantProbabilityScorer,
+    ConstantScorer,
     LogLinkAmountScorer,
     Scorer,
     TwoPartAmountScorer,
@@ -41,17 +43,22 @@ from model_contract.scoring import (
     raw_score,
 )
 from model_contract.tiers import TierCutpoints, absolute_tiers, assign_tier, fit_tiers
+from model_contract.value_range import DEFAULT_RANGE_LEVEL, ConformalRangeScorer, log_spend, range_bounds
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "DEFAULT_RANGE_LEVEL",
     "DEFAULT_TRACKING_URI",
     "EXPERIMENT_NAME",
     "PAIR_MODEL_NAME",
     "PROBABILITY_MODELS",
     "AliasedVersion",
+    "BoundedDaysScorer",
     "CalibratedProbabilityScorer",
+    "ConformalRangeScorer",
     "ConstantProbabilityScorer",
+    "ConstantScorer",
     "LoadedPair",
     "LogLinkAmountScorer",
     "MatrixLayout",
@@ -77,6 +84,8 @@ __all__ = [
     "load_champion_pair",
     "load_pair",
     "local_artifact_root",
+    "log_spend",
+    "range_bounds",
     "raw_contributions",
     "raw_score",
     "register",

@@ -224,3 +224,50 @@ class ConstantProbabilityScorer:
 
     def contributions(self, X: ModelMatrix) -> tuple[float, np.ndarray]:
         return self.probability, np.zeros((len(X), self.features))
+
+
+@dataclass(frozen=True)
+class BoundedDaysScorer:
+    """A number of days from one regressor without a link (LightGBM's L1 objective), kept in its window.
+
+    The booster's raw score is the prediction; it is clipped to [0, `upper_days`], the label window
+    the regressor learned from (`training.models.next_order`). Contributions are TreeSHAP in days,
+    rescaled like the others so that a clipped row's still sum to its prediction minus the base.
+    """
+
+    booster: lgb.Booster
+    upper_days: float
+
+    @property
+    def boosters(self) -> tuple[lgb.Booster, ...]:
+        return (self.booster,)
+
+    def predict(self, X: ModelMatrix) -> np.ndarray:
+        return np.clip(raw_score(self.booster, X), 0.0, self.upper_days)
+
+    def contributions(self, X: ModelMatrix) -> tuple[float, np.ndarray]:
+        raw_base, raw_contrib = raw_contributions(self.booster, X)
+        base = float(np.clip(raw_base, 0.0, self.upper_days))
+        predicted = np.clip(raw_base + raw_contrib.sum(axis=1), 0.0, self.upper_days)
+        return base, rescale_to_output(raw_contrib, raw_base, predicted, base)
+
+
+@dataclass(frozen=True)
+class ConstantScorer:
+    """The documented fallback for a count or a number of days too few rows can learn: one value for all.
+
+    Like `ConstantProbabilityScorer`, it has no reasons: the contributions are all zero.
+    """
+
+    value: float
+    features: int
+
+    @property
+    def boosters(self) -> tuple[lgb.Booster, ...]:
+        return ()
+
+    def predict(self, X: ModelMatrix) -> np.ndarray:
+        return np.full(len(X), self.value)
+
+    def contributions(self, X: ModelMatrix) -> tuple[float, np.ndarray]:
+        return self.value, np.zeros((len(X), self.features))

@@ -21,19 +21,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from domain.errors import ModelNotReadyError, ModelNotRegisteredError, PlaybookError
-from domain.vocabulary import HOLD_OUT_ACTION, POPULATIONS, Language
+from domain.vocabulary import HOLD_OUT_ACTION, POPULATIONS, Language, ModelName
 from features.build import build_features
 from features.definitions import profile_column
 from features.populations import population_expr
 from model_contract import (
     PAIR_MODEL_NAME,
     PROBABILITY_MODELS,
+    ConformalRangeScorer,
     LoadedPair,
     ModelBundle,
     TierCutpoints,
@@ -67,6 +69,10 @@ class ModelOutputs:
     value_contributions: np.ndarray
     value_if_retained: np.ndarray  # NaN for prospects
     uplift: Mapping[str, np.ndarray] = field(default_factory=dict)  # action id -> each row's uplift
+
+    predicted_orders: np.ndarray | None = None  # None when the pair has no order model
+    days_to_next_order: np.ndarray | None = None  # NaN outside the active population
+    value_range_quantiles: tuple[np.ndarray, np.ndarray] | None = None  # log1p quantiles, before offsets
 
 
 class Predictor:
@@ -180,6 +186,7 @@ class Predictor:
             value_contributions,
             value_if_retained,
             self._uplift(features) if rows else {},
+            **self._order_and_range_outputs(features, populations, matrix if rows else None),
         )
 
     def _uplift(self, features: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -188,6 +195,45 @@ class Predictor:
             action: np.asarray(self.pair.uplift[action].scorer.predict(model_input.matrix(features)))
             for action, model_input in self._uplift_inputs.items()
         }
+
+    def _order_and_range_outputs(
+        self, features: pl.DataFrame, populations: np.ndarray, value_matrix: Any
+    ) -> dict[str, Any]:
+        """Orders for everyone, days to the next order for active customers and the value range's two
+        quantiles: predictions only, no TreeSHAP (none of them has reasons). Absent models are skipped."""
+        models, rows = self.pair.models, features.height
+        everyone, active = np.arange(rows), np.flatnonzero(populations == "active")
+        outputs: dict[str, Any] = {}
+        if "orders" in models:
+            outputs["predicted_orders"] = np.zeros(0)
+            if rows:
+                matrix = self._matrix("orders", features, everyone, value_matrix)
+                outputs["predicted_orders"] = np.maximum(self._predict("orders", matrix)[0], 0.0)
+        if "next_order" in models:
+            outputs["days_to_next_order"] = np.full(rows, np.nan)
+            if active.size:
+                matrix = self._matrix("next_order", features, active, value_matrix)
+                outputs["days_to_next_order"][active] = self._predict("next_order", matrix)[0]
+        scorer = models["value_range"].scorer if "value_range" in models else None
+        if isinstance(scorer, ConformalRangeScorer):
+            outputs["value_range_quantiles"] = (np.zeros(0), np.zeros(0))
+            if rows:
+                matrix = self._matrix("value_range", features, everyone, value_matrix)
+                outputs["value_range_quantiles"] = scorer.quantiles(matrix)  # type: ignore[arg-type]
+        return outputs
+
+    def _matrix(
+        self, name: ModelName, features: pl.DataFrame, members: np.ndarray, value_matrix: Any
+    ) -> object:
+        """Model `name`'s input for the rows `members`: the value model's matrix when both are coded
+        alike (one copy of the features for every model), else its own."""
+        if value_matrix is not None and self._inputs[name] == self._inputs["value"]:
+            if members.size == features.height:
+                return value_matrix
+            return (
+                value_matrix[members] if isinstance(value_matrix, np.ndarray) else value_matrix.iloc[members]
+            )
+        return self._inputs[name].matrix(features if members.size == features.height else features[members])
 
     def _predict(
         self, name: str, matrix: object, contributions: bool = False
@@ -274,7 +320,24 @@ class Predictor:
             action_options=options,
             tags=tags,
             account_managers=self._account_managers(features),
+            **self._order_and_range_fields(outputs, tiers, as_of),
         )
+
+    def _order_and_range_fields(
+        self, outputs: ModelOutputs, tiers: np.ndarray, as_of: pl.Series
+    ) -> dict[str, Any]:
+        """The `ScoredTable` fields of the value range (its offsets need the tiers), the orders and the
+        next order's date."""
+        fields: dict[str, Any] = {"predicted_orders": outputs.predicted_orders}
+        if outputs.value_range_quantiles is not None:
+            scorer = self.pair["value_range"].scorer
+            assert isinstance(scorer, ConformalRangeScorer)
+            fields["value_low"], fields["value_high"] = scorer.bounds_from_quantiles(
+                *outputs.value_range_quantiles, outputs.predicted_value, tiers
+            )
+        if outputs.days_to_next_order is not None:
+            fields["next_order_dates"] = next_order_dates(as_of, outputs.days_to_next_order)
+        return fields
 
     def _probability_reasons(self, outputs: ModelOutputs, tiers: np.ndarray, names: list[str]) -> ReasonCodes:
         """Each row's reasons from its population's model, compared with that model's references."""
@@ -382,6 +445,15 @@ def choose_by_value_saved(
         elif len(row) == len(allowed[index]):
             action_ids[index] = HOLD_OUT_ACTION
     return Decisions(rule_ids, action_ids)
+
+
+def next_order_dates(as_of: pl.Series, days: np.ndarray) -> list[date | None]:
+    """The calendar day of each cutoff plus its days to the next order (None where the days are NaN)."""
+    known = ~np.isnan(days)
+    moments = as_of.to_numpy().astype("datetime64[us]")
+    offsets = np.where(known, days, 0.0) * 86_400_000_000
+    days_of = (moments + offsets.astype("timedelta64[us]")).astype("datetime64[D]").astype(object)
+    return [day if keep else None for day, keep in zip(days_of.tolist(), known.tolist(), strict=True)]
 
 
 def load_engine(settings: Settings, texts: Texts | None = None) -> Predictor:

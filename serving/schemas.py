@@ -202,6 +202,17 @@ class PredictedValue(BaseModel):
     amount: float = Field(description="Expected spend over the horizon.", examples=[412.5])
     currency: str | None = Field(default=None, examples=["EUR"])
     horizon_days: int = Field(examples=[180])
+    low: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Low end of the value range: with `high`, an interval that holds the actual spend over the "
+        "horizon for 80% of the customers of each tier (split conformal prediction, calibrated out of time); "
+        "low <= amount <= high. Null when the model pair has no value range.",
+        examples=[60.0],
+    )
+    high: float | None = Field(
+        default=None, ge=0.0, description="High end of the value range (see `low`).", examples=[1350.0]
+    )
 
 
 class Reason(BaseModel):
@@ -279,6 +290,20 @@ class Prediction(BaseModel):
         default=None, ge=0.0, le=1.0, description="P(a first order in the churn horizon), for prospects."
     )
     predicted_value: PredictedValue
+    predicted_orders: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Expected number of orders over the value horizon (`predicted_value.horizon_days`); null "
+        "when the model pair has no order model.",
+        examples=[3.4],
+    )
+    expected_next_order_date: date | None = Field(
+        default=None,
+        description="For active customers: the date of the next order if the customer orders within the churn "
+        "horizon (the median among customers like them; `churn_probability` says how likely that order is). "
+        "Null for lapsed customers and prospects.",
+        examples=["2025-08-14"],
+    )
     value_if_retained: float | None = Field(
         default=None,
         description="Expected net spend over the value horizon if the customer stays (active) or comes back "

@@ -47,6 +47,10 @@ SNAPSHOT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "predicted_value": pl.Float64(),
     "currency": pl.String(),
     "horizon_days": pl.Int64(),
+    "predicted_value_low": pl.Float64(),
+    "predicted_value_high": pl.Float64(),
+    "predicted_orders": pl.Float64(),
+    "expected_next_order_date": pl.Date(),
     "value_if_retained": pl.Float64(),
     "value_at_risk": pl.Float64(),
     "probability_reasons": REASON_DTYPE,
@@ -82,7 +86,9 @@ every action the playbook allows the customer and the model pair has an uplift m
 uplift and the expected value saved (uplift x value if retained - cost), and `expected_uplift` /
 `expected_value_saved` are those of the recommended action (null without an uplift model). `tags` are
 the codes of the playbook's tags (`policy.tags`, an empty list without any), `account_manager` the
-customer's named manager (null when the customers file names none)."""
+customer's named manager (null when the customers file names none). The value range
+(`predicted_value_low`, `predicted_value_high`) and `predicted_orders` are null when the pair has no such
+model; `expected_next_order_date` is null outside the active population."""
 LOOP_COLUMNS: Final = ("assignment", "expected_uplift", "expected_value_saved", "action_options")
 OPTION_FIELDS: Final = ("action_id", "rule_id", "expected_uplift", "expected_value_saved")
 OPTION_ARROW_TYPES: Final = {
@@ -126,6 +132,11 @@ class ScoredTable:
     tags: TagAssignment | None = None
     account_managers: pl.Series | None = field(default=None)
 
+    value_low: np.ndarray | None = None  # the value range; None when the pair has none
+    value_high: np.ndarray | None = None
+    predicted_orders: np.ndarray | None = None
+    next_order_dates: Sequence[date | None] | None = None  # None outside the active population
+
     @property
     def height(self) -> int:
         return self.customer_ids.len()
@@ -154,6 +165,12 @@ class ScoredTable:
             "predicted_value": self.predicted_value,
             "currency": pl.repeat(None, height, dtype=pl.String, eager=True),
             "horizon_days": pl.repeat(self.horizon_days, height, dtype=pl.Int64, eager=True),
+            "predicted_value_low": _optional(self.value_low, height),
+            "predicted_value_high": _optional(self.value_high, height),
+            "predicted_orders": _optional(self.predicted_orders, height),
+            "expected_next_order_date": pl.Series(
+                list(self.next_order_dates or [None] * height), dtype=pl.Date
+            ),
             "value_if_retained": _nullable(self.value_if_retained),
             "value_at_risk": _nullable(self.value_at_risk()),
             "probability_reasons": self.probability_reasons.to_series("probability_reasons"),
@@ -234,6 +251,12 @@ class ScoredTable:
             "predicted_value": float(self.predicted_value[index]),
             "currency": None,
             "horizon_days": self.horizon_days,
+            "predicted_value_low": _entry(self.value_low, index),
+            "predicted_value_high": _entry(self.value_high, index),
+            "predicted_orders": _entry(self.predicted_orders, index),
+            "expected_next_order_date": None
+            if self.next_order_dates is None
+            else self.next_order_dates[index],
             "value_if_retained": retained,
             "value_at_risk": None if population != "active" or retained is None else probability * retained,
             "probability_reasons": self.probability_reasons.row(index),
@@ -303,8 +326,14 @@ def prediction_from_record(
         reactivation_probability=record["reactivation_probability"],
         conversion_probability=record["conversion_probability"],
         predicted_value=PredictedValue.model_construct(
-            amount=record["predicted_value"], currency=record["currency"], horizon_days=record["horizon_days"]
+            amount=record["predicted_value"],
+            currency=record["currency"],
+            horizon_days=record["horizon_days"],
+            low=record.get("predicted_value_low"),
+            high=record.get("predicted_value_high"),
         ),
+        predicted_orders=record.get("predicted_orders"),
+        expected_next_order_date=record.get("expected_next_order_date"),
         value_if_retained=record["value_if_retained"],
         value_at_risk=record["value_at_risk"],
         explanations=explanations,
@@ -373,3 +402,12 @@ def _nullable(values: np.ndarray) -> pl.Series:
 
 def _number(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
+
+
+def _optional(values: np.ndarray | None, height: int) -> pl.Series:
+    """A Float64 column of `values`, or of nulls when the pair has no such model."""
+    return pl.repeat(None, height, dtype=pl.Float64, eager=True) if values is None else _nullable(values)
+
+
+def _entry(values: np.ndarray | None, index: int) -> float | None:
+    return None if values is None else _number(values[index])

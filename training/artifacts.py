@@ -40,7 +40,17 @@ PURPOSES = {
     "it is not a revenue forecast for finance.",
     "value_if_retained": "Predicts the net spend over the next {horizon} days of a customer who orders within the "
     "churn horizon (stays, or comes back): the value lost if an active customer churns.",
+    "orders": "Predicts each customer's number of orders over the next {horizon} days (predicted_orders), judged "
+    "against the orders of the last 365 days scaled to the horizon.",
+    "next_order": "Predicts, for an active customer who orders within the next {horizon} days, how many days after "
+    "the cutoff the next order comes (the median): expected_next_order_date. Read it with the churn probability, "
+    "which says how likely that order is; judged against the naive last order plus the usual interval.",
+    "value_range": "Gives each customer's predicted value an interval (predicted_value.low and .high) that holds "
+    "the actual spend over the next {horizon} days with the stated probability, per tier: conformalized quantile "
+    "regression calibrated out of time on the calibration fold.",
 }
+UNITS = {"orders": "orders", "next_order": "days"}
+"""The unit of the contributions of the models that are neither probabilities nor currency."""
 
 
 def write_model_artifacts(bundle: ModelBundle, backtest: Backtest) -> None:
@@ -67,7 +77,9 @@ def _write_model_artifacts(bundle: ModelBundle, backtest: Backtest) -> None:
         (folder / "feature_list.json").write_text(json.dumps(feature_list, indent=2, ensure_ascii=False))
         (folder / "reference_statistics.json").write_text(json.dumps(metadata.reference_statistics, indent=2))
         (folder / "validation_metrics.json").write_text(json.dumps(backtest.table, indent=2, allow_nan=True))
-        if backtest.validation.height and metadata.fallback is None:
+        if backtest.validation.height and metadata.fallback is None and metadata.name in _OWN_CHARTS:
+            _OWN_CHARTS[metadata.name](folder, bundle, backtest)
+        elif backtest.validation.height and metadata.fallback is None:
             _shap_summary(folder / "shap_summary.png", bundle, backtest)
             if backtest.spec.is_probability:
                 _calibration_chart(folder / "calibration_curve.png", backtest)
@@ -94,7 +106,9 @@ def _shap_summary(path: Path, bundle: ModelBundle, backtest: Backtest) -> None:
     )
     shap.summary_plot(np.asarray(contributions), display, show=False, max_display=15)
     figure = plt.gcf()
-    unit = "probability points" if backtest.spec.is_probability else "currency"
+    unit = UNITS.get(backtest.spec.name) or (
+        "probability points" if backtest.spec.is_probability else "currency"
+    )
     figure.suptitle(f"SHAP contributions ({unit}) on the validation snapshot", fontsize=10)
     _save(figure, path)
 
@@ -211,3 +225,47 @@ def _dates(cutoffs: list[Any]) -> str:
 
 def _fmt(value: float) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def _orders_charts(folder: Path, bundle: ModelBundle, backtest: Backtest) -> None:
+    _shap_summary(folder / "shap_summary.png", bundle, backtest)
+    decile_table(backtest.actual, backtest.predicted).write_csv(folder / "decile_table.csv")
+
+
+def _next_order_charts(folder: Path, bundle: ModelBundle, backtest: Backtest) -> None:
+    _shap_summary(folder / "shap_summary.png", bundle, backtest)
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.scatter(backtest.actual, backtest.predicted, s=4, alpha=0.3)
+    top = float(max(np.max(backtest.actual), np.max(backtest.predicted)))
+    axis.plot([0, top], [0, top], linestyle="--", color="grey")
+    axis.set_xlabel("actual days to the next order")
+    axis.set_ylabel("predicted days (median)")
+    axis.set_title(
+        f"Next order on the validation snapshot (MAE {backtest.metrics.get('mae_days', float('nan')):.1f} days, "
+        f"naive {backtest.metrics.get('naive_mae_days', float('nan')):.1f})",
+        fontsize=9,
+    )
+    _save(figure, folder / "predicted_vs_actual_days.png")
+
+
+def _value_range_charts(folder: Path, bundle: ModelBundle, backtest: Backtest) -> None:
+    """Coverage per tier of the range and of the simpler intervals, against the level."""
+    level = float(bundle.metadata.model_params.get("level", 0.8))
+    groups = [name for name in backtest.metrics if name.startswith("coverage")]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(len(backtest.table), 1)
+    for offset, (method, metrics) in enumerate(backtest.table.items()):
+        positions = np.arange(len(groups)) + offset * width
+        axis.bar(positions, [metrics.get(group, np.nan) for group in groups], width, label=method)
+    axis.axhline(level, color="grey", linestyle="--", label=f"level {level:.0%}")
+    axis.set_xticks(
+        np.arange(len(groups)) + 0.4 - width / 2, [g.replace("coverage_", "tier ") for g in groups]
+    )
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("share of actual spend inside the range")
+    axis.set_title("Value range coverage on the validation snapshot", fontsize=10)
+    axis.legend(fontsize=7)
+    _save(figure, folder / "coverage_by_tier.png")
+
+
+_OWN_CHARTS = {"orders": _orders_charts, "next_order": _next_order_charts, "value_range": _value_range_charts}

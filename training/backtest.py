@@ -2,7 +2,9 @@
 validation snapshot against the baselines (`training.evaluation`).
 
 These are the figures a training run reports, logs to MLflow and stores with the model pair as each
-model's `backtest_metrics`; the model that is registered is the refit (`training.train`).
+model's `backtest_metrics`; the model that is registered is the refit (`training.train`). The order
+count and the next order are judged against naive forecasts (`training.order_baselines`); the value
+range is backtested by `training.value_range`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import polars as pl
 from features.contract import RawData
 from training.evaluation import probability_baselines, value_baselines
 from training.metrics import probability_metrics, value_metrics
-from training.recipe import FittedModel, ModelSpec, fit_model
+from training.order_baselines import next_order_table, orders_table
+from training.recipe import FORECAST_ESTIMATORS, FittedModel, ModelSpec, fit_model
 from training.schedule import Schedule
 from training.tables import TrainingTables
 
@@ -71,6 +74,9 @@ def run_backtest(
             f"{spec.name}: no validation rows as of {schedule.validation.date()}; no backtest figures"
         )
         return result
+    if spec.estimator in FORECAST_ESTIMATORS:
+        result.table.update(_forecast_table(spec, validation, actual, predicted, fit_table, schedule))
+        return result
     if spec.is_probability:
         labels = actual.astype(np.int64)
         if len(np.unique(labels)) == 2:
@@ -109,6 +115,20 @@ def run_backtest(
                 )
             )
     return result
+
+
+def _forecast_table(
+    spec: ModelSpec,
+    validation: pl.DataFrame,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    fit_table: pl.DataFrame,
+    schedule: Schedule,
+) -> dict[str, dict[str, float]]:
+    """The order count's or the next order's figures against the naive forecasts (`training.order_baselines`)."""
+    if spec.estimator == "orders":
+        return orders_table(validation, actual, predicted, schedule.horizon_days)
+    return next_order_table(validation, actual, predicted, spec.rows(fit_table), schedule.horizon_days)
 
 
 def finite(metrics: dict[str, Any]) -> dict[str, float]:

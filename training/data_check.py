@@ -119,9 +119,11 @@ _TERMS: dict[ModelName, _ModelTerms] = {
         "retained customers", "buyers", "non-buyers", True, needs_negatives=False
     ),
 }
-CHECKED_MODELS: tuple[ModelName, ...] = tuple(SPECS)
+CHECKED_MODELS: tuple[ModelName, ...] = tuple(name for name in SPECS if name in _TERMS)
+"""The population and value models. The order, next-order and value-range models are not checked:
+each falls back by itself (a constant, or the value model's range) when its rows are too few."""
 BLOCKING_MODELS: tuple[ModelName, ...] = tuple(
-    name for name, spec in SPECS.items() if not spec.fallback_allowed
+    name for name in CHECKED_MODELS if not SPECS[name].fallback_allowed
 )
 """The models training cannot replace by a base rate: `require_trainable` checks these by default."""
 TIER_MODELS: tuple[ModelName, ...] = ("churn", "value")
@@ -489,7 +491,7 @@ def _plan(span: HistorySpan, settings: CheckSettings, horizon: Horizon, days: in
 
 def _schedule(span: HistorySpan, settings: CheckSettings, horizon: Horizon) -> ScheduleCheck:
     days = settings.horizon_days(horizon)
-    models = tuple(name for name, spec in SPECS.items() if spec.horizon == horizon)
+    models = tuple(name for name in CHECKED_MODELS if SPECS[name].horizon == horizon)
     empty = ScheduleCheck(horizon, days, HORIZON_OPTIONS[horizon], models, False, (), None, None, (), None)
     if span.first_event is None or span.data_end is None:
         return empty

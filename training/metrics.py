@@ -258,3 +258,42 @@ def _probability_inputs(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[FloatArray,
     if probabilities.min() < 0 or probabilities.max() > 1:
         raise MetricInputError("p must be probabilities in [0, 1]")
     return labels, probabilities
+
+
+# --- order counts, days to the next order, and value ranges -----------------------------------------
+
+
+def count_metrics(
+    actual: npt.ArrayLike, predicted: npt.ArrayLike, prefix: str = "orders"
+) -> dict[str, float]:
+    """The order-count report card: `<prefix>_mae`, `<prefix>_rmse`, `<prefix>_spearman`."""
+    return {
+        f"{prefix}_mae": mae(actual, predicted),
+        f"{prefix}_rmse": rmse(actual, predicted),
+        f"{prefix}_spearman": spearman(actual, predicted),
+    }
+
+
+def days_metrics(actual: npt.ArrayLike, predicted: npt.ArrayLike, prefix: str = "") -> dict[str, float]:
+    """Errors of a number of days: `<prefix>mae_days` (mean) and `<prefix>median_ae_days` (median)."""
+    truth, scores = _value_inputs(actual, predicted)
+    errors = np.abs(scores - truth)
+    return {f"{prefix}mae_days": float(errors.mean()), f"{prefix}median_ae_days": float(np.median(errors))}
+
+
+def range_metrics(
+    actual: npt.ArrayLike, low: npt.ArrayLike, high: npt.ArrayLike, tiers: npt.ArrayLike
+) -> dict[str, float]:
+    """The value range's report card: `coverage` overall and `coverage_<tier>` for each tier present,
+    and the `median_width` (high - low, currency)."""
+    truth, lows = _value_inputs(actual, low)
+    _, highs = _value_inputs(actual, high)
+    letters = np.asarray(tiers, dtype=object).reshape(-1)
+    if len(letters) != len(truth):
+        raise MetricInputError(f"actual has {len(truth)} rows but tiers has {len(letters)}")
+    covered = (lows <= truth) & (truth <= highs)
+    metrics = {"coverage": float(covered.mean())}
+    for tier in sorted(set(letters.tolist())):
+        metrics[f"coverage_{tier}"] = float(covered[letters == tier].mean())
+    metrics["median_width"] = float(np.median(highs - lows))
+    return metrics

@@ -7,10 +7,18 @@
 | conversion | prospects | a first order in the churn horizon | `ProbabilityModel` |
 | value | everyone | net spend over the value horizon | `select_value_model` (Tweedie or two-part) |
 | value_if_retained | active and lapsed customers who ordered in the churn horizon | net spend over the value horizon | `select_value_model` |
+| orders | everyone | orders over the value horizon | `OrderCountModel` (Poisson) |
+| next_order | active customers who ordered in the churn horizon | days to that first order | `DaysToNextOrderModel` (median) |
+| value_range | everyone | net spend over the value horizon | `ConformalValueRange`, fitted on the value model (`training.value_range`) |
 
 `value_if_retained` is the expected spend if the customer stays (an active customer) or comes back (a
 lapsed one): value at risk is the churn probability times it, the value lost if the customer churns,
 instead of a churn-discounted value times churn again.
+
+`orders` and `next_order` (`training.models.next_order`) give `predicted_orders` and an active customer's
+`expected_next_order_date`; their labels come from `features.build.build_order_labels`
+(`training.order_tables`). `value_range` is the value's 80% interval: it needs the value model's
+predictions and the tiers, so `training.train` fits it after the others (`training.value_range`).
 
 A lapsed or prospect population too small to fit (a calibration fold without `MIN_CALIBRATION_MINORITY`
 of each class, or fewer fit rows than `MIN_FIT_ROWS`) gets the documented fallback: its observed base
@@ -33,8 +41,9 @@ import polars as pl
 from domain.errors import CalibrationDataError
 from domain.vocabulary import ModelName, Population
 from features.populations import ORDERED_COLUMN, POPULATION_COLUMN
-from model_contract import ConstantProbabilityScorer, Scorer, to_model_frame
+from model_contract import ConstantProbabilityScorer, ConstantScorer, Scorer, to_model_frame
 from training.models import ProbabilityModel, select_value_model
+from training.models.next_order import DaysToNextOrderModel, OrderCountModel
 from training.models.probability import MIN_CALIBRATION_MINORITY
 
 logger = logging.getLogger(__name__)
@@ -54,16 +63,19 @@ class ModelSpec:
     monotone_decreasing: tuple[str, ...] = ()
     retained_only: bool = False
     fallback_allowed: bool = False  # a base rate may stand in when the population is too small
+    estimator: str = ""  # "" = by horizon (probability or value); else one of FORECAST_ESTIMATORS
 
     @property
     def is_probability(self) -> bool:
-        return self.horizon == "churn"
+        return self.horizon == "churn" and not self.estimator
 
     def rows(self, table: pl.DataFrame) -> pl.DataFrame:
         """The rows of `table` this model learns from or is judged on."""
         condition = pl.col(POPULATION_COLUMN).is_in(list(self.populations))
         if self.retained_only:
             condition = condition & (pl.col(ORDERED_COLUMN) == 1)
+        if self.estimator == "next_order":  # the days are known only for the rows whose next order came
+            condition = condition & pl.col(self.target).is_not_null()
         return table.filter(condition)
 
 
@@ -93,8 +105,32 @@ SPECS: dict[ModelName, ModelSpec] = {
         ModelSpec("conversion", ("prospect",), "converted", "churn", fallback_allowed=True),
         ModelSpec("value", ("active", "lapsed", "prospect"), "future_value", "value"),
         ModelSpec("value_if_retained", ("active", "lapsed"), "future_value", "value", retained_only=True),
+        ModelSpec(
+            "orders",
+            ("active", "lapsed", "prospect"),
+            "future_orders",
+            "value",
+            fallback_allowed=True,
+            estimator="orders",
+        ),
+        ModelSpec(
+            "next_order",
+            ("active",),
+            "future_days_to_next_order",
+            "churn",
+            retained_only=True,
+            fallback_allowed=True,
+            estimator="next_order",
+        ),
+        ModelSpec(
+            "value_range", ("active", "lapsed", "prospect"), "future_value", "value", estimator="value_range"
+        ),
     )
 }
+FORECAST_ESTIMATORS = ("orders", "next_order")
+"""The estimators `fit_model` fits besides probabilities and values (`training.models.next_order`)."""
+VALUE_RANGE = "value_range"
+"""The estimator fitted on the value model's predictions by `training.value_range`, not by `fit_model`."""
 
 
 @dataclass
@@ -142,6 +178,10 @@ def fit_model(
         to_model_frame(calibration, names, categorical_levels),
     )
     y, y_cal = fit[spec.target].to_numpy(), calibration[spec.target].to_numpy()
+    if spec.estimator in FORECAST_ESTIMATORS:
+        return _fit_forecast(spec, X, y, X_cal, y_cal, names, categorical_levels, n_jobs=n_jobs, seed=seed)
+    if spec.estimator:
+        raise ValueError(f"the {spec.name} model is fitted by training.value_range, not by fit_model")
     if spec.is_probability:
         return _fit_probability(spec, X, y, X_cal, y_cal, names, categorical_levels, n_jobs=n_jobs, seed=seed)
     powers = _candidate_powers(value_candidate)
@@ -216,6 +256,52 @@ def _fit_probability(
         levels,
         "base rate of the population (fallback)",
         {"base_rate": rate},
+        fallback=note,
+    )
+
+
+def _fit_forecast(
+    spec: ModelSpec,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_cal: pd.DataFrame,
+    y_cal: np.ndarray,
+    names: list[str],
+    levels: dict[str, list[str]],
+    *,
+    n_jobs: int,
+    seed: int,
+) -> FittedModel:
+    """The order count or the days to the next order; with too few rows, the fallback of the fit and
+    calibration rows: their mean count, or their median days."""
+    if spec.estimator == "orders":
+        model: OrderCountModel | DaysToNextOrderModel = OrderCountModel(n_jobs=n_jobs, random_state=seed)
+        family = "LightGBM Poisson regressor of the order count"
+    else:
+        model = DaysToNextOrderModel(n_jobs=n_jobs, random_state=seed)
+        family = "LightGBM median (L1) regressor of the days to the next order"
+    if len(y) >= MIN_FIT_ROWS and len(y_cal) >= MIN_CALIBRATION_MINORITY:
+        model.fit(X, y, X_calibration=X_cal, y_calibration=y_cal)
+        return FittedModel(spec, model.scorer_, names, levels, family, dict(model.lgbm_params_))
+    observed = np.concatenate([y, y_cal]).astype(np.float64)
+    value = (
+        0.0
+        if len(observed) == 0
+        else float(np.mean(observed) if spec.estimator == "orders" else np.median(observed))
+    )
+    statistic = "mean" if spec.estimator == "orders" else "median"
+    note = (
+        f"{spec.name}: too few rows to fit ({len(y)} fit rows, at least {MIN_FIT_ROWS}; {len(y_cal)} calibration "
+        f"rows, at least {MIN_CALIBRATION_MINORITY}); the {statistic} {value:.3f} of the rows used"
+    )
+    logger.warning(note)
+    return FittedModel(
+        spec,
+        ConstantScorer(value, len(names)),
+        names,
+        levels,
+        f"{statistic} of the rows (fallback)",
+        {statistic: value},
         fallback=note,
     )
 

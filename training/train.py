@@ -56,11 +56,13 @@ from policy.tiers import RANKED_TIERS, TierPolicy
 from training.artifacts import write_model_artifacts
 from training.backtest import Backtest, finite, run_backtest
 from training.dataset import learn_categorical_levels
+from training.order_tables import OrderLabelledTables
 from training.promotion import PromotionDecision, promote
-from training.recipe import SPECS, FittedModel, ModelSpec, fit_model
+from training.recipe import SPECS, VALUE_RANGE, FittedModel, ModelSpec, fit_model
 from training.schedule import CalibrationChoice, Schedule, plan_model
 from training.tables import TrainingTables
 from training.value_at_risk import ValueAtRiskCheck, check_value_at_risk
+from training.value_range import backtest_value_range, fit_value_range
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,7 @@ def fit_pair(
     """Everything `train` does before MLflow: backtest and refit every model, assemble the pair."""
     start, end = _data_span(raw)
     lookback = playbook.lifecycle.lookback_days
-    tables = TrainingTables(
+    tables = OrderLabelledTables(
         raw, config.churn_horizon_days, config.value_horizon_days, lookback, config.excluded_attributes
     )
     schedules = _schedules(start, end, config)
@@ -192,6 +194,8 @@ def fit_pair(
     }
     runs: dict[ModelName, ModelRun] = {}
     for spec in SPECS.values():
+        if spec.estimator == VALUE_RANGE:
+            continue  # fitted on the value model's predictions and the tiers, below
         backtest_schedule, refit_schedule = schedules[spec.horizon]
         backtest_levels, refit_levels = levels[spec.horizon]
         progress(f"Backtesting the {spec.name} model")
@@ -220,7 +224,14 @@ def fit_pair(
             notes.append(refit.fallback)
         runs[spec.name] = ModelRun(spec, backtest, refit_schedule, refit)
     progress("Fitting tiers and references on the latest features")
-    pair = _assemble(runs, latest, end, lookback, playbook.tiers, config, notes)
+    cutpoints = config.tier_cutpoints or _fit_tier_policy(
+        playbook.tiers, _active_values(runs["value"].refit, latest)
+    )
+    progress("Backtesting and calibrating the value range")
+    runs["value_range"] = _value_range_run(
+        runs["value"], tables, schedules["value"], cutpoints, playbook.tiers, config, notes
+    )
+    pair = _assemble(runs, latest, end, lookback, cutpoints, config, notes)
     outcome = TrainingOutcome(models=runs, pair=pair, notes=notes)
     if ground_truth is not None:
         outcome.value_at_risk = check_value_at_risk(pair, latest, ground_truth, end)
@@ -255,19 +266,61 @@ def _schedules(
     return plans
 
 
+def _active_values(value: FittedModel, table: pl.DataFrame) -> np.ndarray:
+    """The value model's predictions for the active customers of a feature table: what tiers are cut on."""
+    return value.predict(table.filter(pl.col(POPULATION_COLUMN) == "active"))
+
+
+def _value_range_run(
+    value: ModelRun,
+    tables: TrainingTables,
+    schedules: tuple[Schedule, Schedule],
+    cutpoints: TierCutpoints,
+    tier_policy: TierPolicy,
+    config: TrainingConfig,
+    notes: list[str],
+) -> ModelRun:
+    """The value range around the value model: backtested with the tiers of its validation day, refitted
+    with the pair's (`training.value_range`)."""
+    spec = SPECS["value_range"]
+    backtest_schedule, refit_schedule = schedules
+    backtest_cutpoints = config.tier_cutpoints or _fit_tier_policy(
+        tier_policy, _active_values(value.backtest.fitted, value.backtest.validation)
+    )
+    backtest = backtest_value_range(
+        spec,
+        value.backtest,
+        tables,
+        backtest_schedule,
+        backtest_cutpoints,
+        n_jobs=config.n_jobs,
+        seed=config.seed,
+        notes=notes,
+    )
+    refit = fit_value_range(
+        spec,
+        value.refit,
+        tables.stacked(refit_schedule.training),
+        tables.at(refit_schedule.calibration),
+        cutpoints,
+        n_jobs=config.n_jobs,
+        seed=config.seed,
+    )
+    return ModelRun(spec, backtest, refit_schedule, refit)
+
+
 def _assemble(
     runs: dict[ModelName, ModelRun],
     latest: pl.DataFrame,
     end: datetime,
     lookback: int,
-    tier_policy: TierPolicy,
+    cutpoints: TierCutpoints,
     config: TrainingConfig,
     notes: list[str],
 ) -> ModelPair:
     """The refit models as one pair, with tiers, references and the drift reference on `latest`."""
     value = runs["value"].refit.predict(latest)
     active = (latest[POPULATION_COLUMN] == "active").to_numpy()
-    cutpoints = config.tier_cutpoints or _fit_tier_policy(tier_policy, value[active])
     tiers = assign_tier(cutpoints, value, latest["orders_365d"].to_numpy())
     bundles: dict[ModelName, ModelBundle] = {}
     for name, run in runs.items():

@@ -58,7 +58,9 @@ def test_an_export_row_is_the_customer_in_words_of_the_language() -> None:
     assert english["churn_probability"] == 0.37 and english["predicted_value"] == 100.0
     assert english["value_at_risk"] == pytest.approx(0.37 * 150.0)
     assert english["reason_1"] and english["reason_1"] != chinese["reason_1"]
-    assert (english["predicted_value_low"], english["predicted_value_high"]) == (None, None)
+    low, high = frame["predicted_value_low"][0], frame["predicted_value_high"][0]
+    assert (english["predicted_value_low"], english["predicted_value_high"]) == (low, high)
+    assert low is not None and low <= english["predicted_value"] <= high
 
 
 def test_changed_since_keeps_customers_whose_tier_stage_tags_or_action_moved_and_new_ones(

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.trained import AS_OF, TrainedModels, real_service, request_for
 
+from domain.vocabulary import MODEL_NAMES
 from features.build import build_features
 
 API_KEY = "real-service-key-5e2a"
@@ -42,7 +43,7 @@ def test_the_models_route_shows_the_pair_in_service(trained: TrainedModels, clie
 
     loaded = trained.engine.loaded
     assert (body["name"], body["version"], body["run_id"]) == ("clvchurn-pair", loaded.version, loaded.run_id)
-    assert set(body["models"]) == {"churn", "reactivation", "conversion", "value", "value_if_retained"}
+    assert set(body["models"]) == set(MODEL_NAMES)
     assert {model["version"] for model in body["models"].values()} == {loaded.version}
     assert body["models"]["churn"]["populations"] == ["active"]
     assert body["data_end"] == loaded.pair.metadata.data_end.isoformat()

@@ -5,7 +5,9 @@ Customer i (1..50, id `C001`..`C050`):
 - population: prospect for the prospect stage, lapsed for dormant and lost, active otherwise;
 - the population's probability (churn, reactivation or conversion) = ((i * 37) % 100) / 100; active
   customers' churn risk is high >= 0.6, medium >= 0.3, else low, the others have none;
-- predicted value = 100 * i (EUR over 180 days); value if retained = 150 * i except for prospects;
+- predicted value = 100 * i (EUR over 180 days), its range 60 * i to 250 * i; predicted orders = i / 4;
+  active customers' next order on 2025-07-01 plus i days (the others have none); value if retained =
+  150 * i except for prospects;
   value at risk (active only) = probability x value if retained; priority = probability x value if
   retained (prospects: x predicted value);
 - action = ACTIONS[i % 4] (real playbook ids) under rule `rule_<action>`, due 2025-07-08; the snapshot
@@ -21,7 +23,7 @@ The models come from `PortfolioEngine`, a fixed engine with run ids on both cham
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,10 @@ def value_if_retained(i: int) -> float | None:
     return None if population(i) == "prospect" else 150.0 * i
 
 
+def next_order_date(i: int) -> date | None:
+    return AS_OF.date() + timedelta(days=i) if population(i) == "active" else None
+
+
 def priority(i: int) -> float:
     retained = value_if_retained(i)
     return probability(i) * (retained if retained is not None else 100.0 * i)
@@ -123,6 +129,10 @@ def record(i: int) -> dict[str, Any]:
         "predicted_value": 100.0 * i,
         "currency": "EUR",
         "horizon_days": 180,
+        "predicted_value_low": 60.0 * i,
+        "predicted_value_high": 250.0 * i,
+        "predicted_orders": i / 4,
+        "expected_next_order_date": next_order_date(i),
         "value_if_retained": retained,
         "value_at_risk": probability(i) * retained if kind == "active" and retained is not None else None,
         "probability_reasons": [_code(*code) for code in CHURN_CODES],

@@ -24,7 +24,9 @@ from domain.errors import ModelFitError
 from domain.vocabulary import MODEL_NAMES
 from features.synth import SyntheticBase, generate
 from model_contract.registry import CHALLENGER, CHAMPION, PAIR_MODEL_NAME, load_pair, tracking_to
+from training.order_baselines import NAIVE_NEXT_ORDER, NAIVE_ORDERS
 from training.train import TrainingConfig, TrainingOutcome, train
+from training.value_range import ABSOLUTE_RESIDUAL, ONE_OFFSET
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +48,11 @@ VALUE_ARTIFACTS = COMMON_ARTIFACTS | {
     "cumulative_gain.png",
     "decile_table.csv",
     "value_model_candidates.json",
+}
+OWN_ARTIFACTS = {
+    "orders": COMMON_ARTIFACTS | {"shap_summary.png", "decile_table.csv"},
+    "next_order": COMMON_ARTIFACTS | {"shap_summary.png", "predicted_vs_actual_days.png"},
+    "value_range": COMMON_ARTIFACTS | {"coverage_by_tier.png"},
 }
 LABELS = ("ordered_within_horizon", "future_value")
 
@@ -180,6 +187,8 @@ def test_parent_and_child_runs_hold_metrics_artifacts_and_the_dataset(
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         if first.pair[name].metadata.fallback is not None:
             assert artifacts == COMMON_ARTIFACTS, name
+        elif name in OWN_ARTIFACTS:
+            assert artifacts == OWN_ARTIFACTS[name], name
         elif first.models[name].spec.is_probability:
             assert artifacts == FITTED_PROBABILITY_ARTIFACTS, name
         else:
@@ -241,3 +250,18 @@ def test_force_promotes_the_worse_pair_and_says_so(forced: TrainingOutcome, clie
     assert "baseline bgnbd_gamma_gamma left out: Gamma-Gamma fitted q=0.900 <= 1" in forced.notes
     assert np.isnan(forced.tables["churn"]["bgnbd_gamma_gamma"]["roc_auc"])
     assert np.isnan(forced.tables["value"]["bgnbd_gamma_gamma"]["gini"])
+
+
+def test_next_order_and_value_range_are_backtested_against_naive_forecasts(first: TrainingOutcome) -> None:
+    next_order, orders, value_range = (
+        first.tables["next_order"],
+        first.tables["orders"],
+        first.tables["value_range"],
+    )
+    assert set(next_order) == {"clvchurn", NAIVE_NEXT_ORDER}
+    assert next_order["clvchurn"]["naive_mae_days"] == next_order[NAIVE_NEXT_ORDER]["mae_days"]
+    assert next_order["clvchurn"]["mae_days"] < next_order[NAIVE_NEXT_ORDER]["mae_days"]
+    assert set(orders) == {"clvchurn", NAIVE_ORDERS}
+    assert set(value_range) == {"clvchurn", ONE_OFFSET, ABSOLUTE_RESIDUAL}
+    assert {f"coverage_{tier}" for tier in ("A", "B", "C", "D")} <= set(value_range["clvchurn"])
+    assert any(note.startswith("value range: the 80% interval covered") for note in first.notes)

@@ -329,3 +329,19 @@ def test_pages_send_security_headers_and_assets_are_local(signed_in: TestClient)
 def test_pages_stay_out_of_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if not path.startswith(("/v1", "/healthz", "/readyz", "/metrics"))]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_customer_page_shows_the_value_range_expected_orders_and_next_order(
+    signed_in: TestClient, lang: str
+) -> None:
+    texts = CATALOGUES[lang]
+    active = signed_in.get(f"/customers/C008?lang={lang}").text  # stage new: active
+    lapsed = signed_in.get(f"/customers/C005?lang={lang}").text  # stage dormant: lapsed
+
+    assert '<span class="stat-value" id="value-range">480.00 EUR – 2,000.00 EUR</span>' in active
+    assert texts.text("web.customer.value_range", days=180) in active
+    assert '<span class="stat-value" id="predicted-orders">2.0</span>' in active
+    assert '<span class="stat-value" id="next-order-date">2025-07-09</span>' in active
+    assert texts.text("web.customer.next_order") in active
+    assert 'id="value-range"' in lapsed and 'id="next-order-date"' not in lapsed

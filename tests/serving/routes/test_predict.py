@@ -30,7 +30,15 @@ def test_predict_returns_the_engines_prediction(client: TestClient) -> None:
         "churn_risk": "medium",
         "reactivation_probability": None,
         "conversion_probability": None,
-        "predicted_value": {"amount": 100.0, "currency": "EUR", "horizon_days": 180},
+        "predicted_value": {
+            "amount": 100.0,
+            "currency": "EUR",
+            "horizon_days": 180,
+            "low": None,  # a pair without the value range, the next order or the order count
+            "high": None,
+        },
+        "predicted_orders": None,
+        "expected_next_order_date": None,
         "value_if_retained": 100.0,
         "value_at_risk": 1 / 3 * 100.0,
         "explanations": {
