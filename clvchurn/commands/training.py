@@ -6,13 +6,18 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+from domain.vocabulary import DEFAULT_ENGINE, Engine
+
+if TYPE_CHECKING:
+    from policy.playbook import Playbook
+    from training.train import TrainingConfig, TrainingOutcome
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Measure clvchurn against published baselines.")
 
@@ -25,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    data: Path = typer.Option(..., "--data", help="Raw CRM data folder."),
+    data_option: str = typer.Option(
+        ..., "--data", help="Raw CRM data folder (with --engine spark: any path Spark reads, e.g. s3a://...)."
+    ),
     as_of: str | None = typer.Option(
         None, "--as-of", help="Validation cutoff (default: the latest whose label windows close in the data)."
     ),
@@ -57,6 +64,27 @@ def train_command(
     ),
     force: bool = typer.Option(
         False, "--force", help="Make the new pair champion even if it does not pass the gate."
+    ),
+    engine: Engine = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Build the training tables in this process (local) or on Apache Spark (spark, collected "
+        "to this process for LightGBM).",
+    ),
+    max_training_rows: int | None = typer.Option(
+        None,
+        "--max-training-rows",
+        min=1,
+        help="With --engine spark: collect at most this many training rows (all cutoffs together), a "
+        "stratified sample by cutoff, population and label when there are more.",
+    ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
     ),
 ) -> None:
     """Backtest and refit the model pair (churn, reactivation, conversion, value) and register it.
@@ -98,18 +126,26 @@ def train_command(
     config = TrainingConfig(
         force=force, **{name: value for name, value in given.items() if value is not None}
     )
-    raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
-    truth_path = data / GROUND_TRUTH_FILE
-    ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
-    with console.status("Training...") as status:
-        outcome = train(
-            raw,
-            config,
-            playbook=playbook,
-            ground_truth=ground_truth,
-            data_source=str(data),
-            progress=lambda message: status.update(f"{message}..."),
-        )
+    if engine == "spark":
+        outcome = _train_on_spark(data_option, config, playbook, max_training_rows, spark_master, spark_conf)
+    else:
+        if max_training_rows is not None or spark_master is not None or spark_conf:
+            raise CommandOptionError(
+                "--max-training-rows, --spark-master and --spark-conf only apply with --engine spark"
+            )
+        data = Path(data_option)
+        raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
+        truth_path = data / GROUND_TRUTH_FILE
+        ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
+        with console.status("Training...") as status:
+            outcome = train(
+                raw,
+                config,
+                playbook=playbook,
+                ground_truth=ground_truth,
+                data_source=str(data),
+                progress=lambda message: status.update(f"{message}..."),
+            )
     for note in outcome.notes:
         console.print(f"[dim]{note}[/]")
     for name, run in outcome.models.items():
@@ -139,6 +175,31 @@ def train_command(
         f"MLflow: experiment 'clvchurn' (id {outcome.experiment_id}), parent run {outcome.parent_run_id} in "
         f"{outcome.tracking_uri}. Browse with: mlflow ui --backend-store-uri {outcome.tracking_uri}"
     )
+
+
+def _train_on_spark(
+    data: str,
+    config: TrainingConfig,
+    playbook: Playbook,
+    max_training_rows: int | None,
+    spark_master: str | None,
+    spark_conf: list[str],
+) -> TrainingOutcome:
+    """`train --engine spark`: check the data and build the training tables on Spark, train here."""
+    from spark_engine.commands import settings_from_options, train_on_spark
+
+    spark_settings = settings_from_options(spark_master, spark_conf)
+    console.print(f"Starting Spark on {spark_settings.master}...")
+    with console.status("Training...") as status:
+        return train_on_spark(
+            spark_settings,
+            data,
+            config,
+            playbook=playbook,
+            max_training_rows=max_training_rows,
+            report=console.print,
+            progress=lambda message: status.update(f"{message}..."),
+        )
 
 
 def _prefer_sleeping_openmp_threads() -> None:
