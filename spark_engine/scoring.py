@@ -41,6 +41,7 @@ from features.contract import RawData
 from model_contract import CHAMPION, PAIR_MODEL_NAME, aliased_version, resolve_tracking_uri
 from model_contract.registry import load_pair_version
 from policy.playbook import Playbook
+from serving.batch import CHUNK_ROWS
 from serving.predictor import Predictor
 from serving.serialise import SNAPSHOT_SCHEMA, empty_snapshot
 from serving.text import Texts
@@ -109,11 +110,19 @@ def champion_loader(tracking_uri: str | None, playbook_path: Path) -> PairLoader
 
 
 def score_bucket(raw: RawData, as_of: datetime, loader: PairLoader) -> pl.DataFrame:
-    """One bucket's snapshot rows: what `serving.batch.score_base` gives these customers."""
+    """One bucket's snapshot rows: what `serving.batch.score_base` gives these customers.
+
+    Scored in `serving.batch.CHUNK_ROWS` slices, as in process, so a large bucket's TreeSHAP
+    contributions never sit in memory all at once; each row depends on its customer only.
+    """
     features = build_features(raw, as_of)
     if features.is_empty():
         return empty_snapshot()
-    return loader.predictor().score(features).to_frame()
+    predictor = loader.predictor()
+    return pl.concat(
+        predictor.score(features.slice(start, CHUNK_ROWS)).to_frame()
+        for start in range(0, features.height, CHUNK_ROWS)
+    )
 
 
 def snapshot_table(load: SparkLoad, as_of: datetime, loader: PairLoader, buckets: int) -> DataFrame:

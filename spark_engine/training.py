@@ -149,12 +149,20 @@ class SparkTableBuilder:
 
 def allocate(counts: Mapping[tuple, int], total: int) -> dict[tuple, int]:
     """Rows to keep per stratum: shares proportional to its size summing to `total` (largest
-    remainders, Hamilton's method), at least one per non-empty stratum, never more than it has."""
+    remainders, Hamilton's method), at least one per non-empty stratum (so one each when `total` is
+    below the number of strata), never more than it has."""
     size = sum(counts.values())
     if size <= total:
         return dict(counts)
     quotas = {key: count * total / size for key, count in counts.items()}
     kept = {key: min(count, max(1 if count else 0, math.floor(quotas[key]))) for key, count in counts.items()}
+    while sum(kept.values()) > total:  # the one-row minimums overshot: take from the largest strata
+        largest = max(
+            (key for key in kept if kept[key] > 1), key=lambda key: (kept[key], str(key)), default=None
+        )
+        if largest is None:  # fewer rows asked than strata: one per stratum
+            return kept
+        kept[largest] -= 1
     by_remainder = sorted(counts, key=lambda key: (-(quotas[key] - math.floor(quotas[key])), str(key)))
     left = total - sum(kept.values())
     for key in by_remainder:
