@@ -140,19 +140,20 @@ def test_train_on_spark_from_the_command_line_samples_and_registers_a_pair(
     result = run_cli(
         [
             *["train", "--engine", "spark", "--spark-master", "local[2]", "--snapshots", "2"],
-            *("--max-training-rows", "4000", "--data", str(scoring_base)),
+            *("--max-training-rows", "2500", "--data", str(scoring_base)),
         ]
     )
 
     assert result.exit_code == 0, result.output
     printed = " ".join(result.output.split())
     assert "transactions.parquet: " in printed and "customer-days of spend for the baselines" in printed
-    assert "training rows: a stratified sample of 4,000 of " in printed
+    assert "training rows: a stratified sample of 2,500 of " in printed
     assert "clvchurn-pair v1: now 'champion'" in printed
     version = aliased_version(PAIR_MODEL_NAME, CHAMPION, store)
     assert version is not None
     params = mlflow.MlflowClient(store).get_run(version.run_id).data.params
-    assert (params["training_tables_engine"], params["training_rows"]) == ("spark", "4000")
+    assert (params["training_tables_engine"], params["training_rows"]) == ("spark", "2500")
+    assert int(params["training_rows_available"]) > 2500
 
 
 def test_train_without_the_spark_engine_refuses_max_training_rows(tmp_path: Path) -> None:
