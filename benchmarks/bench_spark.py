@@ -30,7 +30,7 @@ stays per customer (it does) and that the cluster's shuffle and storage keep up.
 
     .venv/bin/python benchmarks/bench_spark.py                         # 1M customers, features and score
     .venv/bin/python benchmarks/bench_spark.py --customers 100000      # a quick check
-    .venv/bin/python benchmarks/bench_spark.py --customers 50000 --steps score
+    .venv/bin/python benchmarks/bench_spark.py --customers 20000 --steps score --workdir /tmp/bench-spark
     .venv/bin/python benchmarks/bench_spark.py --executors 10 50 --executor-cores 8
 """
 
@@ -237,6 +237,9 @@ def main() -> None:
     parser.add_argument("--executors", type=int, nargs="+", default=[10, 25, 50, 100])
     parser.add_argument("--executor-cores", type=int, default=4)
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the base and the trained pair here, and reuse them on the next run"
+    )
     parser.add_argument("--child", choices=("write", "train", "local", "spark"), help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=STEPS, default="features", help=argparse.SUPPRESS)
     parser.add_argument("--cores", type=int, default=1, help=argparse.SUPPRESS)
@@ -252,11 +255,16 @@ def main() -> None:
         child(args)
         return
     print(f"{os.cpu_count()} cores, 1-minute load average {Path('/proc/loadavg').read_text().split()[0]}")
-    with tempfile.TemporaryDirectory(prefix="bench_spark_") as name:
-        folder = Path(name)
+    with tempfile.TemporaryDirectory(prefix="bench_spark_") as scratch:
+        folder = args.workdir / f"base-{args.customers}-{args.seed}" if args.workdir else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = str(folder)
         sizing = ["--customers", str(args.customers), "--seed", str(args.seed)]
-        subprocess.run([sys.executable, __file__, "--child", "write", "--folder", name, *sizing], check=True)
-        if "score" in args.steps:
+        if not (folder / "base").exists():
+            subprocess.run(
+                [sys.executable, __file__, "--child", "write", "--folder", name, *sizing], check=True
+            )
+        if "score" in args.steps and not (folder / "mlruns").exists():
             subprocess.run(
                 [sys.executable, __file__, "--child", "train", "--folder", name, *sizing], check=True
             )
