@@ -109,6 +109,11 @@ class InsufficientDataError(TrainingError, ValueError):
     and backtested honestly; the message gives the data check's advice."""
 
 
+class TableBuilderError(TrainingError, RuntimeError):
+    """A training-table builder (`training.tables.TableBuilder`, e.g. on Spark) left out a cutoff it was
+    asked for."""
+
+
 # --- Model contract: what a registered model is and how it runs -----------------------------------
 
 

@@ -139,22 +139,48 @@ def load_pair(alias: str = CHAMPION, tracking_uri: str | None = None) -> LoadedP
             f"no '{alias}' version of model '{PAIR_MODEL_NAME}' in {uri}. Train one first: "
             "`clvchurn train --data DIR` (or `make demo`), or point MLFLOW_TRACKING_URI at the registry."
         )
-    model_uri = f"models:/{PAIR_MODEL_NAME}/{found.version}"
+    return _load_pair_version(found.version, found.run_id, uri)
+
+
+def load_pair_version(version: str, tracking_uri: str | None = None) -> LoadedPair:
+    """Version `version` of the model pair, whatever alias it carries now.
+
+    For a job that resolves the champion once and then loads it in many processes (Spark's Python
+    workers, `spark_engine.scoring`): a version never changes, so every process scores with the same
+    models even if the alias moves meanwhile.
+
+    Raises
+    ------
+    ModelNotRegisteredError: the registry has no such version, or it was saved by another clvchurn.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        found: ModelVersion = client_for(uri).get_model_version(PAIR_MODEL_NAME, version)
+    except MlflowException:
+        raise ModelNotRegisteredError(
+            f"no version {version} of model '{PAIR_MODEL_NAME}' in {uri}; list the versions with "
+            "`mlflow ui`, or train one with `clvchurn train --data DIR`"
+        ) from None
+    return _load_pair_version(str(found.version), found.run_id, uri)
+
+
+def _load_pair_version(version: str, run_id: str | None, uri: str) -> LoadedPair:
+    model_uri = f"models:/{PAIR_MODEL_NAME}/{version}"
     try:
         with tracking_to(uri):
             loaded = mlflow.pyfunc.load_model(model_uri)
     except (ImportError, AttributeError) as error:  # pickled by an older clvchurn whose classes moved
         raise ModelNotRegisteredError(
-            f"{PAIR_MODEL_NAME} version {found.version} in {uri} was saved by another clvchurn version "
+            f"{PAIR_MODEL_NAME} version {version} in {uri} was saved by another clvchurn version "
             f"({error}); train a new one with `clvchurn train --data DIR`"
         ) from error
     pair = loaded.unwrap_python_model()
     if not isinstance(pair, ModelPair):
         raise ModelNotRegisteredError(
-            f"{PAIR_MODEL_NAME} version {found.version} in {uri} is not a model pair of this clvchurn "
+            f"{PAIR_MODEL_NAME} version {version} in {uri} is not a model pair of this clvchurn "
             "version; train a new one with `clvchurn train --data DIR`"
         )
-    return LoadedPair(pair=pair, version=found.version, run_id=found.run_id)
+    return LoadedPair(pair=pair, version=version, run_id=run_id)
 
 
 @dataclass(frozen=True)

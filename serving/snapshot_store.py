@@ -10,6 +10,10 @@ asks for `clvchurn score` to be run again.
 
 The file is written to a temporary name and renamed over the old one, so readers never see half a file;
 the store reloads when the file's modification time or size changes.
+
+The snapshot may also be a Parquet dataset: a folder of part files, as `clvchurn score --engine spark`
+writes it (swapped in whole, `spark_engine.storage`). The store reads every `*.parquet` file in it
+(Spark's `_SUCCESS` and checksum files are skipped) and reloads when the folder or any part changes.
 """
 
 from __future__ import annotations
@@ -115,10 +119,12 @@ class SnapshotStore:
             raise SnapshotMissingError(
                 f"No scored snapshot at {self.path} (CLVCHURN_SNAPSHOT_PATH): run `clvchurn score` first"
             ) from error
+        if self.path.is_dir():
+            return _folder_stamp(self.path, status.st_mtime_ns)
         return status.st_mtime_ns, status.st_size
 
     def _read(self) -> pl.DataFrame:
-        frame = pl.read_parquet(self.path)
+        frame = _read_dataset(self.path) if self.path.is_dir() else pl.read_parquet(self.path)
         missing = [column for column in SNAPSHOT_SCHEMA if column not in frame.columns]
         if missing and any(column in frame.columns for column in _OLD_FORMAT_COLUMNS):
             raise SnapshotFormatError(
@@ -133,3 +139,17 @@ class SnapshotStore:
         _check_unique(frame, self.path)
         logger.info("Loaded %d scored customers from %s", frame.height, self.path)
         return frame
+
+
+def _folder_stamp(folder: Path, folder_mtime_ns: int) -> tuple[int, int]:
+    """A dataset folder's version: the newest modification time of it and its parts, and their size."""
+    parts = [part.stat() for part in folder.glob("*.parquet")]
+    newest = max([folder_mtime_ns, *(part.st_mtime_ns for part in parts)])
+    return newest, sum(part.st_size for part in parts)
+
+
+def _read_dataset(folder: Path) -> pl.DataFrame:
+    """Every part file of a dataset folder as one frame; an empty folder is an empty snapshot."""
+    if not any(folder.glob("*.parquet")):
+        return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+    return pl.read_parquet(folder / "*.parquet", hive_partitioning=False)

@@ -17,6 +17,9 @@ import polars as pl
 import pyarrow as pa
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from pyspark.sql import Column
     from pyspark.sql.types import StructType
 
 
@@ -46,6 +49,17 @@ def polars_frame(data: pa.Table | pa.RecordBatch) -> pl.DataFrame:
     frame = pl.from_arrow(data)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def timestamp_literal(moment: datetime) -> Column:
+    """A naive datetime as a `timestamp_ntz` literal, its wall-clock time unchanged.
+
+    `F.lit(datetime)` would read a naive datetime in the driver's local time zone and make a
+    time-zone-aware timestamp of it; from its ISO text, Spark takes the wall clock as it is.
+    """
+    from pyspark.sql import functions as F
+
+    return F.lit(moment.isoformat(sep=" ")).cast("timestamp_ntz")
 
 
 @contextmanager

@@ -6,11 +6,13 @@ Defaults (each overridden by the same key in `settings.conf`):
   `TimestampNTZType` carries them unchanged), the UI and the console progress bar as the settings say.
 - One polars thread per Spark task core (`spark.executorEnv.POLARS_MAX_THREADS` = `spark.task.cpus`):
   Spark runs one Python worker per core, and polars would otherwise start a thread per machine core
-  in each of them.
+  in each of them. The same for LightGBM's OpenMP threads when a worker scores (`OMP_NUM_THREADS`),
+  which sleep rather than spin when idle (`OMP_WAIT_POLICY=PASSIVE`, as `clvchurn train` sets).
 - On a local master only: shuffle partitions at twice the cores (Spark's 200 would make
   thousands of tiny tasks on a laptop), 4 GB of driver memory (the executors live in the driver's
   JVM), the checked rows cached uncompressed (compressing the cache costs about as much CPU as the
-  check itself, and a single machine has the memory or the local disk to spare), the Python workers
+  check itself, and a single machine has the memory or the local disk to spare), local files written
+  without Hadoop's `.crc` checksum files (so polars can read a written folder), the Python workers
   run by this interpreter, and a quiet log4j profile. On a cluster these are the cluster's business (spark-submit,
   spark-defaults.conf).
 """
@@ -40,6 +42,9 @@ SHUFFLE_PARTITIONS_PER_CORE = 2
 # Rows per Arrow batch between the JVM and the Python workers: Spark's 10,000 makes the per-batch
 # costs (and the contract's per-call ones) show; 100,000 rows of the contract's tables are ~10 MB.
 ARROW_BATCH_ROWS = 100_000
+# Hadoop's default local file system writes a hidden `.crc` file beside every part file; polars (which
+# reads the datasets `clvchurn serve` loads) refuses a folder with them in it, and nothing local needs them.
+RAW_LOCAL_FILE_SYSTEM = "org.apache.hadoop.fs.RawLocalFileSystem"
 
 
 def default_conf(settings: SparkSettings) -> dict[str, str]:
@@ -58,9 +63,13 @@ def default_conf(settings: SparkSettings) -> dict[str, str]:
             "spark.driver.memory": LOCAL_DRIVER_MEMORY,
             "spark.sql.inMemoryColumnarStorage.compressed": "false",
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_PROFILE.as_uri()}",
+            "spark.hadoop.fs.file.impl": RAW_LOCAL_FILE_SYSTEM,
         }
     conf |= settings.conf
-    conf.setdefault("spark.executorEnv.POLARS_MAX_THREADS", conf.get("spark.task.cpus", "1"))
+    task_cores = conf.get("spark.task.cpus", "1")
+    conf.setdefault("spark.executorEnv.POLARS_MAX_THREADS", task_cores)
+    conf.setdefault("spark.executorEnv.OMP_NUM_THREADS", task_cores)
+    conf.setdefault("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE")
     return conf
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ from training.order_tables import OrderLabelledTables
 from training.promotion import PromotionDecision, promote
 from training.recipe import SPECS, VALUE_RANGE, FittedModel, ModelSpec, fit_model
 from training.schedule import CalibrationChoice, Schedule, plan_model
-from training.tables import TrainingTables
+from training.tables import TableBuilder, TrainingTables
 from training.value_at_risk import ValueAtRiskCheck, check_value_at_risk
 from training.value_range import backtest_value_range, fit_value_range
 
@@ -111,6 +111,7 @@ class TrainingOutcome:
     experiment_id: str = ""
     tracking_uri: str = ""
     value_at_risk: ValueAtRiskCheck | None = None
+    table_params: dict[str, str] = field(default_factory=dict)  # what a table builder recorded
 
     @property
     def tables(self) -> dict[ModelName, dict[str, dict[str, float]]]:
@@ -133,6 +134,7 @@ def train(
     progress: Progress = _quiet,
     actions: pl.DataFrame | None = None,
     min_uplift_outcomes: int | None = None,
+    table_builder: TableBuilder | None = None,
 ) -> TrainingOutcome:
     """Backtest, refit, log and register the model pair; see the module docstring.
 
@@ -143,9 +145,17 @@ def train(
     `playbook` (default: the packaged one) gives the lookback that separates active from lapsed
     customers and the tier policy. `tracking_uri` (else MLFLOW_TRACKING_URI, else the local SQLite
     store) is used for this call only; MLflow's process-wide store is restored afterwards.
+    `table_builder` builds the training tables somewhere else (see `fit_pair`).
     """
     playbook = playbook or Playbook.load(DEFAULT_PLAYBOOK)
-    outcome = fit_pair(raw, config, playbook=playbook, ground_truth=ground_truth, progress=progress)
+    outcome = fit_pair(
+        raw,
+        config,
+        playbook=playbook,
+        ground_truth=ground_truth,
+        progress=progress,
+        table_builder=table_builder,
+    )
     if actions is not None and actions.height:
         from training.uplift.register import add_uplift_models
 
@@ -173,16 +183,33 @@ def fit_pair(
     playbook: Playbook,
     ground_truth: pl.DataFrame | None = None,
     progress: Progress = _quiet,
+    table_builder: TableBuilder | None = None,
 ) -> TrainingOutcome:
-    """Everything `train` does before MLflow: backtest and refit every model, assemble the pair."""
-    start, end = _data_span(raw)
+    """Everything `train` does before MLflow: backtest and refit every model, assemble the pair.
+
+    With `table_builder` (a `training.tables.TableBuilder`, e.g. `spark_engine.SparkTableBuilder`), the
+    data span and every training table come from it, all cutoffs in one call, and `raw` only feeds
+    the baselines (BG/NBD and RFM read its transactions' customer, time and amount).
+    """
+    start, end = _data_span(raw) if table_builder is None else table_builder.data_span()
     lookback = playbook.lifecycle.lookback_days
     tables = OrderLabelledTables(
-        raw, config.churn_horizon_days, config.value_horizon_days, lookback, config.excluded_attributes
+        raw,
+        config.churn_horizon_days,
+        config.value_horizon_days,
+        lookback,
+        config.excluded_attributes,
+        builder=table_builder,
     )
     schedules = _schedules(start, end, config)
+    if table_builder is not None:
+        progress("Building the training tables")
+        tables.prefetch(
+            [end, *(cutoff for plans in schedules.values() for plan in plans for cutoff in plan.all)]
+        )
     notes = [note for backtest, refit in schedules.values() for note in (*backtest.notes, *refit.notes)]
     notes.insert(0, f"active customers ordered within {lookback} days (the playbook's dormant silence)")
+    notes.extend(tables.notes)
     latest = tables.features(end)
     names = tables.feature_names
     levels = {
@@ -232,7 +259,7 @@ def fit_pair(
         runs["value"], tables, schedules["value"], cutpoints, playbook.tiers, config, notes
     )
     pair = _assemble(runs, latest, end, lookback, cutpoints, config, notes)
-    outcome = TrainingOutcome(models=runs, pair=pair, notes=notes)
+    outcome = TrainingOutcome(models=runs, pair=pair, notes=notes, table_params=dict(tables.params))
     if ground_truth is not None:
         outcome.value_at_risk = check_value_at_risk(pair, latest, ground_truth, end)
     return outcome
@@ -401,6 +428,8 @@ def _log_and_register(
         dataset = _training_dataset(outcome, data_source)
         mlflow.log_input(dataset, context="training")
         mlflow.log_params(_run_params(config, data_source))
+        if outcome.table_params:
+            mlflow.log_params(outcome.table_params)
         mlflow.set_tag("notes", "; ".join(outcome.notes)[:5000])
         for name, run in outcome.models.items():
             for model, metrics in run.backtest.table.items():

@@ -13,6 +13,11 @@ from rich.table import Table
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
+from domain.vocabulary import DEFAULT_ENGINE, Engine
+
+if TYPE_CHECKING:
+    from policy.playbook import Playbook
+    from training.train import TrainingConfig, TrainingOutcome
 
 if TYPE_CHECKING:
     from features.contract import RawData
@@ -29,7 +34,9 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    data: Path = typer.Option(..., "--data", help="Raw CRM data folder."),
+    data_option: str = typer.Option(
+        ..., "--data", help="Raw CRM data folder (with --engine spark: any path Spark reads, e.g. s3a://...)."
+    ),
     as_of: str | None = typer.Option(
         None, "--as-of", help="Validation cutoff (default: the latest whose label windows close in the data)."
     ),
@@ -67,6 +74,27 @@ def train_command(
     ),
     force: bool = typer.Option(
         False, "--force", help="Make the new pair champion even if it does not pass the gate."
+    ),
+    engine: Engine = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Build the training tables in this process (local) or on Apache Spark (spark, collected "
+        "to this process for LightGBM).",
+    ),
+    max_training_rows: int | None = typer.Option(
+        None,
+        "--max-training-rows",
+        min=1,
+        help="With --engine spark: collect at most this many training rows (all cutoffs together), a "
+        "stratified sample by cutoff, population and label when there are more.",
+    ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
     ),
 ) -> None:
     """Backtest and refit the model pair (churn, reactivation, conversion, value) and register it.
@@ -115,23 +143,31 @@ def train_command(
     config = TrainingConfig(
         force=force, **{name: value for name, value in given.items() if value is not None}
     )
-    raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
-    _check_data_first(raw, config, playbook.lifecycle.lookback_days)
-    truth_path = data / GROUND_TRUTH_FILE
-    ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
-    from features.contract import load_actions
+    if engine == "spark":
+        outcome = _train_on_spark(data_option, config, playbook, max_training_rows, spark_master, spark_conf)
+    else:
+        if max_training_rows is not None or spark_master is not None or spark_conf:
+            raise CommandOptionError(
+                "--max-training-rows, --spark-master and --spark-conf only apply with --engine spark"
+            )
+        data = Path(data_option)
+        raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
+        _check_data_first(raw, config, playbook.lifecycle.lookback_days)
+        truth_path = data / GROUND_TRUTH_FILE
+        ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
+        from features.contract import load_actions
 
-    actions = load_actions(data).actions
-    with console.status("Training...") as status:
-        outcome = train(
-            raw,
-            config,
-            playbook=playbook,
-            ground_truth=ground_truth,
-            data_source=str(data),
-            progress=lambda message: status.update(f"{message}..."),
-            actions=actions,
-        )
+        actions = load_actions(data).actions
+        with console.status("Training...") as status:
+            outcome = train(
+                raw,
+                config,
+                playbook=playbook,
+                ground_truth=ground_truth,
+                data_source=str(data),
+                progress=lambda message: status.update(f"{message}..."),
+                actions=actions,
+            )
     for note in outcome.notes:
         console.print(f"[dim]{note}[/]")
     for name, run in outcome.models.items():
@@ -179,6 +215,31 @@ def _check_data_first(raw: RawData, config: TrainingConfig, lookback_days: int) 
     for note in check.notes:
         console.print(f"[yellow]note:[/] {note}")
     require_trainable(check)
+
+
+def _train_on_spark(
+    data: str,
+    config: TrainingConfig,
+    playbook: Playbook,
+    max_training_rows: int | None,
+    spark_master: str | None,
+    spark_conf: list[str],
+) -> TrainingOutcome:
+    """`train --engine spark`: check the data and build the training tables on Spark, train here."""
+    from spark_engine.commands import settings_from_options, train_on_spark
+
+    spark_settings = settings_from_options(spark_master, spark_conf)
+    console.print(f"Starting Spark on {spark_settings.master}...")
+    with console.status("Training...") as status:
+        return train_on_spark(
+            spark_settings,
+            data,
+            config,
+            playbook=playbook,
+            max_training_rows=max_training_rows,
+            report=console.print,
+            progress=lambda message: status.update(f"{message}..."),
+        )
 
 
 def _prefer_sleeping_openmp_threads() -> None:

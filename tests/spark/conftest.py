@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -53,3 +54,17 @@ def spark_conf(spark: SparkSession) -> Callable[..., object]:
                     spark.conf.set(key, value)
 
     return setting
+
+
+SCORED_CUSTOMERS = 600
+
+
+@pytest.fixture(scope="session")
+def scoring_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic base of a few thousand customers the session's trained pair has never seen, as the
+    contract's Parquet files (and its ground truth) in one folder."""
+    from features.synth import generate, write_synthetic
+
+    folder = tmp_path_factory.mktemp("scoring_base")
+    write_synthetic(generate(n_customers=SCORED_CUSTOMERS, seed=23), folder)
+    return folder
