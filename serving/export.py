@@ -5,10 +5,9 @@ file of codes. `export_rows` renders each snapshot record through `serving.seria
 the same renderer as the API and the pages, so the file says what GET /v1/customers/{id} says.
 
 Only what changed. CRM imports are cheaper and safer when they touch only customers whose decision moved,
-so every export keeps the snapshot it read in a history beside it (`history/<stem>-<as_of>.parquet`,
-`archive_snapshot`), and ``--changed-since AS_OF`` compares with the snapshot of that date there: a
-customer is exported when their tier, lifecycle stage, tags or action differ, or when they were not in
-that snapshot. The comparison is on codes, so changing the export's language never makes rows "change".
+so ``--changed-since AS_OF`` compares with the snapshot of that cutoff in the snapshot history that
+`clvchurn score` files (`serving.history`, the one monitoring reads): a customer is exported when their
+tier, lifecycle stage, tags or action differ, or when they were not in that snapshot. The comparison is on codes, so changing the export's language never makes rows "change".
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import csv
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -27,7 +25,6 @@ from domain.errors import ExportError
 from domain.vocabulary import Language
 from model_contract import PROBABILITY_MODELS
 from serving.serialise import prediction_from_record
-from serving.snapshot_store import SnapshotStore
 from serving.text import Texts
 
 logger = logging.getLogger(__name__)
@@ -37,7 +34,6 @@ EXPORT_FORMATS: Final[tuple[ExportFormat, ...]] = get_args(ExportFormat)
 CHANGE_COLUMNS: Final = ("tier", "lifecycle_stage", "tags", "action_id")
 """What makes a customer "changed" for ``--changed-since``: the decision, not the numbers behind it."""
 TOP_REASONS: Final = 3
-HISTORY_FOLDER: Final = "history"
 EXPORT_FIELDS: Final = (
     "customer_id",
     "as_of",
@@ -68,50 +64,6 @@ EXPORT_FIELDS: Final = (
 """The columns of an export, in order. `tags` are codes (CSV: joined by ``|``); `tag_labels`, the action
 title, the owner label and the reasons are in the export's language. `predicted_value_low` and `_high`
 are the value's interval when the snapshot carries one (``predicted_value.low``/``high``), else empty."""
-
-
-def history_path(snapshot_path: Path, as_of: date) -> Path:
-    """Where the history keeps the snapshot of `as_of` for the snapshot at `snapshot_path`."""
-    return snapshot_path.parent / HISTORY_FOLDER / f"{snapshot_path.stem}-{as_of:%Y-%m-%d}.parquet"
-
-
-def snapshot_as_of(frame: pl.DataFrame) -> date | None:
-    """The scoring date of a snapshot (its latest `as_of`), None for an empty one."""
-    latest = frame.get_column("as_of").max()
-    return latest.date() if isinstance(latest, datetime) else None
-
-
-def archive_snapshot(frame: pl.DataFrame, snapshot_path: Path) -> Path | None:
-    """Keep `frame` in the history under its scoring date (replacing an earlier copy of the same date)."""
-    as_of = snapshot_as_of(frame)
-    if as_of is None:
-        return None
-    target = history_path(snapshot_path, as_of)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(target)
-    logger.info("Snapshot of %s kept in the history as %s", as_of, target)
-    return target
-
-
-def snapshot_in_history(snapshot_path: Path, as_of: date) -> pl.DataFrame:
-    """The snapshot of `as_of` from the history.
-
-    Raises
-    ------
-    ExportError: the history holds no snapshot of that date (the message lists the dates it holds).
-    """
-    path = history_path(snapshot_path, as_of)
-    if not path.exists():
-        folder = path.parent
-        held = sorted(
-            p.stem.removeprefix(f"{snapshot_path.stem}-")
-            for p in folder.glob(f"{snapshot_path.stem}-*.parquet")
-        )
-        raise ExportError(
-            f"--changed-since {as_of}: no snapshot of that date in {folder} (held: {', '.join(held) or 'none'}); "
-            "each `clvchurn export` keeps the snapshot it reads there, so give one of those dates"
-        )
-    return SnapshotStore(path).frame()
 
 
 def changed_since(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:

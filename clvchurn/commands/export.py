@@ -25,8 +25,13 @@ def export(
     changed_since: str | None = typer.Option(
         None,
         "--changed-since",
-        help="Only customers whose tier, stage, tags or action changed since the snapshot of this date in "
-        "the history (each export keeps the snapshot it reads there).",
+        help="Only customers whose tier, stage, tags or action changed since the snapshot of this cutoff "
+        "in the snapshot history that clvchurn score files.",
+    ),
+    history: Path | None = typer.Option(
+        None,
+        "--history",
+        help="Snapshot history folder (default CLVCHURN_MONITOR_HISTORY_PATH or artifacts/history).",
     ),
     lang: str = typer.Option("en", "--lang", help="Language of labels, action texts and reasons (en or zh)."),
     push: bool = typer.Option(
@@ -37,16 +42,16 @@ def export(
     owner, account manager, due date and the top reasons in words; see serving/export.py."""
     from domain.errors import CommandOptionError
     from domain.vocabulary import LANGUAGES
+    from monitoring.settings import load_monitoring_settings
     from serving.export import (
         EXPORT_FORMATS,
-        archive_snapshot,
         export_rows,
-        snapshot_in_history,
         write_export,
     )
     from serving.export import (
         changed_since as changed_since_snapshot,
     )
+    from serving.history import read_history_snapshot
     from serving.settings import load_settings
     from serving.snapshot_store import SnapshotStore
     from serving.text import Texts
@@ -62,10 +67,9 @@ def export(
     frame = SnapshotStore(path).frame()
     selected = frame
     if changed_since is not None:
-        selected = changed_since_snapshot(
-            frame, snapshot_in_history(path, parse_cutoff(changed_since, "--changed-since").date())
-        )
-    archive_snapshot(frame, path)
+        history_dir = history or load_monitoring_settings().history_path
+        previous = read_history_snapshot(history_dir, parse_cutoff(changed_since, "--changed-since"))
+        selected = changed_since_snapshot(frame, previous)
     rows = export_rows(selected, lang, Texts.load(settings.playbook_path))  # type: ignore[arg-type]
     written = write_export(rows, export_format, out)  # type: ignore[arg-type]
     since = f" changed since {changed_since}" if changed_since else ""

@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from support.cli import run_cli
 from support.web_sample import record, sample_frame
 
+from serving.history import write_history_entry
 from serving.snapshot_store import write_snapshot
 from serving.webhook import SIGNATURE_HEADER, verify_signature
 
@@ -29,6 +31,7 @@ def crm_record(i: int, **changes: Any) -> dict[str, Any]:
 def snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = write_snapshot(sample_frame([crm_record(i) for i in range(1, 5)]), tmp_path / "scores.parquet")
     monkeypatch.setenv("CLVCHURN_SNAPSHOT_PATH", str(path))
+    monkeypatch.setenv("CLVCHURN_MONITOR_HISTORY_PATH", str(tmp_path / "history"))
     monkeypatch.delenv("CLVCHURN_WEBHOOK_URL", raising=False)
     return path
 
@@ -64,6 +67,9 @@ def test_export_writes_the_served_snapshot_and_only_changes_since_an_earlier_one
     assert "Exported 4 of 4 customers" in first.stdout
     assert len((tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()) == 4
 
+    write_history_entry(
+        tmp_path / "history", pl.read_parquet(snapshot), {"version": "1"}
+    )  # clvchurn score files it
     later = datetime(2025, 8, 1)
     write_snapshot(
         sample_frame(
@@ -86,10 +92,6 @@ def test_export_writes_the_served_snapshot_and_only_changes_since_an_earlier_one
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["C002", "C003"]
     assert "互动型" in lines[2]
-    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == [
-        "scores-2025-07-01.parquet",
-        "scores-2025-08-01.parquet",
-    ]
 
 
 def test_an_unknown_date_or_format_ends_in_one_line(snapshot: Path, tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_an_unknown_date_or_format_ends_in_one_line(snapshot: Path, tmp_path: Pa
     bad_format = run_cli(["export", "--format", "xml", "--out", str(tmp_path / "x.xml")])
 
     assert missing.exit_code == 2 and len(missing.stderr.strip().splitlines()) == 1
-    assert "--changed-since 2025-01-01: no snapshot of that date" in missing.stderr
+    assert "no entry for as_of=2025-01-01 (it holds: none)" in missing.stderr
     assert bad_format.exit_code == 2 and "--format 'xml': give one of csv, jsonl" in bad_format.stderr
 
 

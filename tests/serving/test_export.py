@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,10 @@ from support.web_sample import TEXTS, record, sample_frame
 from domain.errors import ExportError
 from serving.export import (
     EXPORT_FIELDS,
-    archive_snapshot,
     changed_since,
     export_rows,
-    history_path,
-    snapshot_in_history,
     write_export,
 )
-from serving.snapshot_store import write_snapshot
 
 TAGS = {1: ["buying", "quality_oriented"], 2: ["interacting"], 3: [], 4: ["service_dependent"]}
 MANAGERS = {1: "Wang Fang", 2: "Li Lei"}
@@ -87,21 +82,6 @@ def test_changed_since_keeps_customers_whose_tier_stage_tags_or_action_moved_and
     assert changed_since(earlier, earlier).height == 0
 
 
-def test_the_history_keeps_each_snapshot_by_its_date_and_names_the_dates_it_holds(
-    tmp_path: Path, earlier: pl.DataFrame
-) -> None:
-    path = write_snapshot(earlier, tmp_path / "scores.parquet")
-    kept = archive_snapshot(earlier, path)
-
-    assert kept == history_path(path, date(2025, 7, 1)) == tmp_path / "history" / "scores-2025-07-01.parquet"
-    assert (
-        snapshot_in_history(path, date(2025, 7, 1))["customer_id"].to_list()
-        == earlier["customer_id"].to_list()
-    )
-    with pytest.raises(ExportError, match=r"--changed-since 2025-06-01: no snapshot .* \(held: 2025-07-01\)"):
-        snapshot_in_history(path, date(2025, 6, 1))
-
-
 def test_csv_and_json_lines_hold_the_same_rows(tmp_path: Path, earlier: pl.DataFrame) -> None:
     rows = export_rows(earlier, "zh", TEXTS)
 
@@ -128,12 +108,3 @@ def test_an_unwritable_output_names_the_option(tmp_path: Path) -> None:
         write_export([], "csv", tmp_path / "taken" / "out.csv")
     with pytest.raises(ExportError, match=r"--format 'xml': give one of csv, jsonl"):
         write_export([], "xml", tmp_path / "out.xml")  # type: ignore[arg-type]
-
-
-def test_the_scoring_date_names_the_history_file(tmp_path: Path) -> None:
-    later = sample_frame([crm_record(1, as_of=datetime(2025, 8, 1))])
-
-    assert (
-        archive_snapshot(later, tmp_path / "scores.parquet")
-        == tmp_path / "history" / "scores-2025-08-01.parquet"
-    )
