@@ -250,8 +250,12 @@ def report_card(name: str, actual: np.ndarray, predicted: np.ndarray) -> dict[st
 
 
 VALIDATION: dict[str, pl.DataFrame] = {}
+DIAGNOSED = (*PROBABILITY_MODEL_NAMES, "value", "value_if_retained")
 for name, bundle in PAIR.models.items():
     meta = bundle.metadata
+    if name not in DIAGNOSED:
+        print(f"{name}: its backtest against a naive forecast is in its model card; not diagnosed here")
+        continue
     if meta.backtest_as_of is None:
         print(f"{name}: no backtest recorded; not diagnosed")
         continue
