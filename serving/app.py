@@ -25,6 +25,8 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from domain.errors import ModelNotReadyError
+from monitoring.action_metrics import ActionEvaluationCollector
+from policy.action_settings import load_action_settings
 from serving.database import PredictionRecorder, open_database, upgrade
 from serving.database.fleet import Fleet, worker_id
 from serving.engine import EngineHolder, EngineLoader, FleetFollower, PredictionEngine, StaleEngineWatcher
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, engine_loader: EngineLoader | N
     settings = settings or Settings()
     telemetry = Telemetry()
     register_monitor_gauges(telemetry.registry)
+    telemetry.registry.register(ActionEvaluationCollector(load_action_settings().evaluation_path))
     app = FastAPI(
         title="clvchurn",
         summary="Customer lifetime value, churn risk, reasons and retention actions.",

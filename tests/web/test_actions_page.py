@@ -107,3 +107,10 @@ def test_the_portfolio_can_rank_by_expected_value_saved(signed_in: TestClient) -
     response = signed_in.get("/portfolio?sort=expected_value_saved&lang=en")
     assert response.status_code == 200
     assert '<option value="expected_value_saved" selected>Expected value saved</option>' in response.text
+
+
+def test_metrics_carry_the_latest_evaluation_s_uplift(evaluation_path: Path, client: TestClient) -> None:
+    metrics = client.get("/metrics").text
+
+    assert 'clvchurn_action_uplift{action_id="vip_rescue_call",bound="estimate"}' in metrics
+    assert 'clvchurn_action_customers{action_id="vip_rescue_call",group="control"} 7.0' in metrics
