@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from features.build import KEY_COLUMNS, build_order_labels
+from features.contract import RawData
 from training.tables import TrainingTables
 
 
@@ -30,6 +31,17 @@ class OrderLabelledTables(TrainingTables):
         if not labels:
             return table
         if as_of not in self._labelled:
-            orders = build_order_labels(self.raw, as_of, self.churn_horizon_days, self.value_horizon_days)
+            orders = build_order_labels(
+                self._with_customers_of(table), as_of, self.churn_horizon_days, self.value_horizon_days
+            )
             self._labelled[as_of] = table.join(orders, on=list(KEY_COLUMNS), how="left")
         return self._labelled[as_of]
+
+    def _with_customers_of(self, table: pl.DataFrame) -> RawData:
+        """`raw` whose customers are the table's: a table builder (Spark) may hand `train` a history of
+        transactions only, whose population would miss the table's prospects."""
+        customers = table.select(
+            pl.col("customer_id"),
+            pl.lit(None, dtype=self.raw.customers.schema["signup_date"]).alias("signup_date"),
+        ).unique()
+        return RawData(self.raw.transactions, customers, self.raw.interactions.clear())
