@@ -139,10 +139,9 @@ def plan_backtest(
             f"data ({data_end.date()}); use --as-of {latest.date()} or earlier"
         )
     newest = validation - horizon
-    training, notes = _fit_cutoffs(
+    training, calibration, notes = _fit_cutoffs(
         data_start, newest, horizon_days, snapshots, step_days, min_history_days, what, calibration_mode
     )
-    calibration = newest if calibration_mode == "out_of_time" else max(training)
     notes.insert(
         0,
         f"{what} backtest: validated as of {validation.date()}, {_calibrated(calibration, calibration_mode)}, "
@@ -164,10 +163,9 @@ def plan_refit(
     """Calibration at the latest cutoff whose label window closes in the data, fit cutoffs one
     horizon before it (held out: the fit cutoffs end there): the model that is registered and served."""
     newest = _midnight(data_end - timedelta(days=horizon_days))
-    training, notes = _fit_cutoffs(
+    training, calibration, notes = _fit_cutoffs(
         data_start, newest, horizon_days, snapshots, step_days, min_history_days, what, calibration_mode
     )
-    calibration = newest if calibration_mode == "out_of_time" else max(training)
     notes.insert(
         0,
         f"{what} refit: {_calibrated(calibration, calibration_mode)} (labels to {data_end.date()}), fitted on "
@@ -185,9 +183,10 @@ def _fit_cutoffs(
     min_history_days: int,
     what: str,
     calibration_mode: CalibrationMode,
-) -> tuple[tuple[datetime, ...], list[str]]:
+) -> tuple[tuple[datetime, ...], datetime, list[str]]:
     """Up to `snapshots` fit cutoffs with enough history: from `calibration` - H (out of time) or from
-    `calibration` itself (held out), `step_days` apart."""
+    `calibration` itself (held out), `step_days` apart; with the calibration cutoff (`calibration`, or
+    the newest fit cutoff when held out) and the notes."""
     if snapshots < 1 or step_days < 1:
         raise ScheduleError(
             f"--snapshots ({snapshots}) and --step-days ({step_days}) must both be at least 1"
@@ -214,7 +213,7 @@ def _fit_cutoffs(
             f"{what}: {len(wanted) - len(kept)} older fit cutoffs left out: less than {min_history_days} "
             f"days of history before them (the data start {data_start.date()})"
         )
-    return tuple(sorted(kept)), notes
+    return tuple(sorted(kept)), calibration if out_of_time else max(kept), notes
 
 
 def _calibrated(calibration: datetime, mode: CalibrationMode) -> str:
