@@ -12,8 +12,8 @@ snapshot and each model of the pair:
 2. **estimated** performance (`monitoring.estimated`, CBPE) of every probability from the calibrated
    probabilities alone, with the realised figure beside it once the window has closed, so the
    estimate can be checked;
-3. **drift** (`monitoring.drift`) of the latest snapshot: its features (rebuilt from the raw data with
-   the one feature function) and predictions against the reference distribution of the pair that
+3. **drift** (`monitoring.drift`) of the latest snapshot: its features (those `clvchurn score` filed
+   beside it, else rebuilt from the raw data with the one feature function) and predictions against the reference distribution of the pair that
    scored it;
 4. **migration** (`monitoring.migration`) between the two latest snapshots, with the customers who
    moved tier, the largest later value first, `movers_per_cell` per cell (all of them in `movers`).
@@ -44,7 +44,7 @@ from monitoring.migration import migration, tier_movers
 from monitoring.outcomes import FUTURE_VALUE, OUTCOME, is_closed, snapshot_outcomes, window_end
 from monitoring.realised import backtest_comparison, realised_binary_performance, realised_value_performance
 from monitoring.settings import MonitoringSettings
-from serving.history import history_cutoffs, read_history_pair, read_history_snapshot
+from serving.history import history_cutoffs, read_history_features, read_history_pair, read_history_snapshot
 from serving.serialise import PROBABILITY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def monitor(
         if len(snapshots) > 2:  # only the two latest are needed later
             del snapshots[min(snapshots)]
     latest = cutoffs[-1]
-    drift = _drift(raw, latest, snapshots[latest], pairs[latest], settings)
+    drift = _drift(raw, history_dir, latest, snapshots[latest], pairs[latest], settings)
     moves, movers = (None, None)
     if len(cutoffs) > 1:
         previous = cutoffs[-2]
@@ -268,14 +268,22 @@ def _backtest(pair: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 def _drift(
-    raw: RawData, day: date, snapshot: pl.DataFrame, pair: Mapping[str, Any], settings: MonitoringSettings
+    raw: RawData,
+    history_dir: Path,
+    day: date,
+    snapshot: pl.DataFrame,
+    pair: Mapping[str, Any],
+    settings: MonitoringSettings,
 ) -> dict[str, Any] | None:
     """Drift of the latest snapshot against its pair's reference; None for a pair stored without one."""
     reference = pair.get("reference_distribution") or {}
     if not reference.get("features"):
         logger.warning("Pair v%s has no reference distribution: no drift report", pair.get("version"))
         return None
-    features = build_features(raw, _midnight(day))
+    features = read_history_features(history_dir, day)
+    if features is None:  # an entry filed without its features (an older clvchurn, Spark): build them
+        logger.info("The history keeps no features for %s: building them from the raw data", day)
+        features = build_features(raw, _midnight(day))
     predictions = [name for name in reference.get("predictions", {}) if name in snapshot.columns]
     current = features.join(snapshot.select("customer_id", *predictions), on="customer_id", how="left")
     absent = [name for name in reference["features"] if name not in current.columns]

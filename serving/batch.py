@@ -38,16 +38,25 @@ def score_base(
 
     For each customer the rows hold exactly what POST /v1/predict answers for their history.
     """
-    features = build_features(raw, as_of)
+    scored = score_features(build_features(raw, as_of), predictor, progress)
+    logger.info("Scored %d customers as of %s", scored.height, as_of)
+    return scored
+
+
+def score_features(
+    features: pl.DataFrame,
+    predictor: Predictor,
+    progress: Callable[[int, int], None] | None = None,
+) -> pl.DataFrame:
+    """The snapshot rows of a feature table `build_features` made, in its order: `score_base` for a
+    caller that keeps the features too (the snapshot history files them for drift)."""
     slices = (features.slice(start, CHUNK_ROWS) for start in range(0, features.height, CHUNK_ROWS))
     chunks: list[pl.DataFrame] = []
     for frame in score_chunks(predictor, slices):
         chunks.append(frame)
         if progress is not None:
             progress(sum(chunk.height for chunk in chunks), features.height)
-    scored = pl.concat(chunks) if chunks else empty_snapshot()
-    logger.info("Scored %d customers as of %s", scored.height, as_of)
-    return scored
+    return pl.concat(chunks) if chunks else empty_snapshot()
 
 
 def score_chunks(predictor: Predictor, chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:

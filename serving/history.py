@@ -4,13 +4,20 @@
 Parquet dataset per cutoff::
 
     <history>/as_of=2025-07-01/snapshot.parquet
+    <history>/as_of=2025-07-01/features.parquet
 
-The file holds the snapshot's rows (`serving.serialise.SNAPSHOT_SCHEMA`, sorted by customer id) and,
+The snapshot file holds the snapshot's rows (`serving.serialise.SNAPSHOT_SCHEMA`, sorted by customer id) and,
 in its key-value metadata under `clvchurn.pair`, what monitoring needs to know about the pair that
 scored it: version, run, data end, horizons, lookback, tier cut-points, each model's populations,
 horizon, `trained_through` and backtest figures, and the reference distribution drift is measured
 against. Rows and pair travel in one file, so a reader can never pair a snapshot with another pair's
 backtest, and monitoring needs no registry to judge an old snapshot.
+
+Beside it, `features.parquet` keeps the features the snapshot was scored from (the columns of the
+pair's reference distribution), so that drift is measured on what the models saw without building
+the features again. Both files carry the same entry token in their metadata: features whose token
+differs from the snapshot's (a re-scoring stopped between the two renames) are not used, and the
+reader falls back to building them from the raw data.
 
 Scoring a cutoff again replaces its file atomically (written under a temporary name, then renamed
 over the old one): a reader sees the old entry or the new one, never half of either. The folder name
@@ -18,7 +25,7 @@ follows the Hive convention, but the file also holds an `as_of` column (a dateti
 with the functions below, or with Hive partitioning turned off.
 
 Readers (monitoring, the CRM export's `--changed-since`): `history_cutoffs`, `read_history_snapshot`,
-`read_history_pair`, `read_history_entry`.
+`read_history_pair`, `read_history_entry`, `read_history_features`.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import json
 import logging
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -41,7 +49,9 @@ from serving.serialise import SNAPSHOT_SCHEMA
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FILE: Final = "snapshot.parquet"
+FEATURES_FILE: Final = "features.parquet"
 PAIR_METADATA_KEY: Final = "clvchurn.pair"
+ENTRY_METADATA_KEY: Final = "clvchurn.entry"
 HISTORY_FORMAT: Final = 1
 _ENTRY_NAME: Final = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 
@@ -97,7 +107,12 @@ def pair_description(loaded: LoadedPair) -> dict[str, Any]:
     }
 
 
-def write_history_entry(history_dir: Path, snapshot: pl.DataFrame, pair: dict[str, Any]) -> Path:
+def write_history_entry(
+    history_dir: Path,
+    snapshot: pl.DataFrame,
+    pair: dict[str, Any],
+    features: pl.DataFrame | None = None,
+) -> Path:
     """File `snapshot` (one cutoff, `SNAPSHOT_SCHEMA`) under its cutoff, replacing that cutoff's entry.
 
     Parameters
@@ -108,6 +123,10 @@ def write_history_entry(history_dir: Path, snapshot: pl.DataFrame, pair: dict[st
         Every scored customer of one cutoff, as `serving.batch.score_base` returns them.
     pair
         `pair_description` of the pair that scored them.
+    features
+        The feature table the snapshot was scored from (`build_features` at the cutoff): its
+        customer id and the columns of the pair's reference distribution are kept beside the
+        snapshot for drift. Without it, an earlier entry's features file is removed.
 
     Returns
     -------
@@ -137,11 +156,33 @@ def write_history_entry(history_dir: Path, snapshot: pl.DataFrame, pair: dict[st
         raise SnapshotFormatError(f"the snapshot to file in {history_dir} holds a customer more than once")
     path = entry_path(history_dir, cutoffs[0])
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    frame.write_parquet(partial, metadata={PAIR_METADATA_KEY: json.dumps(pair)})
+    token = uuid.uuid4().hex
+    partial = _partial(path)
+    frame.write_parquet(partial, metadata={PAIR_METADATA_KEY: json.dumps(pair), ENTRY_METADATA_KEY: token})
+    features_path = path.with_name(FEATURES_FILE)
+    if features is not None:
+        kept = _features_kept(features, pair)
+        features_partial = _partial(features_path)
+        kept.write_parquet(features_partial, metadata={ENTRY_METADATA_KEY: token})
+        os.replace(features_partial, features_path)
+    else:
+        features_path.unlink(missing_ok=True)
     os.replace(partial, path)
     logger.info("Filed %d scored customers as of %s in %s", frame.height, cutoffs[0], path)
     return path
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+def _features_kept(features: pl.DataFrame, pair: dict[str, Any]) -> pl.DataFrame:
+    """The customer id and the reference distribution's feature columns, in id order."""
+    if "customer_id" not in features.columns:
+        raise SnapshotFormatError("the features to file in the history lack the customer_id column")
+    described = (pair.get("reference_distribution") or {}).get("features") or {}
+    columns = [name for name in described if name in features.columns and name != "customer_id"]
+    return features.select("customer_id", *columns).sort("customer_id")
 
 
 def history_cutoffs(history_dir: Path) -> list[date]:
@@ -200,6 +241,36 @@ def read_history_pair(history_dir: Path, as_of: date | datetime) -> dict[str, An
         As `read_history_entry`.
     """
     return _pair_of(_existing(history_dir, as_of))
+
+
+def read_history_features(
+    history_dir: Path, as_of: date | datetime, columns: list[str] | None = None
+) -> pl.DataFrame | None:
+    """The features cutoff `as_of` was scored from (customer id and `columns`, or all kept), or None
+    when the entry keeps none, keeps them from another scoring, or lacks one of `columns`.
+
+    Raises
+    ------
+    SnapshotMissingError
+        The history holds no entry for that cutoff.
+    """
+    path = _existing(history_dir, as_of)
+    features_path = path.with_name(FEATURES_FILE)
+    if not features_path.is_file():
+        return None
+    token = pl.read_parquet_metadata(path).get(ENTRY_METADATA_KEY)
+    if token is None or pl.read_parquet_metadata(features_path).get(ENTRY_METADATA_KEY) != token:
+        logger.warning(
+            "%s belongs to another scoring of %s than its snapshot: not used", features_path, as_of
+        )
+        return None
+    held = pl.read_parquet_schema(features_path)
+    wanted = (
+        None if columns is None else ["customer_id", *(name for name in columns if name != "customer_id")]
+    )
+    if wanted is not None and any(name not in held for name in wanted):
+        return None
+    return pl.read_parquet(features_path, columns=wanted, hive_partitioning=False)
 
 
 def _pair_of(path: Path) -> dict[str, Any]:

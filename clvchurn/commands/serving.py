@@ -84,8 +84,9 @@ def score(
     reader's language. It is also filed in the snapshot history (`serving.history`), replacing an
     earlier scoring of the same cutoff.
     """
+    from features.build import build_features
     from monitoring.settings import load_monitoring_settings
-    from serving.batch import score_base
+    from serving.batch import score_features
     from serving.events import events_path_for, timeline_events
     from serving.history import pair_description, write_history_entry
     from serving.predictor import load_engine
@@ -106,17 +107,18 @@ def score(
     with console.status("Loading the champion models..."):
         predictor = load_engine(settings)
     started = time.perf_counter()
-    with console.status("Scoring...") as status:
-        scored = score_base(
-            raw,
-            cutoff,
+    with console.status("Building the features...") as status:
+        features = build_features(raw, cutoff)
+        status.update("Scoring...")
+        scored = score_features(
+            features,
             predictor,
             progress=lambda done, total: status.update(f"Scored {done:,} of {total:,} customers..."),
         )
         write_snapshot(scored, out)
         timeline_events(raw, cutoff).write_parquet(events_path_for(out))
         filed = (
-            write_history_entry(history_dir, scored, pair_description(predictor.loaded))
+            write_history_entry(history_dir, scored, pair_description(predictor.loaded), features=features)
             if scored.height
             else None
         )

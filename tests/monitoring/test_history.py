@@ -15,12 +15,14 @@ from serving.history import (
     entry_path,
     history_cutoffs,
     read_history_entry,
+    read_history_features,
     read_history_pair,
     read_history_snapshot,
     write_history_entry,
 )
 
 PAIR = {"version": "3", "run_id": "r3", "churn_horizon_days": 180, "value_horizon_days": 365, "models": {}}
+DRIFTED = {**PAIR, "reference_distribution": {"features": {"orders": {}, "region": {}, "gone": {}}}}
 
 
 def snapshot_at(as_of: datetime, customers: range = range(1, 11), tier: str | None = None) -> pl.DataFrame:
@@ -107,3 +109,53 @@ def test_a_missing_entry_names_the_cutoffs_held_and_a_file_without_its_pair_is_r
     snapshot_at(datetime(2025, 7, 1)).write_parquet(foreign)
     with pytest.raises(SnapshotFormatError, match="does not say which model pair"):
         read_history_entry(tmp_path, date(2025, 7, 1))
+
+
+def features_of(customers: range, orders: int = 1) -> pl.DataFrame:
+    ids = [record(i)["customer_id"] for i in customers]
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "orders": [orders] * len(ids),
+            "region": ["north"] * len(ids),
+            "spend": [1.0] * len(ids),
+        }
+    )
+
+
+def test_the_features_scored_are_kept_beside_the_entry_for_the_reference_columns(tmp_path: Path) -> None:
+    day = datetime(2025, 7, 1)
+    write_history_entry(tmp_path, snapshot_at(day), DRIFTED, features=features_of(range(10, 0, -1)))
+
+    kept = read_history_features(tmp_path, day)
+    assert kept is not None
+    assert kept.columns == [
+        "customer_id",
+        "orders",
+        "region",
+    ]  # spend is not in the reference; gone is absent
+    assert kept["customer_id"].to_list() == sorted(kept["customer_id"].to_list())
+    assert read_history_features(tmp_path, day, columns=["orders"]).columns == ["customer_id", "orders"]  # type: ignore[union-attr]
+    assert read_history_features(tmp_path, day, columns=["spend"]) is None
+    assert sorted(child.name for child in entry_path(tmp_path, day).parent.iterdir()) == [
+        "features.parquet",
+        "snapshot.parquet",
+    ]
+
+
+def test_features_of_another_scoring_are_never_paired_with_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = datetime(2025, 7, 1)
+    write_history_entry(tmp_path, snapshot_at(day), DRIFTED, features=features_of(range(1, 11)))
+    features_file = entry_path(tmp_path, day).with_name("features.parquet")
+    stale = features_file.read_bytes()
+
+    write_history_entry(tmp_path, snapshot_at(day), DRIFTED, features=features_of(range(1, 11), orders=5))
+    assert read_history_features(tmp_path, day)["orders"].unique().to_list() == [5]  # type: ignore[index]
+    features_file.write_bytes(stale)  # as if a re-scoring stopped between its two renames
+    assert read_history_features(tmp_path, day) is None
+
+    write_history_entry(tmp_path, snapshot_at(day), DRIFTED)  # scored without features: none kept
+    assert not features_file.exists()
+    assert read_history_features(tmp_path, day) is None

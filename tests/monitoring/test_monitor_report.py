@@ -14,12 +14,19 @@ from support.trained import CUSTOMERS, SEED, TrainedModels
 
 from domain.errors import MonitoringInputError
 from domain.vocabulary import LIFECYCLE_STAGES, TIERS
+from features.build import build_features
 from features.definitions import features_from
 from features.synth import SyntheticShift, generate
 from monitoring.report import MonitorResult, monitor
 from monitoring.settings import MonitoringSettings
-from serving.batch import score_base
-from serving.history import pair_description, read_history_snapshot, write_history_entry
+from serving.batch import score_features
+from serving.history import (
+    entry_path,
+    pair_description,
+    read_history_features,
+    read_history_snapshot,
+    write_history_entry,
+)
 
 EARLY, LATE = datetime(2025, 1, 1), datetime(2025, 7, 1)
 ENGAGEMENT_FEATURES = {"visits_90d", "email_opens_90d", "email_clicks_90d", "calls_90d", "meetings_90d"}
@@ -27,9 +34,11 @@ INTERACTION_FEATURES = {spec.name for spec in features_from("interactions")}
 
 
 def file_history(models: TrainedModels, folder: Path, raw: object, *cutoffs: datetime) -> Path:
+    """Score each cutoff into the history as `clvchurn score` does: the snapshot and its features."""
     for cutoff in cutoffs:
-        scored = score_base(raw, cutoff, models.engine)  # type: ignore[arg-type]
-        write_history_entry(folder, scored, pair_description(models.engine.loaded))
+        features = build_features(raw, cutoff)  # type: ignore[arg-type]
+        scored = score_features(features, models.engine)
+        write_history_entry(folder, scored, pair_description(models.engine.loaded), features=features)
     return folder
 
 
@@ -199,6 +208,20 @@ def test_a_shift_in_engagement_is_flagged_and_fresh_customers_without_one_are_no
     quiet = monitor(fresh, file_history(trained, tmp_path / "fresh", fresh, cutoff)).report["drift"]
     assert not quiet["flagged"]
     assert not any(record["flagged"] for record in [*quiet["features"], *quiet["predictions"]])
+
+
+def test_drift_on_the_features_kept_in_the_history_equals_drift_on_features_built_again(
+    trained: TrainedModels, tmp_path: Path
+) -> None:
+    shifted = generate(CUSTOMERS, SEED, shift=SyntheticShift("engagement", date(2025, 7, 1))).raw
+    folder = file_history(trained, tmp_path / "history", shifted, datetime(2026, 1, 1))
+    kept = monitor(shifted, folder).report["drift"]
+    assert read_history_features(folder, date(2026, 1, 1)) is not None
+    entry_path(folder, date(2026, 1, 1)).with_name("features.parquet").unlink()
+    rebuilt = monitor(shifted, folder).report["drift"]
+
+    assert kept["flagged"]
+    assert kept == rebuilt
 
 
 def test_the_report_carries_the_keys_other_tools_read(result: MonitorResult) -> None:
