@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -73,6 +73,51 @@ class MonitorResult:
     movers: pl.DataFrame | None
 
 
+@dataclass(frozen=True)
+class MonitorSources:
+    """Where a report's inputs come from, so that one report serves every engine: in process from the
+    raw data and a local history (`local_sources`), or a whole history judged on Spark
+    (`spark_engine.monitoring`).
+
+    `snapshot(day)` gives a cutoff's `SNAPSHOT_COLUMNS`; `outcomes(snapshot, as_of, churn_days,
+    value_days)` that frame with `OUTCOME` and `FUTURE_VALUE` (`monitoring.outcomes.snapshot_outcomes`);
+    `features(day)` the features the cutoff was scored from, for drift.
+    """
+
+    history: str
+    data_end: datetime | None
+    cutoffs: Sequence[date]
+    pair: Callable[[date], dict[str, Any]]
+    snapshot: Callable[[date], pl.DataFrame]
+    outcomes: Callable[[pl.DataFrame, datetime, int, int], pl.DataFrame]
+    features: Callable[[date], pl.DataFrame]
+
+
+def local_sources(raw: RawData, history_dir: Path) -> MonitorSources:
+    """The inputs of `clvchurn monitor` in process: outcomes and features from `raw`, the history on disk."""
+
+    def outcomes(snapshot: pl.DataFrame, as_of: datetime, churn_days: int, value_days: int) -> pl.DataFrame:
+        return snapshot_outcomes(raw, snapshot, as_of, churn_days, value_days)
+
+    def features(day: date) -> pl.DataFrame:
+        kept = read_history_features(history_dir, day)
+        if kept is not None:
+            return kept
+        # an entry filed without its features (by an older clvchurn): build them with the one function
+        logger.info("The history keeps no features for %s: building them from the raw data", day)
+        return build_features(raw, _midnight(day))
+
+    return MonitorSources(
+        history=str(history_dir),
+        data_end=data_end(raw),
+        cutoffs=history_cutoffs(history_dir),
+        pair=lambda day: read_history_pair(history_dir, day),
+        snapshot=lambda day: read_history_snapshot(history_dir, day, columns=list(SNAPSHOT_COLUMNS)),
+        outcomes=outcomes,
+        features=features,
+    )
+
+
 def monitor(
     raw: RawData,
     history_dir: Path,
@@ -86,7 +131,8 @@ def monitor(
     Parameters
     ----------
     raw
-        The raw CRM data up to now: the outcomes of past snapshots and the features of the latest.
+        The raw CRM data up to now: the outcomes of past snapshots (and the features of the latest,
+        when its history entry does not keep them).
     history_dir
         The snapshot history `clvchurn score` filed the cutoffs in.
     as_of
@@ -100,32 +146,50 @@ def monitor(
     MonitoringInputError
         The data hold no events, or the history holds no snapshot on or before `as_of`.
     """
+    return monitor_sources(local_sources(raw, history_dir), as_of=as_of, settings=settings, champion=champion)
+
+
+def monitor_sources(
+    sources: MonitorSources,
+    *,
+    as_of: datetime | None = None,
+    settings: MonitoringSettings | None = None,
+    champion: Mapping[str, Any] | None = None,
+) -> MonitorResult:
+    """`monitor` on inputs from any engine (`MonitorSources`); the same report for the same inputs.
+
+    Raises
+    ------
+    MonitoringInputError
+        The data hold no events, or the history holds no snapshot on or before `as_of`.
+    """
     settings = settings or MonitoringSettings()
-    end = data_end(raw)
+    end = sources.data_end
     if end is None:
         raise MonitoringInputError("the raw data hold no transactions or interactions to judge snapshots by")
     known_until = min(as_of, end) if as_of is not None else end
-    cutoffs = [day for day in history_cutoffs(history_dir) if _midnight(day) <= known_until]
+    cutoffs = [day for day in sources.cutoffs if _midnight(day) <= known_until]
     if not cutoffs:
-        held = ", ".join(day.isoformat() for day in history_cutoffs(history_dir)) or "none"
+        held = ", ".join(day.isoformat() for day in sources.cutoffs) or "none"
         raise MonitoringInputError(
-            f"the snapshot history {history_dir} holds no snapshot on or before {known_until.date()} (it holds: "
-            f"{held}); score one with `clvchurn score --data DIR --as-of DATE --out FILE --history {history_dir}`"
+            f"the snapshot history {sources.history} holds no snapshot on or before {known_until.date()} (it "
+            f"holds: {held}); score one with `clvchurn score --data DIR --as-of DATE --out FILE --history "
+            f"{sources.history}`"
         )
     realised, estimated = [], []
     snapshots: dict[date, pl.DataFrame] = {}
     pairs: dict[date, dict[str, Any]] = {}
     for day in cutoffs:
-        pairs[day] = read_history_pair(history_dir, day)
-        snapshots[day] = read_history_snapshot(history_dir, day, columns=list(SNAPSHOT_COLUMNS))
-        judged = _judge_snapshot(raw, day, snapshots[day], pairs[day], known_until, settings)
+        pairs[day] = sources.pair(day)
+        snapshots[day] = sources.snapshot(day)
+        judged = _judge_snapshot(sources, day, snapshots[day], pairs[day], known_until, settings)
         if judged.realised is not None:
             realised.append(judged.realised)
         estimated.append(judged.estimated)
         if len(snapshots) > 2:  # only the two latest are needed later
             del snapshots[min(snapshots)]
     latest = cutoffs[-1]
-    drift = _drift(raw, history_dir, latest, snapshots[latest], pairs[latest], settings)
+    drift = _drift(sources, latest, snapshots[latest], pairs[latest], settings)
     moves, movers = (None, None)
     if len(cutoffs) > 1:
         previous = cutoffs[-2]
@@ -137,7 +201,7 @@ def monitor(
         "as_of": known_until.date().isoformat(),
         "data_end": end.date().isoformat(),
         "champion": _champion(champion),
-        "history": {"path": str(history_dir), "cutoffs": [day.isoformat() for day in cutoffs]},
+        "history": {"path": sources.history, "cutoffs": [day.isoformat() for day in cutoffs]},
         "settings": _settings_used(settings),
         "status": {
             "alerts": alerts,
@@ -169,7 +233,7 @@ class _Judged:
 
 
 def _judge_snapshot(
-    raw: RawData,
+    sources: MonitorSources,
     day: date,
     snapshot: pl.DataFrame,
     pair: Mapping[str, Any],
@@ -183,7 +247,7 @@ def _judge_snapshot(
         name: _window(as_of, name, pair, known_until) for name in (*PROBABILITY_MODELS.values(), "value")
     }
     closed = any(window["closed"] for window in windows.values())
-    frame = snapshot_outcomes(raw, snapshot, as_of, churn_days, value_days) if closed else snapshot
+    frame = sources.outcomes(snapshot, as_of, churn_days, value_days) if closed else snapshot
     estimated: dict[str, Any] = {
         "snapshot_as_of": day.isoformat(),
         "pair_version": pair["version"],
@@ -268,8 +332,7 @@ def _backtest(pair: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 def _drift(
-    raw: RawData,
-    history_dir: Path,
+    sources: MonitorSources,
     day: date,
     snapshot: pl.DataFrame,
     pair: Mapping[str, Any],
@@ -280,10 +343,7 @@ def _drift(
     if not reference.get("features"):
         logger.warning("Pair v%s has no reference distribution: no drift report", pair.get("version"))
         return None
-    features = read_history_features(history_dir, day)
-    if features is None:  # an entry filed without its features (an older clvchurn, Spark): build them
-        logger.info("The history keeps no features for %s: building them from the raw data", day)
-        features = build_features(raw, _midnight(day))
+    features = sources.features(day)
     predictions = [name for name in reference.get("predictions", {}) if name in snapshot.columns]
     current = features.join(snapshot.select("customer_id", *predictions), on="customer_id", how="left")
     absent = [name for name in reference["features"] if name not in current.columns]

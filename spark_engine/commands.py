@@ -9,15 +9,16 @@ ends, so a long job shows where it is; Spark's own stage progress bar runs in be
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from spark_engine.scoring import (
+    absolute_tracking_uri,
     add_to_history,
     champion_loader,
     events_table,
@@ -35,6 +36,8 @@ from spark_engine.worker_errors import worker_errors
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from monitoring.report import MonitorResult
+    from monitoring.settings import MonitoringSettings
     from policy.playbook import Playbook
     from training.train import Progress, TrainingConfig, TrainingOutcome
 
@@ -145,6 +148,45 @@ def train_on_spark(
                     progress=progress or report,
                     table_builder=builder,
                 )
+        finally:
+            load.release()
+
+
+def monitor_on_spark(
+    settings: SparkSettings,
+    data_uri: str,
+    history_uri: str,
+    *,
+    tracking_uri: str,
+    as_of: datetime | None,
+    monitoring: MonitoringSettings,
+    champion: Mapping[str, Any] | None,
+    rejects_at: str,
+    report: Report = print,
+) -> MonitorResult:
+    """`monitoring.report.monitor` on a history and raw data Spark reads (`spark_engine.monitoring`).
+
+    Raises
+    ------
+    MonitoringInputError: no events, or no snapshot on or before `as_of`.
+    DataContractError, EngineError: as `load_raw_spark` and `create_session`.
+    """
+    from monitoring.report import monitor_sources
+    from spark_engine.monitoring import spark_sources
+
+    uri = absolute_tracking_uri(tracking_uri)
+    with spark_session(settings) as spark:
+        report(f"Spark {spark.version} on {settings.master} ({spark.sparkContext.defaultParallelism} cores)")
+        load = _checked(spark, data_uri, rejects_at, report)
+        try:
+            started = time.perf_counter()
+            sources = spark_sources(spark, load, history_uri, uri, bucket_count(spark, settings))
+            result = monitor_sources(sources, as_of=as_of, settings=monitoring, champion=champion)
+            report(
+                f"Judged {len(result.report['history']['cutoffs'])} snapshots on Spark in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            return result
         finally:
             load.release()
 

@@ -28,6 +28,7 @@ import polars as pl
 from features.build import build_labels
 from features.contract import RawData
 from features.populations import ORDERED_COLUMN, POPULATION_COLUMN, POPULATION_LABELS
+from serving.history import SNAPSHOT_FILE
 from spark_engine.arrow import polars_frame
 from spark_engine.buckets import BUCKET_COLUMN, apply_per_bucket
 from spark_engine.validation import SparkLoad
@@ -61,11 +62,13 @@ OUTCOME_COLUMNS: Final = (
 
 
 def read_history(spark: SparkSession, history_uri: str) -> DataFrame:
-    """Every entry of a snapshot history (`DIR/as_of=*/` part files) as one frame of the predictions.
+    """Every entry of a snapshot history as one frame of the predictions: the part files Spark scoring
+    copies in (`DIR/as_of=*/part-*`) and the `snapshot.parquet` of an in-process `clvchurn score`
+    (not the `features.parquet` filed beside it).
 
     The entries' folder names are not read as a column: each row's `as_of` is the snapshot's own.
     """
-    entries = f"{history_uri.rstrip('/')}/as_of=*/*.parquet"
+    entries = f"{history_uri.rstrip('/')}/as_of=*/{{{SNAPSHOT_FILE},part-*}}"
     return spark.read.parquet(entries).select(*PREDICTION_COLUMNS)
 
 

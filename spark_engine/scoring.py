@@ -98,7 +98,7 @@ def champion_loader(tracking_uri: str | None, playbook_path: Path) -> PairLoader
     ModelNotReadyError: the registry has no champion.
     PlaybookError: the playbook is unreadable or breaks a rule.
     """
-    uri = _absolute(resolve_tracking_uri(tracking_uri))
+    uri = absolute_tracking_uri(resolve_tracking_uri(tracking_uri))
     found = aliased_version(PAIR_MODEL_NAME, CHAMPION, uri)
     if found is None:
         raise ModelNotReadyError(
@@ -188,7 +188,8 @@ def events_table(load: SparkLoad, as_of: datetime) -> DataFrame:
     )
 
 
-def _absolute(uri: str) -> str:
+def absolute_tracking_uri(uri: str) -> str:
+    """A relative SQLite store made absolute, so workers started in another directory find it."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(Path(uri.removeprefix(prefix)).resolve())

@@ -11,7 +11,8 @@ import typer
 
 from clvchurn.commands.console import console
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
-from domain.errors import ClvchurnError, RetrainFailedError
+from domain.errors import ClvchurnError, CommandOptionError, RetrainFailedError
+from domain.vocabulary import DEFAULT_ENGINE, Engine
 
 if TYPE_CHECKING:
     from training.retrain import RetrainOutcome
@@ -26,11 +27,16 @@ def register(app: typer.Typer) -> None:
 
 
 def monitor_command(
-    data: Path = typer.Option(..., "--data", help="Raw CRM data folder: the outcomes of past snapshots."),
-    history: Path | None = typer.Option(
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="Raw CRM data folder: the outcomes of past snapshots (with --engine spark: any path Spark reads).",
+    ),
+    history: str | None = typer.Option(
         None,
         "--history",
-        help="Snapshot history (default CLVCHURN_MONITOR_HISTORY_PATH or artifacts/history).",
+        help="Snapshot history (default CLVCHURN_MONITOR_HISTORY_PATH or artifacts/history; with --engine "
+        "spark any path Spark reads).",
     ),
     as_of: str | None = typer.Option(
         None,
@@ -47,6 +53,19 @@ def monitor_command(
     log_to_mlflow: bool = typer.Option(
         True, "--mlflow/--no-mlflow", help="Log a monitoring run (figures, report, charts) to MLflow."
     ),
+    engine: Engine = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Judge the history in this process (local) or on Apache Spark (spark): the same report.",
+    ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
+    ),
 ) -> None:
     """Realised and estimated accuracy of every snapshot in the history, drift of the latest, tier migration.
 
@@ -59,19 +78,36 @@ def monitor_command(
     from serving.settings import load_settings
 
     settings = load_monitoring_settings()
-    history_dir = history or settings.history_path
+    history_dir = history or str(settings.history_path)
     report_path = json_path or settings.report_path
     tracking_uri = load_settings().mlflow_tracking_uri
-    raw = load_data_folder(data, report_path.with_name(f"{report_path.stem}.rejects.csv"))
+    rejects_path = report_path.with_name(f"{report_path.stem}.rejects.csv")
+    known_until = parse_cutoff(as_of) if as_of else None
+    champion = _champion(tracking_uri)
     started = time.perf_counter()
-    with console.status("Judging the snapshots..."):
-        result = monitor(
-            raw,
+    if engine == "spark":
+        from spark_engine.commands import monitor_on_spark, settings_from_options
+
+        spark_settings = settings_from_options(spark_master, spark_conf)
+        console.print(f"Starting Spark on {spark_settings.master}...")
+        result = monitor_on_spark(
+            spark_settings,
+            data,
             history_dir,
-            as_of=parse_cutoff(as_of) if as_of else None,
-            settings=settings,
-            champion=_champion(tracking_uri),
+            tracking_uri=tracking_uri,
+            as_of=known_until,
+            monitoring=settings,
+            champion=champion,
+            rejects_at=str(report_path.with_suffix(".parquet")),
+            report=console.print,
         )
+    else:
+        if spark_master is not None or spark_conf:
+            raise CommandOptionError("--spark-master and --spark-conf only apply with --engine spark")
+        raw = load_data_folder(Path(data), rejects_path)
+        started = time.perf_counter()
+        with console.status("Judging the snapshots..."):
+            result = monitor(raw, Path(history_dir), as_of=known_until, settings=settings, champion=champion)
     report = result.report
     files = []
     if result.movers is not None:
