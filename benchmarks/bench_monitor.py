@@ -2,7 +2,8 @@
 
 A champion pair is trained once on a small base (`--train-customers`, its MLflow store kept in the
 work folder), the large base (`--customers`) is scored at two cutoffs half a year apart into the
-history, then the monitor runs `--runs` times two ways:
+history as `clvchurn score` files them (the snapshot and the features it was scored from), then the
+monitor runs `--runs` times two ways:
 
 - in process, `monitoring.report.monitor` alone (realised and estimated figures, drift, migration),
   on data already in memory;
@@ -30,12 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from features.build import build_features
 from features.contract import load_raw
 from features.synth import generate, write_synthetic
 from monitoring.report import monitor
 from monitoring.settings import MonitoringSettings
-from serving.batch import score_base
-from serving.history import pair_description, write_history_entry
+from serving.batch import score_features
+from serving.history import FEATURES_FILE, pair_description, write_history_entry
 from serving.predictor import load_engine
 from serving.settings import Settings
 from training.train import TrainingConfig, train
@@ -80,12 +82,15 @@ def main() -> None:
     history = work / f"history-{options.customers}"
     engine = load_engine(Settings(mlflow_tracking_uri=uri))
     for cutoff in CUTOFFS:
-        if not (history / f"as_of={cutoff.date()}").exists():
+        if not (history / f"as_of={cutoff.date()}" / FEATURES_FILE).exists():
+
+            def file_entry(cutoff: datetime = cutoff) -> None:
+                features = build_features(raw, cutoff)
+                scored = score_features(features, engine)
+                write_history_entry(history, scored, pair_description(engine.loaded), features=features)
+
             timed(
-                f"scored {options.customers:,} customers as of {cutoff.date()} into the history",
-                lambda cutoff=cutoff: write_history_entry(
-                    history, score_base(raw, cutoff, engine), pair_description(engine.loaded)
-                ),
+                f"scored {options.customers:,} customers as of {cutoff.date()} into the history", file_entry
             )
     print(
         f"base: {raw.customers.height:,} customers, {raw.transactions.height:,} transactions, "
