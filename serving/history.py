@@ -195,6 +195,13 @@ def history_cutoffs(history_dir: Path) -> list[date]:
         match = _ENTRY_NAME.match(child.name)
         if match and (child / SNAPSHOT_FILE).is_file():
             found.append(date.fromisoformat(match[1]))
+        elif match and any(child.glob("part-*")):
+            logger.warning(
+                "%s was filed by `clvchurn score --engine spark` (part files, no %s): judge a history "
+                "scored on Spark with `clvchurn monitor --engine spark`",
+                child,
+                SNAPSHOT_FILE,
+            )
     return sorted(found)
 
 

@@ -45,14 +45,21 @@ def test_an_entry_holds_the_rows_in_id_order_and_the_pair_that_scored_them(tmp_p
     ]
 
 
-def test_cutoffs_are_listed_oldest_first_and_other_files_ignored(tmp_path: Path) -> None:
+def test_cutoffs_are_listed_oldest_first_and_other_files_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     for day in (datetime(2025, 7, 1), datetime(2025, 1, 1), datetime(2026, 1, 1)):
         write_history_entry(tmp_path, snapshot_at(day), PAIR)
     (tmp_path / "notes").mkdir()
     (tmp_path / "as_of=2024-01-01").mkdir()  # no snapshot file: not an entry
+    spark_entry = tmp_path / "as_of=2024-07-01"
+    spark_entry.mkdir()
+    snapshot_at(datetime(2024, 7, 1)).write_parquet(spark_entry / "part-00000.parquet")
 
     assert history_cutoffs(tmp_path) == [date(2025, 1, 1), date(2025, 7, 1), date(2026, 1, 1)]
     assert history_cutoffs(tmp_path / "absent") == []
+    assert "as_of=2024-07-01 was filed by `clvchurn score --engine spark`" in caplog.text
+    assert "clvchurn monitor --engine spark" in caplog.text
 
 
 def test_scoring_a_cutoff_again_replaces_its_entry_and_leaves_no_partial_file(tmp_path: Path) -> None:
