@@ -74,8 +74,8 @@ def score(
         None,
         "--history",
         help="Snapshot history folder that monitoring reads: the snapshot is also filed under "
-        "as_of=YYYY-MM-DD/ with the pair that scored it (default CLVCHURN_MONITOR_HISTORY_PATH or "
-        "artifacts/history).",
+        "as_of=YYYY-MM-DD/ with the pair that scored it and the features it was scored from (default "
+        "CLVCHURN_MONITOR_HISTORY_PATH or artifacts/history).",
     ),
 ) -> None:
     """Score the whole customer base with the champion models and write the snapshot.
