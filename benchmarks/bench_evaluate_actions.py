@@ -27,7 +27,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.contract import ACTIONS_SCHEMA
+from features.actions_contract import ACTIONS_SCHEMA
 from policy.evaluation import evaluate_actions
 from policy.experiments import ControlAssigner
 from policy.playbook import Playbook

@@ -44,7 +44,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.build import build_features
-from features.contract import raw_from_records
+from features.records import raw_from_records
 from features.synth import generate, write_synthetic
 from model_contract.registry import CHAMPION, PAIR_MODEL_NAME, load_pair
 from training.train import TrainingConfig, train

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import DatabaseUnavailableError
-from features.contract import ACTIONS_SCHEMA
+from features.actions_contract import ACTIONS_SCHEMA
 from serving.database import actions as actions_table
 
 logger = logging.getLogger(__name__)

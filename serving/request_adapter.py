@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.errors import DataContractError, PredictionInputError
-from features.contract import RawData, raw_from_records
+from features.contract import RawData
+from features.records import raw_from_records
 from serving.schemas import PredictRequest
 
 

@@ -25,14 +25,14 @@ from pydantic import (
 )
 
 from domain.vocabulary import ChurnRisk, Direction, LifecycleStage, Population, PredictionAssignment, Tier
-from features.contract import (
+from features.contract import is_reserved_attribute
+from features.limits import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
     MAX_ABS_NUMBER,
     MAX_ATTRIBUTE_NAME_CHARS,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
-    is_reserved_attribute,
 )
 
 

@@ -61,8 +61,9 @@ def evaluate_actions_command(
 ) -> None:
     """For every action with closed outcomes: treatment against control, uplift with a 95% interval, value,
     cost, return and the target."""
+    from features.actions_contract import load_actions
     from features.build import data_end
-    from features.contract import load_actions, write_rejects
+    from features.contract import write_rejects
     from monitoring.actions_report import write_html_report
     from policy.action_settings import load_action_settings
     from policy.evaluation import evaluate_actions

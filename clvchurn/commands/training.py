@@ -155,7 +155,7 @@ def train_command(
         _check_data_first(raw, config, playbook.lifecycle.lookback_days)
         truth_path = data / GROUND_TRUTH_FILE
         ground_truth = pl.read_parquet(truth_path) if truth_path.exists() else None
-        from features.contract import load_actions
+        from features.actions_contract import load_actions
 
         actions = load_actions(data).actions
         with console.status("Training...") as status:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from support.cli import run_cli
 
-from features.contract import load_actions
+from features.actions_contract import load_actions
 from monitoring.action_records import ActionRecords
 from serving.database import open_database, upgrade
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from domain.errors import DataContractError
-from features.contract import ACTIONS_SCHEMA, check_actions, load_actions
+from features.actions_contract import ACTIONS_SCHEMA, check_actions, load_actions
 
 CSV = """customer_id,action_id,assigned_at,group,rule_id,taken_at,channel,owner,cost,tier,lifecycle_stage
 C1,vip_rescue_call,2024-07-01,treatment,high_value_at_risk,2024-07-02T09:30,phone,anna,25,A,at_risk

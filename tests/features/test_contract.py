@@ -17,9 +17,9 @@ from features.contract import (
     TRANSACTIONS_SCHEMA,
     FileCounts,
     load_raw,
-    raw_from_records,
     write_rejects,
 )
+from features.records import raw_from_records
 
 
 def write(folder: Path, name: str, text: str) -> Path:

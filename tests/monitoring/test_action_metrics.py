@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 from prometheus_client import CollectorRegistry, generate_latest
 
-from features.contract import ACTIONS_SCHEMA
+from features.actions_contract import ACTIONS_SCHEMA
 from monitoring.action_metrics import ActionEvaluationCollector
 from policy.evaluation import evaluate_actions
 from policy.playbook import Playbook

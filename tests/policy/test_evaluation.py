@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from domain.errors import ActionEvaluationError
-from features.contract import ACTIONS_SCHEMA
+from features.actions_contract import ACTIONS_SCHEMA
 from policy.evaluation import NO_CONTROL_NOTE, evaluate_actions, newcombe_interval, read_evaluation
 from policy.outcomes import window_outcomes, with_success_definitions
 from policy.playbook import Playbook

@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 
 from domain.errors import InsufficientDataError
-from features.contract import FileCounts, RawData, raw_from_records
+from features.contract import FileCounts, RawData
+from features.records import raw_from_records
 from features.synth import generate
 from training.data_check import (
     BLOCKING_MODELS,

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from features.contract import ACTIONS_SCHEMA
+from features.actions_contract import ACTIONS_SCHEMA
 from policy.evaluation import evaluate_actions
 from policy.playbook import Playbook
 

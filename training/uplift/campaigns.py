@@ -34,8 +34,9 @@ import polars as pl
 from scipy.special import expit, logit
 
 from domain.errors import SyntheticDataError
+from features.actions_contract import ACTIONS_SCHEMA
 from features.build import build_features, data_end
-from features.contract import ACTIONS_SCHEMA, RawData
+from features.contract import RawData
 from features.populations import population_expr
 from features.synth import SyntheticBase, oracle_churn_probability, oracle_expected_spend
 from features.synth.campaigns import RESPONSES, Response, Responses, apply_responses, draw_responses
