@@ -8,15 +8,10 @@ makes is recorded, to check that pages load nothing from another host.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
+from support.browser import require_chromium, served, shot
 from support.web_sample import (
     API_KEY,
     CHALLENGER_RUN_ID,
@@ -31,83 +26,17 @@ from serving.text import Catalogues
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 CATALOGUES = Catalogues.load()
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            f"{CHROMIUM} is missing in CI: install Debian's chromium and chromium-driver (see the Makefile)",
-            pytrace=False,
-        )
-    pytest.skip(
-        f"{CHROMIUM} is missing: `apt-get install chromium chromium-driver` to run the browser tests",
-        allow_module_level=True,
-    )
+require_chromium()
 
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app = sample_app(tmp_path_factory.mktemp("pages"))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="pages-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    app.state.initial_load.join(timeout=10)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    requested: list[str] = []
-
-    def record(request: Request) -> None:
-        requested.append(request.url)
-
-    page.on("request", record)
-    yield page
-    context.close()
-    foreign = [url for url in requested if not url.startswith((base_url, "data:"))]
-    assert foreign == [], f"pages fetched from other hosts: {foreign}"
-
-
-def _shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    with served(sample_app(tmp_path_factory.mktemp("pages")), "pages-under-test") as url:
+        yield url
 
 
 def _sign_in(page: Page, base_url: str, target: str = "/portfolio") -> None:
@@ -120,7 +49,7 @@ def _sign_in(page: Page, base_url: str, target: str = "/portfolio") -> None:
 def test_sign_in_is_required_and_a_wrong_key_is_refused(page: Page, base_url: str) -> None:
     page.goto(base_url + "/portfolio")
     assert page.url == f"{base_url}/sign-in?next=%2Fportfolio"
-    _shot(page, "01-sign-in")
+    shot(page, "01-sign-in")
     page.fill("#api_key", "not-a-key")
     page.click("button[type=submit]")
     expect(page.locator("#sign-in-error")).to_have_text(CATALOGUES["en"].text("web.sign_in.failed"))
@@ -139,7 +68,7 @@ def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
         "rows => rows.map(row => row.dataset.customer)"
     )
     assert first_ids == [row["customer_id"] for row in ranked[:25]]
-    _shot(page, "02-portfolio")
+    shot(page, "02-portfolio")
 
     page.select_option("#filter-risk", "high")
     page.wait_for_url("**risk=high**")
@@ -151,7 +80,7 @@ def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
     )
     assert shown == [[row["customer_id"], "high", "account_manager"] for row in wanted]
     expect(page.locator("#stat-customers")).to_have_text(str(len(wanted)))
-    _shot(page, "03-portfolio-filtered")
+    shot(page, "03-portfolio-filtered")
 
     page.goto(base_url + "/portfolio?page=2")
     assert page.locator("#portfolio-table tbody tr").count() == len(active) - 25
@@ -174,7 +103,7 @@ def test_portfolio_filters_rank_and_page(page: Page, base_url: str) -> None:
     assert shown_ids == [
         row["customer_id"] for row in sorted(lapsed, key=lambda row: -float(row["priority"]))
     ]  # type: ignore[arg-type]
-    _shot(page, "03b-portfolio-lapsed")
+    shot(page, "03b-portfolio-lapsed")
 
 
 def test_customer_page_shows_reasons_timeline_and_action(page: Page, base_url: str) -> None:
@@ -204,7 +133,7 @@ def test_customer_page_shows_reasons_timeline_and_action(page: Page, base_url: s
 
     expect(page.locator("#events-table tbody tr")).to_have_count(14)  # 12 orders, a refund, an email
     expect(page.locator(".timeline-chart rect.mark")).to_have_count(14)
-    _shot(page, "04-customer")
+    shot(page, "04-customer")
 
     page.goto(f"{base_url}/customers/{NO_EVENTS_CUSTOMER}")
     expect(page.locator("#no-events")).to_have_text(en.text("web.customer.no_events"))
@@ -225,12 +154,12 @@ def test_language_switch_is_remembered(page: Page, base_url: str) -> None:
         SENTENCES["zh"][name] for name in ("days_since_last_order", "complaints_90d", "orders_365d")
     ]
     expect(page.locator("#action-steps li").first).to_have_text(zh.texts("action.vip_rescue_call.steps")[0])
-    _shot(page, "05-customer-zh")
+    shot(page, "05-customer-zh")
 
     page.click("#back-to-portfolio")
     page.wait_for_url(f"{base_url}/portfolio")
     expect(page.locator("h1")).to_have_text(zh.text("web.portfolio.title"))
-    _shot(page, "06-portfolio-zh")
+    shot(page, "06-portfolio-zh")
     page.click("a[data-lang=en]")
     page.wait_for_url("**lang=en**")
     expect(page.locator("h1")).to_have_text(CATALOGUES["en"].text("web.portfolio.title"))
@@ -247,4 +176,4 @@ def test_models_page_links_champion_and_challenger_runs(page: Page, base_url: st
         f"http://127.0.0.1:5000/#/runs/{PAIR_RUN_ID}",
         f"http://127.0.0.1:5000/#/runs/{CHALLENGER_RUN_ID}",
     ]
-    _shot(page, "07-models")
+    shot(page, "07-models")

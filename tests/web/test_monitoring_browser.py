@@ -6,14 +6,11 @@ customers who moved and on to one of them, switch to Chinese; screenshots under 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
+from support.browser import require_chromium, served, shot
 from support.web_sample import API_KEY, sample_app
 
 from serving.monitor_report import MonitorReportStore
@@ -21,16 +18,12 @@ from serving.text import Catalogues
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 SAMPLE = Path(__file__).parent / "data" / "monitor_report.json"
 CATALOGUES = Catalogues.load()
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium`", allow_module_level=True)
+require_chromium()
 
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,45 +32,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copy(SAMPLE, folder / "monitor.json")
     app = sample_app(folder)
     app.state.web.monitor_reports = MonitorReportStore(folder / "monitor.json")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="monitoring-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    app.state.initial_load.join(timeout=10)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    requested: list[str] = []
-
-    def record(request: Request) -> None:
-        requested.append(request.url)
-
-    page.on("request", record)
-    yield page
-    context.close()
-    foreign = [url for url in requested if not url.startswith((base_url, "data:"))]
-    assert foreign == [], f"pages fetched from other hosts: {foreign}"
+    with served(app, "monitoring-under-test") as url:
+        yield url
 
 
 def test_monitoring_page_charts_heat_map_movers_and_chinese(page: Page, base_url: str) -> None:
@@ -92,17 +48,16 @@ def test_monitoring_page_charts_heat_map_movers_and_chinese(page: Page, base_url
     expect(page.locator("#drift-bars li.drift-bar")).to_have_count(5)
     expect(page.locator("#tier-heatmap a.moves-link")).to_have_count(4)
     assert page.locator("svg.accuracy-chart").first.bounding_box()["width"] > 200  # type: ignore[index]
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "08-monitoring.png"), full_page=True)
+    shot(page, "08-monitoring")
 
     page.click('#tier-heatmap td[data-from="B"][data-to="A"] a')
     page.wait_for_url("**/monitoring/moves?from=B&to=A")
     expect(page.locator("#movers-table tr[data-customer]")).to_have_count(1)
-    page.screenshot(path=str(SCREENSHOTS / "09-monitoring-moves.png"), full_page=True)
+    shot(page, "09-monitoring-moves")
     page.click("a.customer-link")
     page.wait_for_url("**/customers/C005")
 
     page.goto(base_url + "/monitoring?lang=zh")
     expect(page.locator("h1")).to_have_text(CATALOGUES["zh"].text("web.monitoring.title"))
     expect(page.locator("#drift-status")).to_have_text(CATALOGUES["zh"].text("web.monitoring.flagged"))
-    page.screenshot(path=str(SCREENSHOTS / "10-monitoring-zh.png"), full_page=True)
+    shot(page, "10-monitoring-zh")
