@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from support.fake_engine import API_KEY, AUTH, FakeEngine, customer_body, loader_of, ready_client
-from support.postgres_server import ThrowawayPostgres, missing_reason
+from support.postgres_server import ThrowawayPostgres, postgres_or_skip
 
 from serving.app import create_app
 from serving.settings import Settings
@@ -18,15 +18,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def server() -> Iterator[ThrowawayPostgres]:
-    reason = missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    server = ThrowawayPostgres()
-    try:
-        server.start()
+    with postgres_or_skip() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _pg_ctl(server: ThrowawayPostgres, *arguments: str) -> None:

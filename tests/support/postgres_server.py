@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
+import pytest
 
 POSTGRES_USER = "postgres"
 INITDB_PATTERN = "/usr/lib/postgresql/*/bin/initdb"
@@ -125,6 +126,28 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def postgres_or_skip() -> Iterator[ThrowawayPostgres]:
+    """A started throwaway server, or the calling test skipped with the reason (no server binaries)."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with throwaway_postgres() as server:
+        yield server
+
+
+def empty_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The body of a `database_url` fixture parametrised over "sqlite" and "postgresql": the URL of an
+    empty database, not yet migrated (a PostgreSQL one from the `postgres_server` fixture, dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'clvchurn.db'}"
+        return
+    server: ThrowawayPostgres = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
 
 
 def _free_port() -> int:
