@@ -17,9 +17,10 @@ import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console
+from clvchurn.commands.engine_options import ENGINE, SPARK_CONF, SPARK_MASTER, refuse_spark_options
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
-from domain.errors import CommandOptionError, LabelWindowOpenError
-from domain.vocabulary import DEFAULT_ENGINE, Engine
+from domain.errors import LabelWindowOpenError
+from domain.vocabulary import Engine
 
 if TYPE_CHECKING:
     import polars as pl
@@ -52,17 +53,9 @@ def build(
     out: str = typer.Option(
         ..., "--out", help="Parquet file to write (with --engine spark: a Parquet dataset folder)."
     ),
-    engine: Engine = typer.Option(
-        DEFAULT_ENGINE, "--engine", help="Run in this process (local) or on Apache Spark (spark)."
-    ),
-    spark_master: str | None = typer.Option(
-        None,
-        "--spark-master",
-        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
-    ),
-    spark_conf: list[str] = typer.Option(
-        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
-    ),
+    engine: Engine = ENGINE,
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] = SPARK_CONF,
 ) -> None:
     """Build one row per customer (and cutoff) from events strictly before the cutoff.
 
@@ -87,8 +80,7 @@ def build(
     if engine == "spark":
         _build_on_spark(data, out, cutoffs, labels, spark_master, spark_conf)
     else:
-        if spark_master is not None or spark_conf:
-            raise CommandOptionError("--spark-master and --spark-conf only apply with --engine spark")
+        refuse_spark_options(spark_master, spark_conf)
         _build_in_process(Path(data), Path(out), cutoffs, labels)
 
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from clvchurn.commands.console import console
+from clvchurn.commands.engine_options import SPARK_CONF, SPARK_MASTER, refuse_spark_options
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
-from domain.errors import ClvchurnError, CommandOptionError, RetrainFailedError
+from domain.errors import ClvchurnError, RetrainFailedError
 from domain.vocabulary import DEFAULT_ENGINE, Engine
 
 if TYPE_CHECKING:
@@ -58,14 +59,8 @@ def monitor_command(
         "--engine",
         help="Judge the history in this process (local) or on Apache Spark (spark): the same report.",
     ),
-    spark_master: str | None = typer.Option(
-        None,
-        "--spark-master",
-        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
-    ),
-    spark_conf: list[str] = typer.Option(
-        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
-    ),
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] = SPARK_CONF,
 ) -> None:
     """Realised and estimated accuracy of every snapshot in the history, drift of the latest, tier migration.
 
@@ -81,15 +76,14 @@ def monitor_command(
     history_dir = history or str(settings.history_path)
     report_path = json_path or settings.report_path
     tracking_uri = load_settings().mlflow_tracking_uri
-    rejects_path = report_path.with_name(f"{report_path.stem}.rejects.csv")
     known_until = parse_cutoff(as_of) if as_of else None
     champion = _champion(tracking_uri)
-    started = time.perf_counter()
     if engine == "spark":
         from spark_engine.commands import monitor_on_spark, settings_from_options
 
         spark_settings = settings_from_options(spark_master, spark_conf)
         console.print(f"Starting Spark on {spark_settings.master}...")
+        started = time.perf_counter()  # Spark reads and checks the data inside the job
         result = monitor_on_spark(
             spark_settings,
             data,
@@ -102,9 +96,8 @@ def monitor_command(
             report=console.print,
         )
     else:
-        if spark_master is not None or spark_conf:
-            raise CommandOptionError("--spark-master and --spark-conf only apply with --engine spark")
-        raw = load_data_folder(Path(data), rejects_path)
+        refuse_spark_options(spark_master, spark_conf)
+        raw = load_data_folder(Path(data), report_path.with_name(f"{report_path.stem}.rejects.csv"))
         started = time.perf_counter()
         with console.status("Judging the snapshots..."):
             result = monitor(raw, Path(history_dir), as_of=known_until, settings=settings, champion=champion)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from clvchurn.commands.console import console
+from clvchurn.commands.engine_options import ENGINE, SPARK_CONF, SPARK_MASTER, refuse_spark_options
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
-from domain.errors import CommandOptionError
-from domain.vocabulary import DEFAULT_ENGINE, Engine
+from domain.vocabulary import Engine
 
 if TYPE_CHECKING:
     from serving.settings import Settings
@@ -59,17 +59,9 @@ def score(
         help="Snapshot Parquet file (what GET /v1/customers/{id} serves); with --engine spark a Parquet "
         "dataset folder, which the service reads too.",
     ),
-    engine: Engine = typer.Option(
-        DEFAULT_ENGINE, "--engine", help="Run in this process (local) or on Apache Spark (spark)."
-    ),
-    spark_master: str | None = typer.Option(
-        None,
-        "--spark-master",
-        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
-    ),
-    spark_conf: list[str] = typer.Option(
-        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
-    ),
+    engine: Engine = ENGINE,
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] = SPARK_CONF,
     history: Path | None = typer.Option(
         None,
         "--history",
@@ -99,8 +91,7 @@ def score(
         history_uri = str(history) if history is not None else None
         _score_on_spark(data_option, cutoff, out_option, settings, spark_master, spark_conf, history_uri)
         return
-    if spark_master is not None or spark_conf:
-        raise CommandOptionError("--spark-master and --spark-conf only apply with --engine spark")
+    refuse_spark_options(spark_master, spark_conf)
     data, out = Path(data_option), Path(out_option)
     history_dir = history or load_monitoring_settings().history_path
     raw = load_data_folder(data, out.with_name(f"{out.stem}.rejects.csv"))

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from clvchurn.commands.console import console
+from clvchurn.commands.engine_options import SPARK_CONF, SPARK_MASTER, refuse_spark_options
 from clvchurn.commands.loading import load_data_folder, parse_cutoff
 from domain.vocabulary import DEFAULT_ENGINE, Engine
 
@@ -88,14 +89,8 @@ def train_command(
         help="With --engine spark: collect at most this many training rows (all cutoffs together), a "
         "stratified sample by cutoff, population and label when there are more.",
     ),
-    spark_master: str | None = typer.Option(
-        None,
-        "--spark-master",
-        help="Spark master URL (default: CLVCHURN_SPARK_MASTER, else local[*]); with --engine spark.",
-    ),
-    spark_conf: list[str] = typer.Option(
-        [], "--spark-conf", help="A Spark setting key=value, repeatable; with --engine spark."
-    ),
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] = SPARK_CONF,
 ) -> None:
     """Backtest and refit the model pair (churn, reactivation, conversion, value) and register it.
 
@@ -146,10 +141,7 @@ def train_command(
     if engine == "spark":
         outcome = _train_on_spark(data_option, config, playbook, max_training_rows, spark_master, spark_conf)
     else:
-        if max_training_rows is not None or spark_master is not None or spark_conf:
-            raise CommandOptionError(
-                "--max-training-rows, --spark-master and --spark-conf only apply with --engine spark"
-            )
+        refuse_spark_options(spark_master, spark_conf, max_training_rows=max_training_rows)
         data = Path(data_option)
         raw = load_data_folder(data, Path("artifacts") / "train.rejects.csv")
         _check_data_first(raw, config, playbook.lifecycle.lookback_days)
